@@ -1,0 +1,114 @@
+"""The Téléservices identity provider: an OpenID Connect provider for school families."""
+
+import hashlib
+import logging
+import secrets
+from pathlib import Path
+
+from flask import Flask, current_app, request, session
+from jinja2 import StrictUndefined
+from sqlalchemy import event
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from . import config as settings
+from .extensions import babel, csrf, db, migrate
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def create_app(config=None):
+    """Build the application: defaults, then `IDP_*` environment variables, then `config`."""
+    values = settings.load(config)
+    app = Flask(
+        __name__,
+        template_folder=str(settings.ROOT / "templates"),
+        instance_path=str(settings.ROOT / "instance"),
+    )
+    app.config.update(values)
+    _configure(app)
+
+    db.init_app(app)
+    if app.config["DATABASE_URL"].startswith("sqlite"):
+        with app.app_context():
+            event.listen(db.engine, "connect", _sqlite_pragmas)
+    migrate.init_app(app, db, directory=str(MIGRATIONS))
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale, default_translation_directories=str(Path(__file__).parent / "translations"))
+
+    from . import cli, errors, oidc
+    from .account.views import bp as account_bp
+    from .auth.sessions import write_session_cookie
+    from .auth.views import bp as auth_bp
+    from .security import set_security_headers
+    from .throttle import throttle
+
+    throttle.init_app(app)
+    oidc.init_app(app)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(account_bp)
+    errors.init_app(app)
+    cli.init_app(app)
+    app.after_request(write_session_cookie)
+    app.after_request(set_security_headers)
+    app.context_processor(lambda: {"current_locale": select_locale(), "languages": app.config["LANGUAGES"]})
+    return app
+
+
+def _configure(app):
+    config = app.config
+    if not config["SECRET_KEY"]:
+        config["SECRET_KEY"] = _development_secret(Path(config["KEYS_DIR"]))
+    if not config["HASH_KEY"]:
+        config["HASH_KEY"] = hashlib.sha256(b"idp-hash-key:" + config["SECRET_KEY"].encode()).hexdigest()
+    config["SQLALCHEMY_DATABASE_URI"] = config["DATABASE_URL"]
+    if config["DATABASE_URL"].startswith("postgresql"):
+        config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10})
+    config["SESSION_COOKIE_NAME"] = "idp_ui"
+    config["SESSION_COOKIE_HTTPONLY"] = True
+    config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    config["WTF_CSRF_TIME_LIMIT"] = None  # the token lives as long as the UI cookie
+    config["BABEL_DEFAULT_LOCALE"] = config["LANGUAGES"][0]
+    config["JSON_SORT_KEYS"] = False
+    if config["PROXY_COUNT"]:
+        count = config["PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count, x_prefix=count)
+    if config.get("TESTING"):
+        app.jinja_env.undefined = StrictUndefined
+    logging.getLogger("idp").setLevel(config["LOG_LEVEL"])
+
+
+def _development_secret(directory):
+    """A random secret kept in the keys folder, for development without IDP_SECRET_KEY."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "secret.key"
+    try:
+        with open(path, "x") as handle:
+            handle.write(secrets.token_hex(32))
+        path.chmod(0o600)
+    except FileExistsError:
+        pass
+    return path.read_text().strip()
+
+
+def select_locale():
+    """ui_locales of the request, then the language chosen on a page, then the browser's."""
+    languages = current_app.config["LANGUAGES"]
+    for tag in request.values.get("ui_locales", "").split():
+        language = tag.split("-")[0].lower()
+        if language in languages:
+            if session.get("locale") != language:
+                session["locale"] = language
+            return language
+    chosen = session.get("locale")
+    if chosen in languages:
+        return chosen
+    return request.accept_languages.best_match(languages) or languages[0]
+
+
+def _sqlite_pragmas(dbapi_connection, connection_record):
+    # SQLite enforces foreign keys only when asked; WAL lets readers and one writer overlap.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()

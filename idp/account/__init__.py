@@ -1,0 +1,1 @@
+"""« Gérer son compte »: the person's own page on the provider."""

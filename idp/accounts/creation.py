@@ -1,0 +1,81 @@
+"""Creating accounts directly, for demonstrations and tests (`idp account create`).
+
+Establishments issue accounts through letters (a later issue); this path makes an
+account that is already active, with a password chosen by the operator.
+"""
+
+from datetime import date
+
+from ..admin import InvalidInput
+from ..admin.establishments import find_establishment
+from ..clock import now
+from ..extensions import db
+from ..models import Account, AccountKind, AccountState, Guardianship, Pupil
+from .identifiers import next_identifier
+from .passwords import hash_password, password_problems
+
+
+def _parse_date(value, what):
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{what} invalide : {value!r} (format AAAA-MM-JJ)") from None
+
+
+def _required(value, what):
+    value = (value or "").strip()
+    if not value:
+        raise InvalidInput(f"{what} est obligatoire")
+    return value
+
+
+def create_active_account(kind, given_name, family_name, password, establishment_uai, email=None, birthdate=None, ine=None, child=None):
+    """An active account; a parent gets a link to `child` (given_name, family_name, birthdate)."""
+    if kind not in (AccountKind.PARENT, AccountKind.ELEVE):
+        raise InvalidInput(f"type de compte inconnu : {kind!r} (parent ou eleve)")
+    given_name = _required(given_name, "le prénom")
+    family_name = _required(family_name, "le nom")
+    establishment = find_establishment(establishment_uai)
+    if establishment is None:
+        raise InvalidInput(f"établissement inconnu : {establishment_uai!r} (voir idp establishment add)")
+
+    identifier = next_identifier(given_name, family_name)
+    pupil = None
+    if kind == AccountKind.ELEVE:
+        pupil = Pupil(given_name=given_name, family_name=family_name, birth_date=_parse_date(birthdate, "date de naissance"), ine=ine, establishment=establishment)
+    elif child is not None:
+        pupil = Pupil(
+            given_name=_required(child.get("given_name"), "le prénom de l'enfant"),
+            family_name=_required(child.get("family_name"), "le nom de l'enfant"),
+            birth_date=_parse_date(child.get("birthdate"), "date de naissance de l'enfant"),
+            ine=child.get("ine"),
+            establishment=establishment,
+        )
+
+    birth_dates = [pupil.birth_date] if pupil is not None else []
+    problems = password_problems(password or "", identifier, (given_name, family_name), birth_dates)
+    if problems:
+        raise InvalidInput(" ".join(str(problem) for problem in problems))
+
+    moment = now()
+    account = Account(
+        kind=kind,
+        identifier=identifier,
+        given_name=given_name,
+        family_name=family_name,
+        password_hash=hash_password(password),
+        email=(email or "").strip() or None,
+        email_verified=bool(email),
+        state=AccountState.ACTIVE,
+        issued_at=moment,
+        first_connection_at=moment,
+        activated_at=moment,
+    )
+    if kind == AccountKind.ELEVE:
+        account.pupil = pupil
+    elif pupil is not None:
+        account.guardianships.append(Guardianship(pupil=pupil))
+    db.session.add(account)
+    return account

@@ -1,0 +1,67 @@
+"""Chosen passwords: argon2id hashes (parameters in settings) and the policy of design §6."""
+
+import re
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+
+from .identifiers import ascii_slug
+
+
+def hasher():
+    hasher = current_app.extensions.get("idp.password_hasher")
+    if hasher is None:
+        config = current_app.config
+        hasher = PasswordHasher(
+            time_cost=config["ARGON2_TIME_COST"],
+            memory_cost=config["ARGON2_MEMORY_COST"],
+            parallelism=config["ARGON2_PARALLELISM"],
+        )
+        current_app.extensions["idp.password_hasher"] = hasher
+    return hasher
+
+
+def hash_password(password):
+    return hasher().hash(password)
+
+
+def verify_password(account, password):
+    """True when `password` is the account's; upgrades the hash when the settings changed.
+
+    An account without a password (or no account at all: pass None) costs the same time,
+    so that the answer's delay tells nothing about which identifiers exist.
+    """
+    stored = account.password_hash if account is not None else None
+    if stored is None:
+        hasher().hash(password)
+        return False
+    try:
+        hasher().verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
+    if hasher().check_needs_rehash(stored):
+        account.password_hash = hash_password(password)
+    return True
+
+
+def password_problems(password, identifier="", names=(), birth_dates=()):
+    """What is wrong with a new password, as messages to show (empty when it is fine)."""
+    problems = []
+    minimum = current_app.config["PASSWORD_MIN_LENGTH"]
+    if len(password) < minimum:
+        problems.append(_l("Le mot de passe doit comporter au moins %(count)d caractères.", count=minimum))
+    if not (re.search(r"[0-9]", password) and re.search(r"[^\W\d_]", password)):
+        problems.append(_l("Le mot de passe doit comporter des chiffres et des lettres."))
+    lowered = ascii_slug(password)
+    personal = [identifier.lower()] + [ascii_slug(name) for name in names if len(name) >= 3]
+    if any(part and part in lowered for part in personal):
+        problems.append(_l("Le mot de passe ne doit contenir ni votre identifiant ni votre nom."))
+    digits = re.sub(r"\D", "", password)
+    for birth_date in birth_dates:
+        forms = {birth_date.strftime(fmt) for fmt in ("%d%m%Y", "%Y%m%d", "%d%m%y")}
+        if any(form in digits for form in forms):
+            problems.append(_l("Le mot de passe ne doit pas contenir une date de naissance."))
+            break
+    return problems

@@ -1,0 +1,5 @@
+"""Académie administration: relying parties and establishments."""
+
+
+class InvalidInput(ValueError):
+    """Bad administrator input, with a message fit to show as is."""

@@ -1,0 +1,37 @@
+"""One door for security events (design §6): a row in the caller's transaction and a log line."""
+
+import logging
+
+from flask import has_request_context, request
+
+from .extensions import db
+from .models import AuditEvent
+
+log = logging.getLogger("idp.audit")
+
+# Field names that would betray a secret; `audit` refuses them outright.
+_FORBIDDEN = {"password", "secret", "client_secret", "token", "code", "refresh_token", "access_token"}
+
+
+def audit(event, account=None, client=None, **details):
+    forbidden = _FORBIDDEN.intersection(details)
+    if forbidden:
+        raise ValueError(f"audit fields may not carry secrets: {sorted(forbidden)}")
+    ip = request.remote_addr if has_request_context() else None
+    row = AuditEvent(
+        event=event,
+        account_id=account.id if account is not None else None,
+        client_id=client.client_id if client is not None else None,
+        ip=ip,
+        details=details,
+    )
+    db.session.add(row)
+    log.info(
+        "%s account=%s client=%s ip=%s %s",
+        event,
+        account.identifier if account is not None else "-",
+        row.client_id or "-",
+        ip or "-",
+        " ".join(f"{key}={value}" for key, value in sorted(details.items())),
+    )
+    return row

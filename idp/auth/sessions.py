@@ -1,0 +1,124 @@
+"""Server-side login sessions (design §4): single sign-on across relying parties.
+
+The cookie carries a random value; the table keeps its SHA-256 and the session's
+account, login time, last activity and absolute end. Any node can serve any request.
+"""
+
+from datetime import timedelta
+
+from flask import current_app, g, request, session
+from sqlalchemy import select, update
+from sqlalchemy.orm import joinedload
+
+from ..audit import audit
+from ..clock import now
+from ..extensions import db
+from ..models import LoginSession, Token
+from ..security import new_token, token_hash
+
+COOKIE_NAME = "idp_session"
+# A login counts as "just done" for the authorization request that sent the person to
+# the login page during this long; after that, prompt=login and max_age apply afresh.
+FRESH_LOGIN = timedelta(minutes=10)
+FRESH_LOGIN_KEY = "fresh_login_session"
+# Last activity is written at most this often, so that every page view is not a write.
+TOUCH_INTERVAL = timedelta(seconds=60)
+
+
+def _is_live(login_session, moment):
+    idle = timedelta(seconds=current_app.config["SESSION_IDLE_LIFETIME"])
+    return (
+        login_session.ended_at is None
+        and login_session.expires_at > moment
+        and login_session.last_seen_at + idle > moment
+        and login_session.account is not None
+    )
+
+
+def current_login_session():
+    """The live login session of this browser, or None (looked up once per request)."""
+    if "login_session" in g:
+        return g.login_session
+    found = None
+    value = request.cookies.get(COOKIE_NAME)
+    if value:
+        candidate = db.session.scalar(
+            select(LoginSession).options(joinedload(LoginSession.account)).where(LoginSession.token_hash == token_hash(value))
+        )
+        moment = now()
+        if candidate is not None and _is_live(candidate, moment):
+            found = candidate
+            if moment - candidate.last_seen_at > TOUCH_INTERVAL:
+                candidate.last_seen_at = moment
+                db.session.commit()
+        else:
+            g.clear_session_cookie = True
+    g.login_session = found
+    return found
+
+
+def start_login_session(account):
+    value = new_token()
+    moment = now()
+    login_session = LoginSession(
+        token_hash=token_hash(value),
+        account=account,
+        created_at=moment,
+        last_seen_at=moment,
+        expires_at=moment + timedelta(seconds=current_app.config["SESSION_ABSOLUTE_LIFETIME"]),
+        user_agent=request.headers.get("User-Agent", "")[:200],
+        ip=request.remote_addr or "",
+    )
+    db.session.add(login_session)
+    db.session.flush()
+    g.login_session = login_session
+    g.new_session_cookie = value
+    session[FRESH_LOGIN_KEY] = login_session.id
+    return login_session
+
+
+def consume_fresh_login(login_session):
+    """True once, right after the login that opened `login_session` in this browser."""
+    if session.get(FRESH_LOGIN_KEY) != login_session.id:
+        return False
+    session.pop(FRESH_LOGIN_KEY)
+    return now() - login_session.created_at < FRESH_LOGIN
+
+
+def end_login_session(login_session):
+    """End a session and revoke the tokens it gave that are not for offline access."""
+    moment = now()
+    login_session.ended_at = moment
+    db.session.execute(
+        update(Token)
+        .where(Token.login_session_id == login_session.id, Token.revoked_at.is_(None), Token.refresh_token_hash.is_(None))
+        .values(revoked_at=moment)
+    )
+    if g.get("login_session") is login_session:
+        g.login_session = None
+        g.clear_session_cookie = True
+
+
+def log_out(client=None):
+    """End this browser's login session, if it has one."""
+    login_session = current_login_session()
+    if login_session is None:
+        return
+    audit("logout", account=login_session.account, client=client)
+    end_login_session(login_session)
+    db.session.commit()
+
+
+def write_session_cookie(response):
+    """after_request: set or clear the session cookie as this request decided."""
+    config = current_app.config
+    secure = config["SESSION_COOKIE_SECURE"]
+    # SameSite=None keeps single sign-on for relying parties that POST their authorization
+    # requests; browsers only accept it on secure cookies, so plain-http development uses Lax.
+    same_site = "None" if secure else "Lax"
+    value = g.get("new_session_cookie")
+    if value:
+        response.set_cookie(COOKIE_NAME, value, max_age=config["SESSION_ABSOLUTE_LIFETIME"], secure=secure, httponly=True, samesite=same_site)
+    elif g.get("clear_session_cookie"):
+        response.delete_cookie(COOKIE_NAME, secure=secure, httponly=True, samesite=same_site)
+    return response

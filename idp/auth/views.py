@@ -1,0 +1,107 @@
+"""Login and logout pages; the recovery pages' addresses (their forms come later)."""
+
+from urllib.parse import parse_qs, urlsplit
+
+from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+
+from ..accounts.access import find_account, provider_refusal
+from ..accounts.identifiers import normalize
+from ..accounts.passwords import verify_password
+from ..audit import audit
+from ..clock import now
+from ..extensions import db
+from ..oidc.server import query_client
+from ..security import allow_form_action
+from ..throttle import throttle
+from .forms import LoginForm
+from .sessions import current_login_session, log_out, start_login_session
+
+bp = Blueprint("auth", __name__)
+
+
+def safe_next(target):
+    """A local path to return to after login, or None (never another site)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    return target
+
+
+def _allow_return_to_client(next_url):
+    # The login form's redirect chain ends at the relying party's registered URI.
+    query = parse_qs(urlsplit(next_url).query)
+    client = query_client(query.get("client_id", [""])[0])
+    uri = query.get("redirect_uri", [None])[0]
+    if client is not None and uri and client.check_redirect_uri(uri):
+        allow_form_action(uri)
+
+
+@bp.route("/connexion", methods=["GET", "POST"])
+def login():
+    next_url = safe_next(request.values.get("next"))
+    form = LoginForm(next=next_url)
+    if request.method == "GET" and request.args.get("login_hint"):
+        form.identifier.data = request.args["login_hint"][:64]
+    if next_url:
+        _allow_return_to_client(next_url)
+    if not form.validate_on_submit():
+        return render_template("auth/login.html", form=form)
+
+    identifier = normalize(form.identifier.data)
+    ip = request.remote_addr or ""
+    if throttle.blocked("login", identifier, ip):
+        audit("login_throttled", identifier=identifier)
+        db.session.commit()
+        form.password.errors.append(_("Trop de tentatives. Patientez un quart d'heure avant de réessayer."))
+        return render_template("auth/login.html", form=form), 429
+
+    account = find_account(identifier)
+    if not verify_password(account, form.password.data):
+        throttle.failed("login", identifier, ip)
+        audit("login_failed", account=account, known=account is not None)
+        db.session.commit()
+        form.password.errors.append(_("Identifiant ou mot de passe incorrect."))
+        return render_template("auth/login.html", form=form), 200
+
+    refusal = provider_refusal(account)
+    if refusal is not None:
+        audit("login_refused", account=account, reason=refusal)
+        db.session.commit()
+        return render_template("auth/refused.html", reason=refusal, account=account), 403
+
+    start_login_session(account)
+    account.last_login_at = now()
+    audit("login", account=account)
+    db.session.commit()
+    return redirect(next_url or url_for("account.home"), code=303)
+
+
+@bp.post("/deconnexion")
+def logout():
+    log_out()
+    return render_template("auth/logged_out.html")
+
+
+@bp.get("/mot-de-passe-oublie")
+def forgotten_password():
+    return render_template("auth/recovery_soon.html", title=_("Mot de passe oublié"))
+
+
+@bp.get("/identifiant-oublie")
+def forgotten_identifier():
+    return render_template("auth/recovery_soon.html", title=_("Identifiant oublié"))
+
+
+@bp.get("/")
+def index():
+    if current_login_session() is not None:
+        return redirect(url_for("account.home"))
+    return redirect(url_for("auth.login"))
+
+
+@bp.get("/langue/<language>")
+def language(language):
+    """The language links of every page: remember the choice, come back to the page."""
+    if language in current_app.config["LANGUAGES"]:
+        session["locale"] = language
+    return redirect(safe_next(request.args.get("next")) or url_for("auth.index"))

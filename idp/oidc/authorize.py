@@ -1,0 +1,172 @@
+"""The authorization endpoint and the consent page: who is logged in, must they log in
+again, may they go to this relying party, have they agreed; then a code.
+
+The request's own parameters travel with the person (login page, consent page) so that
+any node can serve the next step; nothing about a pending authorization is stored.
+"""
+
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749 import InvalidRequestError
+from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
+from flask import abort, redirect, render_template, request, url_for
+from joserfc import jwt
+from joserfc.errors import JoseError
+
+from ..accounts.access import relying_party_refusal
+from ..audit import audit
+from ..auth.sessions import consume_fresh_login, current_login_session
+from ..clock import now
+from ..extensions import csrf, db
+from ..models import Consent
+from ..security import allow_form_action
+from . import bp
+from .keys import key_store
+from .server import IssuerParameter, authorization_server
+
+def _error_response(error):
+    """Redirect protocol errors to a validated redirect URI (with `iss`); else explain."""
+    if error.redirect_uri:
+        server = authorization_server()
+        response = server.handle_error_response(None, error)
+        IssuerParameter().add_issuer_parameter(server, response)
+        return response
+    return render_template("oidc/error.html", error=error), 400
+
+
+def _prompts():
+    return set(request.values.get("prompt", "").split())
+
+
+def _hinted_sub():
+    """The subject of a valid `id_token_hint` of ours, None without one; raises when forged."""
+    hint = request.values.get("id_token_hint")
+    if not hint:
+        return None
+    try:
+        token = jwt.decode(hint, key_store().verification_keys(), algorithms=["RS256"])
+    except (JoseError, ValueError) as error:
+        raise InvalidRequestError("Invalid 'id_token_hint'.") from error
+    return token.claims.get("sub")
+
+
+def _must_log_in_again(login_session, hinted_sub):
+    """True when the live session does not satisfy prompt=login, max_age or the hint."""
+    if "login" in _prompts():
+        return True
+    max_age = request.values.get("max_age", "")
+    if max_age.isdigit() and now() - login_session.created_at > timedelta(seconds=int(max_age)):
+        return True
+    return hinted_sub is not None and hinted_sub != login_session.account.sub
+
+
+def _login_redirect():
+    """Send the person to the login page, to come back here with the same request."""
+    params = [(key, value) for key, value in request.values.items(multi=True)]
+    back = url_for("oidc.authorize") + "?" + urlencode(params)
+    arguments = {"next": back}
+    if request.values.get("login_hint"):
+        arguments["login_hint"] = request.values["login_hint"]
+    return redirect(url_for("auth.login", **arguments))
+
+
+def _consent_needed(account, client, scope):
+    if "consent" in _prompts():
+        return True
+    if client.trusted:
+        return False
+    consent = db.session.get(Consent, (account.id, client.id))
+    return consent is None or not consent.covers(scope)
+
+
+def _issue_code(grant, login_session):
+    account = login_session.account
+    response = authorization_server().create_authorization_response(grant=grant, grant_user=account)
+    if response.status_code == 302 and "code=" in response.location:
+        account.last_login_at = now()
+        audit("authorized", account=account, client=grant.client, scope=grant.request.scope)
+    db.session.commit()
+    return response
+
+
+@bp.route("/authorize", methods=["GET", "POST"])
+@csrf.exempt
+def authorize():
+    login_session = current_login_session()
+    try:
+        grant = authorization_server().get_consent_grant(end_user=login_session.account if login_session else None)
+    except OAuth2Error as error:
+        return _error_response(error)
+    try:
+        hinted_sub = _hinted_sub()
+    except InvalidRequestError as error:
+        error.redirect_uri, error.state = grant.redirect_uri, grant.request.payload.state
+        return _error_response(error)
+    allow_form_action(grant.redirect_uri)
+    prompts = _prompts()
+
+    fresh = login_session is not None and consume_fresh_login(login_session)
+    if login_session is not None and not fresh and _must_log_in_again(login_session, hinted_sub):
+        if "none" in prompts:
+            return _error_response(LoginRequiredError(redirect_uri=grant.redirect_uri, state=grant.request.payload.state))
+        login_session = None
+    if login_session is None:
+        return _login_redirect()
+    if hinted_sub is not None and hinted_sub != login_session.account.sub:
+        # The person logged in as someone else than the relying party asked for.
+        return _error_response(LoginRequiredError(redirect_uri=grant.redirect_uri, state=grant.request.payload.state))
+
+    account, client = login_session.account, grant.client
+    refusal = relying_party_refusal(account, client)
+    if refusal is not None:
+        if "none" in prompts:
+            return _error_response(LoginRequiredError(redirect_uri=grant.redirect_uri, state=grant.request.payload.state))
+        audit("authorization_refused", account=account, client=client, reason=refusal)
+        db.session.commit()
+        return render_template("auth/refused.html", reason=refusal, client=client, account=account), 403
+
+    if _consent_needed(account, client, grant.request.scope):
+        if "none" in prompts:
+            return _error_response(ConsentRequiredError(redirect_uri=grant.redirect_uri, state=grant.request.payload.state))
+        params = [(key, value) for key, value in request.values.items(multi=True)]
+        return render_template(
+            "oidc/consent.html",
+            client=client,
+            account=account,
+            scopes=grant.request.scope.split(),
+            action=url_for("oidc.consent") + "?" + urlencode(params),
+        )
+    return _issue_code(grant, login_session)
+
+
+@bp.post("/authorize/consent")
+def consent():
+    """The consent form's answer (CSRF-protected, unlike the protocol endpoint)."""
+    login_session = current_login_session()
+    if login_session is None:
+        return _login_redirect()
+    account = login_session.account
+    try:
+        grant = authorization_server().get_consent_grant(end_user=account)
+    except OAuth2Error as error:
+        return _error_response(error)
+    client = grant.client
+    if relying_party_refusal(account, client) is not None:
+        abort(403)
+    allow_form_action(grant.redirect_uri)
+    if request.form.get("decision") != "allow":
+        audit("consent_refused", account=account, client=client, scope=grant.request.scope)
+        response = authorization_server().create_authorization_response(grant=grant, grant_user=None)
+        db.session.commit()
+        return response
+    existing = db.session.get(Consent, (account.id, client.id))
+    scopes = set(grant.request.scope.split())
+    if existing is None:
+        db.session.add(Consent(account_id=account.id, client_pk=client.id, scopes=" ".join(sorted(scopes))))
+    else:
+        existing.scopes = " ".join(sorted(scopes | set(existing.scopes.split())))
+        existing.granted_at = now()
+    audit("consent_given", account=account, client=client, scope=grant.request.scope)
+    return _issue_code(grant, login_session)

@@ -1,0 +1,157 @@
+"""The grants, wired on Authlib with its current hooks (conventions: Authlib's own docs).
+
+Authorization codes and refresh tokens are claimed with one conditional UPDATE, so two
+concurrent requests can never both spend the same one; the loser is treated as a replay
+and revokes what the value produced (RFC 6749 §4.1.2, RFC 9700 §4.14).
+"""
+
+from datetime import timedelta
+
+from authlib.oauth2.rfc6749 import InvalidRequestError, InvalidScopeError, grants
+from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oidc.core import grants as oidc_grants
+from flask import current_app, g
+from sqlalchemy import exists, select, update
+
+from ..clock import now, timestamp
+from ..extensions import db
+from ..models import AccountState, AuthorizationCode, Token
+from ..security import token_hash
+from .claims import user_info
+from .keys import key_store
+from .tokens import find_token, revoke_families
+
+AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+
+
+def _claim(model, row, column):
+    """Mark `row` spent; False when another request spent it first."""
+    result = db.session.execute(
+        update(model).where(model.id == row.id, column.is_(None)).values({column.key: now()})
+    )
+    return result.rowcount == 1
+
+
+class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
+
+    def validate_authorization_request(self):
+        redirect_uri = super().validate_authorization_request()
+        if "openid" not in self.request.scope.split():
+            raise InvalidScopeError("The 'openid' scope is required.", redirect_uri=redirect_uri)
+        return redirect_uri
+
+    def save_authorization_code(self, code, request):
+        payload = request.payload.data
+        login_session = g.login_session
+        moment = now()
+        challenge = payload.get("code_challenge")
+        db.session.add(
+            AuthorizationCode(
+                code_hash=token_hash(code),
+                client_pk=request.client.id,
+                account_id=request.user.id,
+                login_session_id=login_session.id,
+                redirect_uri=request.payload.redirect_uri,
+                scope=request.scope,
+                nonce=payload.get("nonce"),
+                auth_time=login_session.created_at,
+                code_challenge=challenge,
+                code_challenge_method="S256" if challenge else None,
+                created_at=moment,
+                expires_at=moment + timedelta(seconds=current_app.config["AUTHORIZATION_CODE_LIFETIME"]),
+            )
+        )
+
+    def query_authorization_code(self, code, client):
+        row = db.session.scalar(
+            select(AuthorizationCode).where(AuthorizationCode.code_hash == token_hash(code), AuthorizationCode.client_pk == client.id)
+        )
+        if row is None:
+            return None
+        if row.used_at is not None or not _claim(AuthorizationCode, row, AuthorizationCode.used_at):
+            families = db.session.scalars(select(Token.family).where(Token.authorization_code_id == row.id)).all()
+            revoke_families(families, "code_replayed", account=row.account, client=client)
+            db.session.commit()
+            return None
+        if row.expires_at <= now():
+            return None
+        return row
+
+    def delete_authorization_code(self, authorization_code):
+        # Spent in query_authorization_code; the row stays so that a replay is recognised.
+        pass
+
+    def authenticate_user(self, authorization_code):
+        account = authorization_code.account
+        return account if account.state == AccountState.ACTIVE else None
+
+
+class RefreshTokenGrant(grants.RefreshTokenGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
+    INCLUDE_NEW_REFRESH_TOKEN = True
+
+    def authenticate_refresh_token(self, refresh_token):
+        row = find_token(refresh_token, "refresh_token")
+        if row is None or row.presented_as != "refresh_token" or row.client_pk != self.request.client.id:
+            return None
+        if row.refresh_used_at is not None or not _claim(Token, row, Token.refresh_used_at):
+            revoke_families([row.family], "refresh_token_reused", account=row.account, client=row.client)
+            db.session.commit()
+            return None
+        if row.revoked_at is not None or row.is_expired():
+            return None
+        return row
+
+    def authenticate_user(self, refresh_token):
+        account = refresh_token.account
+        return account if account.state == AccountState.ACTIVE else None
+
+    def revoke_old_credential(self, refresh_token):
+        # Spent in authenticate_refresh_token; a second use revokes the whole family.
+        pass
+
+
+class S256CodeChallenge(CodeChallenge):
+    """PKCE with S256 only; mandatory for public clients, enforced whenever a challenge was sent."""
+
+    DEFAULT_CODE_CHALLENGE_METHOD = "S256"
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+
+    def validate_code_challenge(self, grant, redirect_uri):
+        payload = grant.request.payload.data
+        if grant.request.client.is_public and not payload.get("code_challenge"):
+            raise InvalidRequestError("Public clients must send a PKCE 'code_challenge'.", redirect_uri=redirect_uri)
+        if payload.get("code_challenge") and payload.get("code_challenge_method") != "S256":
+            raise InvalidRequestError("Only the 'S256' code_challenge_method is supported.", redirect_uri=redirect_uri)
+        super().validate_code_challenge(grant, redirect_uri)
+
+
+class OpenIDCode(oidc_grants.OpenIDCode):
+    def exists_nonce(self, nonce, request):
+        return db.session.scalar(
+            select(exists().where(AuthorizationCode.client_pk == request.client.id, AuthorizationCode.nonce == nonce))
+        )
+
+    def get_client_algorithm(self, client):
+        return "RS256"
+
+    def get_encode_header(self, client):
+        # One key for the header and the signature, even if a rotation lands in between.
+        g.id_token_key = key_store().signing_key()
+        return {"alg": "RS256", "kid": g.id_token_key.kid, "typ": "JWT"}
+
+    def resolve_client_private_key(self, client):
+        return g.id_token_key.key
+
+    def get_client_claims(self, client):
+        issued = timestamp()
+        return {
+            "iss": current_app.config["ISSUER"],
+            "aud": client.client_id,
+            "iat": issued,
+            "exp": issued + current_app.config["ID_TOKEN_LIFETIME"],
+        }
+
+    def generate_user_info(self, user, scope):
+        return user_info(user, scope)

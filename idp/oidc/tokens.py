@@ -1,0 +1,78 @@
+"""Access and refresh tokens: generation, storage as hashes, lookup, revocation."""
+
+import secrets
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from ..audit import audit
+from ..clock import now
+from ..extensions import db
+from ..models import Token
+from ..security import new_token, token_hash
+
+
+def generate_token(grant_type, client, user=None, scope=None, expires_in=None, include_refresh_token=True):
+    """Authlib's token generator: a refresh token only when `offline_access` was granted."""
+    scope = scope or ""
+    token = {
+        "token_type": "Bearer",
+        "access_token": new_token(),
+        "expires_in": expires_in or current_app.config["ACCESS_TOKEN_LIFETIME"],
+        "scope": scope,
+    }
+    if include_refresh_token and "offline_access" in scope.split():
+        token["refresh_token"] = new_token()
+    return token
+
+
+def save_token(token, request):
+    moment = now()
+    config = current_app.config
+    row = Token(
+        client_pk=request.client.id,
+        account_id=request.user.id,
+        access_token_hash=token_hash(token["access_token"]),
+        scope=token["scope"],
+        issued_at=moment,
+        access_expires_at=moment + timedelta(seconds=token["expires_in"]),
+    )
+    if token.get("refresh_token"):
+        row.refresh_token_hash = token_hash(token["refresh_token"])
+        row.refresh_expires_at = moment + timedelta(seconds=config["REFRESH_TOKEN_LIFETIME"])
+    code = request.authorization_code
+    previous = getattr(request, "refresh_token", None)
+    if code is not None:
+        row.family = secrets.token_hex(16)
+        row.authorization_code_id = code.id
+        row.login_session_id = code.login_session_id
+        row.auth_time = code.auth_time
+    else:
+        row.family = previous.family
+        row.authorization_code_id = previous.authorization_code_id
+        row.login_session_id = previous.login_session_id
+        row.auth_time = previous.auth_time
+    db.session.add(row)
+    return row
+
+
+def find_token(value, hint=None):
+    """The token row an access or refresh token value designates, or None."""
+    digest = token_hash(value)
+    kinds = ("refresh_token", "access_token") if hint == "refresh_token" else ("access_token", "refresh_token")
+    for kind in kinds:
+        column = Token.access_token_hash if kind == "access_token" else Token.refresh_token_hash
+        row = db.session.scalar(select(Token).where(column == digest))
+        if row is not None:
+            row.presented_as = kind
+            return row
+    return None
+
+
+def revoke_families(families, event, account=None, client=None):
+    """Revoke every token descending from these authorizations (code replay, refresh reuse)."""
+    result = db.session.execute(
+        update(Token).where(Token.family.in_(families), Token.revoked_at.is_(None)).values(revoked_at=now())
+    )
+    audit(event, account=account, client=client, revoked=result.rowcount)

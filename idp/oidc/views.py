@@ -1,0 +1,126 @@
+"""Protocol views: discovery, JWKS, token, userinfo, revocation, introspection, logout.
+
+Each hands the request to Authlib; protocol errors are JSON (conventions, habit 2).
+"""
+
+from flask import current_app, jsonify, render_template, request, url_for
+from authlib.oauth2 import OAuth2Error
+from flask_wtf.csrf import validate_csrf
+from wtforms import ValidationError
+
+from ..auth.sessions import current_login_session, log_out
+from ..extensions import csrf, db
+from . import bp
+from .claims import CLAIMS_SUPPORTED, SCOPES
+from .grants import AUTH_METHODS
+from .keys import key_store
+from .server import authorization_server
+
+
+def public_url(endpoint):
+    """The URL of `endpoint` under the issuer, whatever host the request came to."""
+    return current_app.config["ISSUER"] + url_for(endpoint)[len(request.script_root):]
+
+
+@bp.get("/.well-known/openid-configuration")
+def discovery():
+    body = current_app.extensions.get("idp.discovery")
+    if body is None:
+        body = {
+            "issuer": current_app.config["ISSUER"],
+            "authorization_endpoint": public_url("oidc.authorize"),
+            "token_endpoint": public_url("oidc.token"),
+            "userinfo_endpoint": public_url("oidc.userinfo"),
+            "jwks_uri": public_url("oidc.jwks"),
+            "end_session_endpoint": public_url("oidc.end_session"),
+            "revocation_endpoint": public_url("oidc.revoke"),
+            "introspection_endpoint": public_url("oidc.introspect"),
+            "scopes_supported": list(SCOPES),
+            "claims_supported": CLAIMS_SUPPORTED,
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "token_endpoint_auth_methods_supported": AUTH_METHODS,
+            "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
+            "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
+            "code_challenge_methods_supported": ["S256"],
+            "prompt_values_supported": ["none", "login", "consent"],
+            "ui_locales_supported": current_app.config["LANGUAGES"],
+            "claims_parameter_supported": False,
+            "request_parameter_supported": False,
+            "request_uri_parameter_supported": False,
+            "authorization_response_iss_parameter_supported": True,
+        }
+        current_app.extensions["idp.discovery"] = body
+    response = jsonify(body)
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+@bp.get("/jwks.json")
+def jwks():
+    response = jsonify(key_store().jwks())
+    # Short enough that a rotation reaches relying parties long before old tokens expire.
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@bp.post("/token")
+@csrf.exempt
+def token():
+    response = authorization_server().create_token_response()
+    db.session.commit()
+    return response
+
+
+@bp.route("/userinfo", methods=["GET", "POST"])
+@csrf.exempt
+def userinfo():
+    return authorization_server().create_endpoint_response("userinfo")
+
+
+@bp.post("/revoke")
+@csrf.exempt
+def revoke():
+    return authorization_server().create_endpoint_response("revocation")
+
+
+@bp.post("/introspect")
+@csrf.exempt
+def introspect():
+    return authorization_server().create_endpoint_response("introspection")
+
+
+@bp.route("/logout", methods=["GET", "POST"])
+@csrf.exempt
+def end_session():
+    """RP-initiated logout. Without a valid id_token_hint the person confirms first."""
+    server = authorization_server()
+    try:
+        logout_request = server.validate_endpoint_request("end_session")
+    except OAuth2Error:
+        # An invalid hint never leads to a redirect (RP-Initiated Logout §4), but the
+        # person may still end their session here.
+        logout_request = None
+    login_session = current_login_session()
+    vouched = logout_request is not None and not logout_request.needs_confirmation
+    if login_session is not None and not vouched and not _confirmed():
+        params = [(key, value) for key, value in request.values.items(multi=True) if key not in ("csrf_token", "confirm")]
+        return render_template("auth/logout_confirm.html", account=login_session.account, params=params)
+    if logout_request is None:
+        log_out()
+        return render_template("auth/logged_out.html")
+    response = server.create_endpoint_response("end_session", logout_request)
+    return response or render_template("auth/logged_out.html")
+
+
+def _confirmed():
+    if request.method != "POST" or "confirm" not in request.form:
+        return False
+    try:
+        validate_csrf(request.form.get("csrf_token"))
+    except ValidationError:
+        return False
+    return True

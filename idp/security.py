@@ -1,0 +1,63 @@
+"""Hashes for secrets we generate, and the HTTP security headers (design §6).
+
+Secrets the provider generates (tokens, codes, session ids, client secrets) carry at
+least 128 bits of entropy, so a fast hash is enough: SHA-256 for the protocol's values,
+HMAC-SHA256 under a key kept outside the database for the secrets a person reads
+(client secrets, provisional secrets). Chosen passwords use argon2id, in
+`idp.accounts.passwords`.
+"""
+
+import hashlib
+import hmac
+import secrets
+from urllib.parse import urlsplit
+
+from flask import current_app, g
+
+
+def new_token(nbytes=32):
+    return secrets.token_urlsafe(nbytes)
+
+
+def token_hash(value):
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def keyed_hash(value):
+    key = current_app.config["HASH_KEY"].encode()
+    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
+
+
+def keyed_hash_matches(value, stored):
+    return hmac.compare_digest(keyed_hash(value), stored)
+
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "form-action 'self' {form_action}; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+
+
+def allow_form_action(uri):
+    """Let this page's forms end in a redirect to `uri`'s origin (a registered client URI).
+
+    Browsers check CSP form-action on every redirect that follows a form post, so the
+    login and consent pages must name the relying party they send the person back to.
+    """
+    parts = urlsplit(uri)
+    if parts.scheme in ("http", "https") and parts.netloc:
+        g.setdefault("form_action_origins", set()).add(f"{parts.scheme}://{parts.netloc}")
+
+
+def set_security_headers(response):
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    headers.setdefault("X-Frame-Options", "DENY")
+    if response.mimetype == "text/html":
+        origins = " ".join(sorted(g.get("form_action_origins", ())))
+        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY.format(form_action=origins))
+        headers.setdefault("Cache-Control", "no-store")
+    if current_app.config["SESSION_COOKIE_SECURE"]:
+        headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+    return response
