@@ -13,10 +13,10 @@ from flask.cli import FlaskGroup
 from sqlalchemy import select
 
 from . import config as settings
+from .accounts.creation import create_active_account
 from .admin import InvalidInput
 from .admin.clients import describe, find_client, register_client, rotate_secret, update_client
 from .admin.establishments import add_establishment
-from .accounts.creation import create_active_account
 from .audit import audit
 from .extensions import db
 from .models import Client
@@ -26,7 +26,12 @@ from .oidc.keys import key_store
 def main():
     from . import create_app
 
-    FlaskGroup(create_app=lambda: create_app(), add_default_commands=True, add_version_option=False, help="Administration of the Téléservices identity provider.")()
+    FlaskGroup(
+        create_app=lambda: create_app(),
+        add_default_commands=True,
+        add_version_option=False,
+        help="Administration of the Téléservices identity provider.",
+    )()
 
 
 def transactional(command):
@@ -82,7 +87,9 @@ def establishment_add(uai, name, academie, degree, as_json):
 @click.option("--child-birthdate", help="YYYY-MM-DD")
 @click.option("--json", "as_json", is_flag=True)
 @transactional
-def account_create(kind, given_name, family_name, email, password, uai, birthdate, ine, child_given_name, child_family_name, child_birthdate, as_json):
+def account_create(
+    kind, given_name, family_name, email, password, uai, birthdate, ine, child_given_name, child_family_name, child_birthdate, as_json
+):
     child = None
     if kind == "parent" and (child_given_name or child_family_name or child_birthdate):
         child = {"given_name": child_given_name, "family_name": child_family_name, "birthdate": child_birthdate}
@@ -97,7 +104,12 @@ def account_create(kind, given_name, family_name, email, password, uai, birthdat
 @click.option("--category", type=click.Choice(["ent", "teleservice"]), required=True)
 @click.option("--redirect-uri", "redirect_uris", multiple=True, required=True)
 @click.option("--post-logout-redirect-uri", "post_logout_uris", multiple=True)
-@click.option("--auth-method", type=click.Choice(["client_secret_basic", "client_secret_post", "none"]), default="client_secret_basic", show_default=True)
+@click.option(
+    "--auth-method",
+    type=click.Choice(["client_secret_basic", "client_secret_post", "none"]),
+    default="client_secret_basic",
+    show_default=True,
+)
 @click.option("--scope", "scopes", multiple=True, help="Allowed scope (repeat). Default: openid profile email scolarite.")
 @click.option("--trusted/--not-trusted", default=False, help="Trusted relying parties skip the consent page.")
 @click.option("--json", "as_json", is_flag=True)
@@ -154,7 +166,11 @@ def client_rotate_secret(client_id, as_json):
     found = find_client(client_id)
     secret = rotate_secret(found)
     audit("client_secret_rotated", client=found)
-    _emit(as_json, {"client_id": found.client_id, "client_secret": secret}, f"Nouveau secret (l'ancien ne fonctionne plus) :\nclient_secret: {secret}")
+    _emit(
+        as_json,
+        {"client_id": found.client_id, "client_secret": secret},
+        f"Nouveau secret (l'ancien ne fonctionne plus) :\nclient_secret: {secret}",
+    )
 
 
 @client.command("remove")

@@ -36,10 +36,28 @@ class Setting:
 
 SETTINGS = [
     Setting("ISSUER", "http://127.0.0.1:5000", "Issuer identifier: the public base URL of the provider, without trailing slash."),
-    Setting("SECRET_KEY", "", "Signs cookies and CSRF tokens. When empty, a random key is created once in `KEYS_DIR/secret.key` (development only)."),
-    Setting("HASH_KEY", "", "Key of the HMAC-SHA256 that hashes client secrets and provisional secrets; kept outside the database. When empty, derived from `SECRET_KEY`."),
-    Setting("DATABASE_URL", "sqlite:///idp.sqlite3", "SQLAlchemy URL. A relative SQLite path lives in `instance/`; production uses `postgresql+psycopg://…`."),
-    Setting("REDIS_URL", "", "Redis URL for the throttling counters shared by several nodes (`redis://127.0.0.1:6379/0`). Empty: counters in process memory (one node only)."),
+    Setting(
+        "SECRET_KEY",
+        "",
+        "Signs cookies and CSRF tokens. When empty, a random key is created once in `KEYS_DIR/secret.key` (development only).",
+    ),
+    Setting(
+        "HASH_KEY",
+        "",
+        "Key of the HMAC-SHA256 that hashes client and provisional secrets, kept outside the database. "
+        "When empty, derived from `SECRET_KEY`.",
+    ),
+    Setting(
+        "DATABASE_URL",
+        "sqlite:///idp.sqlite3",
+        "SQLAlchemy URL. A relative SQLite path lives in `instance/`; production uses `postgresql+psycopg://…`.",
+    ),
+    Setting(
+        "REDIS_URL",
+        "",
+        "Redis URL for the throttling counters shared by several nodes (`redis://127.0.0.1:6379/0`). "
+        "Empty: counters in process memory (one node only).",
+    ),
     Setting("KEYS_DIR", str(ROOT / "keys"), "Folder of the signing keys (shared by every node)."),
     Setting("AUTHORIZATION_CODE_LIFETIME", 60, "Seconds an authorization code stays usable.", int),
     Setting("ACCESS_TOKEN_LIFETIME", 3600, "Seconds an access token stays valid.", int),
@@ -86,7 +104,6 @@ def markdown_table():
             default = "keys/ (beside idp/)"
         elif isinstance(default, list):
             default = ",".join(default)
-        elif default is None or default == "":
-            default = ""
-        rows.append(f"| `{setting.env}` | `{default}` | {setting.doc} |" if default != "" else f"| `{setting.env}` | | {setting.doc} |")
+        shown = f"`{default}`" if default not in (None, "") else ""
+        rows.append(f"| `{setting.env}` | {shown} | {setting.doc} |")
     return "\n".join(rows)

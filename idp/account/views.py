@@ -11,10 +11,10 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from ..audit import audit
+from ..auth.sessions import current_login_session, end_login_session
 from ..clock import now
 from ..extensions import db
 from ..models import Consent, LoginSession
-from ..auth.sessions import current_login_session, end_login_session
 
 bp = Blueprint("account", __name__, url_prefix="/compte")
 

@@ -44,7 +44,13 @@ def create_active_account(kind, given_name, family_name, password, establishment
     identifier = next_identifier(given_name, family_name)
     pupil = None
     if kind == AccountKind.ELEVE:
-        pupil = Pupil(given_name=given_name, family_name=family_name, birth_date=_parse_date(birthdate, "date de naissance"), ine=ine, establishment=establishment)
+        pupil = Pupil(
+            given_name=given_name,
+            family_name=family_name,
+            birth_date=_parse_date(birthdate, "date de naissance"),
+            ine=ine,
+            establishment=establishment,
+        )
     elif child is not None:
         pupil = Pupil(
             given_name=_required(child.get("given_name"), "le prénom de l'enfant"),

@@ -28,7 +28,7 @@ def next_identifier(given_name, family_name):
     """The first free `prenom.nomN`, N counting from 1."""
     stem = f"{ascii_slug(given_name)}.{ascii_slug(family_name)}"
     taken = db.session.scalars(select(Account.identifier).where(Account.identifier.like(f"{stem}%"))).all()
-    numbers = {int(rest) for rest in (value[len(stem):] for value in taken) if rest.isdigit()}
+    numbers = {int(rest) for rest in (value[len(stem) :] for value in taken) if rest.isdigit()}
     number = 1
     while number in numbers:
         number += 1

@@ -66,7 +66,9 @@ def _new_secret(client):
     return secret
 
 
-def register_client(name, category, redirect_uris, post_logout_redirect_uris=(), auth_method="client_secret_basic", scopes=None, trusted=False):
+def register_client(
+    name, category, redirect_uris, post_logout_redirect_uris=(), auth_method="client_secret_basic", scopes=None, trusted=False
+):
     """Create a relying party; return it and its secret (None for a public client)."""
     name = (name or "").strip()
     if not name:
@@ -95,7 +97,9 @@ def find_client(client_id):
     return client
 
 
-def update_client(client, name=None, category=None, redirect_uris=None, post_logout_redirect_uris=None, scopes=None, trusted=None, auth_method=None):
+def update_client(
+    client, name=None, category=None, redirect_uris=None, post_logout_redirect_uris=None, scopes=None, trusted=None, auth_method=None
+):
     """Change what was given; returns a new secret when a public client becomes confidential."""
     if name is not None:
         if not name.strip():

@@ -118,7 +118,9 @@ def write_session_cookie(response):
     same_site = "None" if secure else "Lax"
     value = g.get("new_session_cookie")
     if value:
-        response.set_cookie(COOKIE_NAME, value, max_age=config["SESSION_ABSOLUTE_LIFETIME"], secure=secure, httponly=True, samesite=same_site)
+        response.set_cookie(
+            COOKIE_NAME, value, max_age=config["SESSION_ABSOLUTE_LIFETIME"], secure=secure, httponly=True, samesite=same_site
+        )
     elif g.get("clear_session_cookie"):
         response.delete_cookie(COOKIE_NAME, secure=secure, httponly=True, samesite=same_site)
     return response

@@ -182,4 +182,3 @@ class Consent(db.Model):
 
     def covers(self, scope):
         return set(scope.split()) <= set(self.scopes.split())
-

@@ -27,8 +27,15 @@ class AccountState(enum.StrEnum):
 def _enum(cls):
     # Stored as plain strings (no database ENUM type), so that adding a state is not a
     # migration on PostgreSQL; the CHECK constraint still refuses unknown values.
-    return Enum(cls, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e],
-                name=cls.__name__.lower(), create_constraint=True, validate_strings=True)
+    return Enum(
+        cls,
+        native_enum=False,
+        length=20,
+        values_callable=lambda e: [m.value for m in e],
+        name=cls.__name__.lower(),
+        create_constraint=True,
+        validate_strings=True,
+    )
 
 
 class Establishment(db.Model):

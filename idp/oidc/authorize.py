@@ -26,6 +26,7 @@ from . import bp
 from .keys import key_store
 from .server import IssuerParameter, authorization_server
 
+
 def _error_response(error):
     """Redirect protocol errors to a validated redirect URI (with `iss`); else explain."""
     if error.redirect_uri:

@@ -26,9 +26,7 @@ AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 
 def _claim(model, row, column):
     """Mark `row` spent; False when another request spent it first."""
-    result = db.session.execute(
-        update(model).where(model.id == row.id, column.is_(None)).values({column.key: now()})
-    )
+    result = db.session.execute(update(model).where(model.id == row.id, column.is_(None)).values({column.key: now()}))
     return result.rowcount == 1
 
 
@@ -129,9 +127,7 @@ class S256CodeChallenge(CodeChallenge):
 
 class OpenIDCode(oidc_grants.OpenIDCode):
     def exists_nonce(self, nonce, request):
-        return db.session.scalar(
-            select(exists().where(AuthorizationCode.client_pk == request.client.id, AuthorizationCode.nonce == nonce))
-        )
+        return db.session.scalar(select(exists().where(AuthorizationCode.client_pk == request.client.id, AuthorizationCode.nonce == nonce)))
 
     def get_client_algorithm(self, client):
         return "RS256"

@@ -8,6 +8,7 @@ against every key still on disk.
 """
 
 import fcntl
+import itertools
 import os
 import time
 from contextlib import contextmanager
@@ -90,7 +91,7 @@ class KeyStore:
         keys = self.all_keys()
         moment = time.time()
         kept = [keys[-1]] if keys else []
-        for older, successor in zip(keys, keys[1:], strict=False):
+        for older, successor in itertools.pairwise(keys):
             if successor.created + self.retention > moment:
                 kept.append(older)
         return sorted(kept, key=lambda stored: stored.created)

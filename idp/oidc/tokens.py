@@ -72,7 +72,5 @@ def find_token(value, hint=None):
 
 def revoke_families(families, event, account=None, client=None):
     """Revoke every token descending from these authorizations (code replay, refresh reuse)."""
-    result = db.session.execute(
-        update(Token).where(Token.family.in_(families), Token.revoked_at.is_(None)).values(revoked_at=now())
-    )
+    result = db.session.execute(update(Token).where(Token.family.in_(families), Token.revoked_at.is_(None)).values(revoked_at=now()))
     audit(event, account=account, client=client, revoked=result.rowcount)

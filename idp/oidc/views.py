@@ -3,8 +3,8 @@
 Each hands the request to Authlib; protocol errors are JSON (conventions, habit 2).
 """
 
-from flask import current_app, jsonify, render_template, request, url_for
 from authlib.oauth2 import OAuth2Error
+from flask import current_app, jsonify, render_template, request, url_for
 from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError
 
@@ -19,7 +19,7 @@ from .server import authorization_server
 
 def public_url(endpoint):
     """The URL of `endpoint` under the issuer, whatever host the request came to."""
-    return current_app.config["ISSUER"] + url_for(endpoint)[len(request.script_root):]
+    return current_app.config["ISSUER"] + url_for(endpoint)[len(request.script_root) :]
 
 
 @bp.get("/.well-known/openid-configuration")

@@ -1,0 +1,135 @@
+"""A relying party's view of the provider, driven through the Flask test client.
+
+ID tokens are verified with PyJWT (not Authlib) against the JWKS the provider publishes.
+"""
+
+import base64
+import hashlib
+import re
+import secrets
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import jwt
+
+CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def csrf_token(html):
+    match = CSRF.search(html)
+    assert match, "the page has no CSRF token"
+    return match.group(1)
+
+
+def query_of(location):
+    return {key: values[0] for key, values in parse_qs(urlsplit(location).query).items()}
+
+
+def pkce_pair():
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
+
+
+class RelyingParty:
+    def __init__(self, client, client_id, secret, auth_method, redirect_uri, issuer):
+        self.client = client
+        self.client_id = client_id
+        self.secret = secret
+        self.auth_method = auth_method
+        self.redirect_uri = redirect_uri
+        self.issuer = issuer
+
+    # --- authorization endpoint -------------------------------------------------------
+
+    def authorize_params(self, **params):
+        values = {
+            "response_type": "code",
+            "client_id": self.client_id,
+            "redirect_uri": self.redirect_uri,
+            "scope": "openid profile",
+            "state": secrets.token_urlsafe(8),
+            "nonce": secrets.token_urlsafe(8),
+        }
+        values.update(params)
+        return {key: value for key, value in values.items() if value is not None}
+
+    def authorize(self, method="GET", **params):
+        values = self.authorize_params(**params)
+        if method == "POST":
+            return self.client.post("/authorize", data=values), values
+        return self.client.get("/authorize?" + urlencode(values)), values
+
+    def log_in(self, response, identifier, password):
+        """From a redirect to the login page, fill it in; returns the login POST's response."""
+        assert response.status_code == 302, response.status_code
+        assert urlsplit(response.location).path == "/connexion", response.location
+        page = self.client.get(response.location)
+        assert page.status_code == 200
+        form = {"identifier": identifier, "password": password, "csrf_token": csrf_token(page.text)}
+        form["next"] = query_of(response.location).get("next", "")
+        return self.client.post("/connexion", data=form)
+
+    def follow_to_callback(self, response):
+        """Follow local redirects until the one that leaves for the relying party."""
+        while response.status_code in (302, 303) and not response.location.startswith(self.redirect_uri):
+            response = self.client.get(response.location)
+        assert response.status_code == 302, (response.status_code, response.text[:500])
+        return query_of(response.location)
+
+    def log_in_and_get_code(self, identifier, password, **params):
+        response, values = self.authorize(**params)
+        callback = self.follow_to_callback(self.log_in(response, identifier, password))
+        assert callback.get("state") == values["state"]
+        assert "code" in callback, callback
+        return callback["code"], values
+
+    # --- token endpoint -----------------------------------------------------------------
+
+    def token_request(self, data, auth_method=None):
+        method = auth_method or self.auth_method
+        data = dict(data)
+        headers = {}
+        if method == "client_secret_basic":
+            credentials = base64.b64encode(f"{self.client_id}:{self.secret}".encode()).decode()
+            headers["Authorization"] = f"Basic {credentials}"
+        elif method == "client_secret_post":
+            data.update(client_id=self.client_id, client_secret=self.secret)
+        else:
+            data["client_id"] = self.client_id
+        return self.client.post("/token", data=data, headers=headers)
+
+    def exchange(self, code, **extra):
+        data = {"grant_type": "authorization_code", "code": code, "redirect_uri": self.redirect_uri}
+        data.update(extra)
+        return self.token_request(data)
+
+    def refresh(self, refresh_token):
+        return self.token_request({"grant_type": "refresh_token", "refresh_token": refresh_token})
+
+    def full_login(self, identifier, password, **params):
+        code, values = self.log_in_and_get_code(identifier, password, **params)
+        response = self.exchange(code)
+        assert response.status_code == 200, response.json
+        tokens = response.json
+        claims = self.verify_id_token(tokens["id_token"], nonce=values.get("nonce"))
+        return tokens, claims
+
+    # --- ID tokens ----------------------------------------------------------------------
+
+    def verify_id_token(self, id_token, nonce=None):
+        jwks = jwt.PyJWKSet.from_dict(self.client.get("/jwks.json").json)
+        header = jwt.get_unverified_header(id_token)
+        key = next(item for item in jwks.keys if item.key_id == header["kid"])
+        claims = jwt.decode(
+            id_token,
+            key=key.key,
+            algorithms=["RS256"],
+            audience=self.client_id,
+            issuer=self.issuer,
+            options={"require": ["iss", "sub", "aud", "exp", "iat", "auth_time"]},
+        )
+        if nonce is not None:
+            assert claims["nonce"] == nonce
+        else:
+            assert "nonce" not in claims
+        return claims
