@@ -2,12 +2,16 @@
 and the people and relying parties most tests need.
 
 The schema comes from the Alembic migrations (not create_all), built once per run; every
-test starts from empty tables.
+test starts from empty tables. Test-client requests run in their own application context,
+as in production: the fixtures hand out plain snapshots (ids, identifiers), and a test
+that looks into the database opens `app.app_context()` itself.
 """
 
 import os
 import secrets
 from datetime import date
+from types import SimpleNamespace
+from types import SimpleNamespace
 
 import pytest
 from flask_migrate import upgrade
@@ -18,6 +22,8 @@ from idp.accounts.creation import create_active_account
 from idp.admin.clients import register_client
 from idp.admin.establishments import add_establishment
 from idp.extensions import db
+from idp.models import AuditEvent
+from idp.models import AuditEvent
 
 from .oidc_helpers import RelyingParty
 
@@ -69,9 +75,8 @@ def settings(database_url, keys_dir):
 @pytest.fixture
 def app(settings):
     app = create_app(settings)
+    yield app
     with app.app_context():
-        yield app
-        db.session.remove()
         _empty_tables()
         db.engine.dispose()
 
@@ -92,74 +97,79 @@ def client(app):
     return app.test_client()
 
 
+def snapshot(account):
+    return SimpleNamespace(id=account.id, sub=account.sub, identifier=account.identifier, state=account.state)
+
+
 @pytest.fixture
 def establishment(app):
-    created = add_establishment("0140001A", "Collège Jean Moulin")
-    db.session.commit()
-    return created
+    with app.app_context():
+        created = add_establishment("0140001A", "Collège Jean Moulin")
+        db.session.commit()
+        return SimpleNamespace(id=created.id, uai=created.uai, name=created.name)
 
 
 @pytest.fixture
-def parent(app, establishment):
-    """An active parent account, jean.dupont1, with a child Alice Dupont."""
-    account = create_active_account(
-        "parent",
-        "Jean",
-        "Dupont",
-        PASSWORD,
-        establishment.uai,
-        email="jean@example.org",
-        child={"given_name": "Alice", "family_name": "Dupont", "birthdate": date(2012, 5, 4)},
-    )
-    db.session.commit()
-    return account
-
-
-@pytest.fixture
-def pupil_account(app, establishment):
-    account = create_active_account(
-        "eleve", "Alice", "Martin", "Cartable-2024", establishment.uai, birthdate="2011-09-01", ine="1234567890A"
-    )
-    db.session.commit()
-    return account
-
-
-def _relying_party(client, name, category="ent", auth_method="client_secret_basic", trusted=True, scopes=None):
-    registered, secret = register_client(
-        name,
-        category,
-        ["http://127.0.0.1:8765/cb", "https://rp.example.org/cb"],
-        ["http://127.0.0.1:8765/logout-cb"],
-        auth_method,
-        scopes or ["openid", "profile", "email", "scolarite", "offline_access"],
-        trusted,
-    )
-    db.session.commit()
-    return RelyingParty(client, registered.client_id, secret, auth_method, "http://127.0.0.1:8765/cb", ISSUER)
-
-
-@pytest.fixture
-def ent(client):
-    """The ENT: trusted, confidential (client_secret_basic)."""
-    return _relying_party(client, "L'Educ de Normandie")
-
-
-@pytest.fixture
-def make_rp(client):
-    def make(name="Service en ligne", **options):
-        return _relying_party(client, name, **options)
+def make_account(app, establishment):
+    def make(kind="parent", given_name="Jean", family_name="Dupont", password=PASSWORD, **options):
+        if kind == "parent":
+            options.setdefault("child", {"given_name": "Alice", "family_name": "Dupont", "birthdate": date(2012, 5, 4)})
+            options.setdefault("email", "jean@example.org")
+        with app.app_context():
+            account = create_active_account(kind, given_name, family_name, password, establishment.uai, **options)
+            db.session.commit()
+            return snapshot(account)
 
     return make
 
 
 @pytest.fixture
-def audit_events(app):
-    def events(name=None):
-        from idp.models import AuditEvent
+def parent(make_account):
+    """An active parent account, jean.dupont1, with a child Alice Dupont."""
+    return make_account()
 
-        query = db.select(AuditEvent).order_by(AuditEvent.id)
-        if name:
-            query = query.where(AuditEvent.event == name)
-        return db.session.scalars(query).all()
+
+@pytest.fixture
+def pupil_account(make_account):
+    """An active pupil account, alice.martin1 (password Cartable-2024), with an INE."""
+    return make_account("eleve", "Alice", "Martin", "Cartable-2024", birthdate="2011-09-01", ine="1234567890A")
+
+
+@pytest.fixture
+def make_rp(app, client):
+    def make(name="Service en ligne", category="ent", auth_method="client_secret_basic", trusted=True, scopes=None):
+        with app.app_context():
+            registered, secret = register_client(
+                name,
+                category,
+                ["http://127.0.0.1:8765/cb", "https://rp.example.org/cb"],
+                ["http://127.0.0.1:8765/logout-cb"],
+                auth_method,
+                scopes or ["openid", "profile", "email", "scolarite", "offline_access"],
+                trusted,
+            )
+            db.session.commit()
+            return RelyingParty(client, registered.client_id, secret, auth_method, "http://127.0.0.1:8765/cb", ISSUER)
+
+    return make
+
+
+@pytest.fixture
+def ent(make_rp):
+    """The ENT: trusted, confidential (client_secret_basic)."""
+    return make_rp("L'Educ de Normandie")
+
+
+@pytest.fixture
+def audit_events(app):
+    """audit_events(name=None): the audit rows (event, account_id, client_id, details), oldest first."""
+
+    def events(name=None):
+        with app.app_context():
+            query = db.select(AuditEvent).order_by(AuditEvent.id)
+            if name:
+                query = query.where(AuditEvent.event == name)
+            rows = db.session.scalars(query)
+            return [SimpleNamespace(event=row.event, account_id=row.account_id, client_id=row.client_id, details=row.details) for row in rows]
 
     return events

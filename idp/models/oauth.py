@@ -90,7 +90,8 @@ class AuthorizationCode(db.Model, AuthorizationCodeMixin):
     client_pk: Mapped[int] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"), index=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"), index=True)
     login_session_id: Mapped[int | None] = mapped_column(ForeignKey("login_session.id", ondelete="SET NULL"))
-    redirect_uri: Mapped[str] = mapped_column(String(500))
+    # None when the request relied on the single registered URI (then none is required at /token).
+    redirect_uri: Mapped[str | None] = mapped_column(String(500))
     scope: Mapped[str] = mapped_column(String(200))
     nonce: Mapped[str | None] = mapped_column(String(255))
     auth_time: Mapped[datetime]

@@ -143,7 +143,7 @@ def upgrade():
     sa.Column('client_pk', sa.Integer(), nullable=False),
     sa.Column('account_id', sa.Integer(), nullable=False),
     sa.Column('login_session_id', sa.Integer(), nullable=True),
-    sa.Column('redirect_uri', sa.String(length=500), nullable=False),
+    sa.Column('redirect_uri', sa.String(length=500), nullable=True),
     sa.Column('scope', sa.String(length=200), nullable=False),
     sa.Column('nonce', sa.String(length=255), nullable=True),
     sa.Column('auth_time', sa.DateTime(), nullable=False),
