@@ -68,6 +68,7 @@ def _configure(app):
     config["SESSION_COOKIE_SAMESITE"] = "Lax"
     config["WTF_CSRF_TIME_LIMIT"] = None  # the token lives as long as the UI cookie
     config["BABEL_DEFAULT_LOCALE"] = config["LANGUAGES"][0]
+    config["BABEL_DEFAULT_TIMEZONE"] = "Europe/Paris"
     config["JSON_SORT_KEYS"] = False
     if config["PROXY_COUNT"]:
         count = config["PROXY_COUNT"]

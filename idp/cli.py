@@ -9,7 +9,7 @@ from functools import wraps
 
 import click
 from flask import current_app
-from flask.cli import FlaskGroup
+from flask.cli import AppGroup, FlaskGroup, with_appcontext
 from sqlalchemy import select
 
 from . import config as settings
@@ -54,10 +54,10 @@ def _emit(as_json, data, message):
     click.echo(json.dumps(data, ensure_ascii=False) if as_json else message)
 
 
-establishment = click.Group("establishment", help="Establishments (UAI).")
-account = click.Group("account", help="Accounts for demonstrations and tests.")
-client = click.Group("client", help="Relying parties (ENT, téléservices).")
-keys = click.Group("keys", help="ID token signing keys.")
+establishment = AppGroup("establishment", help="Establishments (UAI).")
+account = AppGroup("account", help="Accounts for demonstrations and tests.")
+client = AppGroup("client", help="Relying parties (ENT, téléservices).")
+keys = AppGroup("keys", help="ID token signing keys.")
 
 
 @establishment.command("add")
@@ -214,6 +214,7 @@ def keys_list():
 
 @click.command("settings")
 @click.option("--markdown", is_flag=True, help="The README's settings table.")
+@with_appcontext
 def settings_command(markdown):
     """Print the settings (names, defaults) or their Markdown table."""
     if markdown:

@@ -53,7 +53,7 @@ def test_token_response_is_not_cached(ent, parent):
 
 def test_sub_is_stable_across_logins(ent, parent, app):
     _, first = ent.full_login("jean.dupont1", PASSWORD)
-    ent.client = app.test_client()  # another browser
+    ent.new_browser()
     _, second = ent.full_login("jean.dupont1", PASSWORD)
     assert first["sub"] == second["sub"] == parent.sub
 

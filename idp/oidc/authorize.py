@@ -68,8 +68,9 @@ def _login_redirect():
     params = [(key, value) for key, value in request.values.items(multi=True)]
     back = url_for("oidc.authorize") + "?" + urlencode(params)
     arguments = {"next": back}
-    if request.values.get("login_hint"):
-        arguments["login_hint"] = request.values["login_hint"]
+    for name in ("login_hint", "ui_locales"):
+        if request.values.get(name):
+            arguments[name] = request.values[name]
     return redirect(url_for("auth.login", **arguments))
 
 

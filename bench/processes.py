@@ -1,0 +1,61 @@
+"""CPU time of processes, from /proc/<pid>/stat (user + system, all threads included)."""
+
+import os
+from pathlib import Path
+
+TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
+
+
+def _stat_fields(pid):
+    """The fields after the command name (which may contain spaces): state, ppid, …"""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    return text[text.rindex(")") + 2 :].split()
+
+
+def _all_pids():
+    return [int(entry) for entry in os.listdir("/proc") if entry.isdigit()]
+
+
+def cpu_times(pids):
+    """{pid: CPU seconds} of the processes still alive."""
+    times = {}
+    for pid in pids:
+        try:
+            fields = _stat_fields(pid)
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        times[pid] = (int(fields[11]) + int(fields[12])) / TICKS_PER_SECOND
+    return times
+
+
+def process_tree(root):
+    """`root` and every process descending from it (gunicorn's master and its workers)."""
+    children = {}
+    for pid in _all_pids():
+        try:
+            children.setdefault(int(_stat_fields(pid)[1]), []).append(pid)
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    tree, pending = [], [root]
+    while pending:
+        pid = pending.pop()
+        tree.append(pid)
+        pending.extend(children.get(pid, []))
+    return tree
+
+
+def postgres_processes():
+    """Every PostgreSQL server process of the machine (backends and background workers)."""
+    found = []
+    for pid in _all_pids():
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() == "postgres":
+                found.append(pid)
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return found
+
+
+def cpu_used(before, after):
+    """CPU seconds spent between two `cpu_times` snapshots (processes born in between count whole)."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())

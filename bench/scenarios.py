@@ -1,0 +1,139 @@
+"""What one virtual client does, over and over, in each measured scenario.
+
+A scenario is built for one client (its index among `clients`), may `prepare` (log in
+to hold tokens), then repeats `run_once`; an unexpected answer raises UnexpectedReply.
+Targets are the issue's, per server core.
+"""
+
+import base64
+import itertools
+import json
+import re
+import secrets
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from transport import Cookies, local_path
+
+# The login of the issue: an ENT asking for a refresh token.
+LOGIN_SCOPE = "openid profile offline_access"
+# What an ENT reads from userinfo: the family's names, email and schooling claims.
+USERINFO_SCOPE = "openid profile email scolarite"
+CSRF = re.compile(rb'name="csrf_token"[^>]*value="([^"]+)"')
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+class UnexpectedReply(Exception):
+    pass
+
+
+def expect(reply, status):
+    if reply.status != status:
+        raise UnexpectedReply(f"HTTP {reply.status} where {status} was expected: {reply.body[:300]!r}")
+    return reply
+
+
+class RelyingParty:
+    """The seeded confidential client, as a browser and its back end see the provider."""
+
+    def __init__(self, seed):
+        self.seed = seed
+        credentials = base64.b64encode(f"{seed.client_id}:{seed.client_secret}".encode()).decode()
+        self.token_headers = FORM | {"Authorization": f"Basic {credentials}"}
+
+    def log_in(self, transport, identifier, scope):
+        """The full password login in a fresh browser: five requests, then the tokens."""
+        browser = Cookies()
+        state = secrets.token_urlsafe(8)
+        query = {
+            "response_type": "code",
+            "client_id": self.seed.client_id,
+            "redirect_uri": self.seed.redirect_uri,
+            "scope": scope,
+            "state": state,
+            "nonce": secrets.token_urlsafe(8),
+        }
+        to_login = expect(browser.send(transport, "GET", "/authorize?" + urlencode(query)), 302)
+        page = expect(browser.send(transport, "GET", local_path(to_login.location)), 200)
+        form = {
+            "identifier": identifier,
+            "password": self.seed.password,
+            "csrf_token": CSRF.search(page.body).group(1).decode(),
+            "next": parse_qs(urlsplit(to_login.location).query)["next"][0],
+        }
+        back = expect(browser.send(transport, "POST", "/connexion", urlencode(form), FORM), 303)
+        callback = expect(browser.send(transport, "GET", local_path(back.location)), 302)
+        answer = {key: values[0] for key, values in parse_qs(urlsplit(callback.location).query).items()}
+        if not callback.location.startswith(self.seed.redirect_uri) or answer.get("state") != state:
+            raise UnexpectedReply(f"unexpected callback {callback.location}")
+        grant = {"grant_type": "authorization_code", "code": answer["code"], "redirect_uri": self.seed.redirect_uri}
+        return self.token(transport, grant)
+
+    def token(self, transport, grant):
+        reply = expect(transport.send("POST", "/token", urlencode(grant), self.token_headers), 200)
+        return json.loads(reply.body)
+
+
+class Scenario:
+    unit = "req/s"
+    target = 0
+
+    def __init__(self, seed, index, clients):
+        self.rp = RelyingParty(seed)
+        self.identifiers = itertools.cycle(seed.identifiers[index::clients])
+
+    def prepare(self, transport):
+        """Make the client ready to repeat `run_once`; also called again after an error."""
+
+    def run_once(self, transport):
+        raise NotImplementedError
+
+
+class Login(Scenario):
+    unit = "logins/s"
+    target = 30
+
+    def run_once(self, transport):
+        tokens = self.rp.log_in(transport, next(self.identifiers), LOGIN_SCOPE)
+        if "id_token" not in tokens or "refresh_token" not in tokens:
+            raise UnexpectedReply(f"incomplete token response: {sorted(tokens)}")
+
+
+class Refresh(Scenario):
+    """Each client chains its own rotating refresh tokens (a reused one revokes the family)."""
+
+    target = 500
+
+    def prepare(self, transport):
+        self.refresh_token = self.rp.log_in(transport, next(self.identifiers), LOGIN_SCOPE)["refresh_token"]
+
+    def run_once(self, transport):
+        tokens = self.rp.token(transport, {"grant_type": "refresh_token", "refresh_token": self.refresh_token})
+        self.refresh_token = tokens["refresh_token"]
+
+
+class UserInfo(Scenario):
+    target = 1500
+
+    def prepare(self, transport):
+        access_token = self.rp.log_in(transport, next(self.identifiers), USERINFO_SCOPE)["access_token"]
+        self.headers = {"Authorization": f"Bearer {access_token}"}
+
+    def run_once(self, transport):
+        expect(transport.send("GET", "/userinfo", headers=self.headers), 200)
+
+
+class Discovery(Scenario):
+    target = 2000
+
+    def run_once(self, transport):
+        expect(transport.send("GET", "/.well-known/openid-configuration"), 200)
+
+
+class Jwks(Scenario):
+    target = 2000
+
+    def run_once(self, transport):
+        expect(transport.send("GET", "/jwks.json"), 200)
+
+
+SCENARIOS = {"login": Login, "refresh": Refresh, "userinfo": UserInfo, "discovery": Discovery, "jwks": Jwks}

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# The whole demonstration on one machine: the provider on http://127.0.0.1:5000 and the
+# demo ENT "L'Educ de Normandie" on http://127.0.0.1:8765. Ctrl-C stops both.
+#
+#   examples/demo.sh
+#
+# SQLite by default (instance/demo.sqlite3); set IDP_DATABASE_URL for another database.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export IDP_ISSUER=http://127.0.0.1:5000
+export IDP_DATABASE_URL="${IDP_DATABASE_URL:-sqlite:///demo.sqlite3}"
+export ENT_ISSUER="$IDP_ISSUER"
+export ENT_BASE_URL=http://127.0.0.1:8765
+
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+.venv/bin/pip install -q -e '.[test]'
+.venv/bin/pybabel -q compile -d idp/translations
+.venv/bin/idp db upgrade
+
+credentials="$(.venv/bin/python examples/seed_demo.py)"
+{ read -r ENT_CLIENT_ID; read -r ENT_CLIENT_SECRET; } <<<"$credentials"
+export ENT_CLIENT_ID ENT_CLIENT_SECRET
+# One key for every ENT worker, so that any of them reads the session cookie.
+export ENT_SECRET_KEY="${ENT_SECRET_KEY:-$(.venv/bin/python -c 'import secrets; print(secrets.token_hex(32))')}"
+
+stop() {
+    trap - EXIT INT TERM
+    kill "${pids[@]}" 2>/dev/null || true
+    wait "${pids[@]}" 2>/dev/null || true
+}
+pids=()
+trap stop EXIT
+trap 'exit 130' INT TERM
+
+.venv/bin/gunicorn --bind 127.0.0.1:5000 --workers 2 --log-level warning wsgi:app &
+pids+=($!)
+.venv/bin/gunicorn --bind 127.0.0.1:8765 --workers 2 --log-level warning --pythonpath examples/ent 'app:create_app()' &
+pids+=($!)
+
+wait_until_up() {  # URL PID
+    for _ in $(seq 100); do
+        if ! kill -0 "$2" 2>/dev/null; then
+            echo "Échec du démarrage du serveur de $1 (port déjà pris ?)" >&2
+            exit 1
+        fi
+        if .venv/bin/python -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' "$1" 2>/dev/null; then
+            return
+        fi
+        sleep 0.2
+    done
+    echo "$1 ne répond pas." >&2
+    exit 1
+}
+wait_until_up "$IDP_ISSUER/.well-known/openid-configuration" "${pids[0]}"
+wait_until_up "$ENT_BASE_URL/" "${pids[1]}"
+
+cat <<MESSAGE
+
+  Démonstration prête.
+    ENT « L'Educ de Normandie » : $ENT_BASE_URL/
+    Téléservices (fournisseur)  : $IDP_ISSUER/
+
+  Comptes de démonstration (« SE CONNECTER », puis « Élève ou parent de l'enseignement public ») :
+    parent : identifiant jean.dupont1   mot de passe S3cret-pass    (enfant : Alice Dupont)
+    élève  : identifiant lucas.martin1  mot de passe Cartable-2024
+
+  Ctrl-C arrête les deux serveurs.
+
+MESSAGE
+
+wait -n "${pids[@]}"
+echo "Un des serveurs s'est arrêté ; arrêt de la démonstration." >&2
+exit 1

@@ -1,0 +1,133 @@
+"""A demo ENT in the manner of "L'Educ de Normandie": a relying party of the provider.
+
+It holds no password: "Élève ou parent de l'enseignement public" sends the person to the
+provider (authorization code flow with state, nonce and PKCE S256), and the callback keeps
+the claims and the ID token in this ENT's own session cookie. "Se déconnecter" goes through
+the provider's RP-initiated logout. Authlib's Flask client does the protocol work.
+
+    ENT_ISSUER         the provider's issuer (default http://127.0.0.1:5000)
+    ENT_CLIENT_ID      the client_id registered with `idp client add`
+    ENT_CLIENT_SECRET  its secret (client_secret_basic)
+    ENT_BASE_URL       this ENT's public URL (default http://127.0.0.1:8765);
+                       register BASE_URL/cb and BASE_URL/logout-cb with the provider
+    ENT_SECRET_KEY     signs this ENT's session cookie (default: random at each start)
+
+Run it with `flask --app examples/ent/app.py run --port 8765`, or see examples/demo.sh.
+"""
+
+import os
+import secrets
+
+from authlib.integrations.flask_client import OAuth, OAuthError
+from flask import Flask, redirect, render_template, request, session, url_for
+from joserfc.errors import JoseError
+from requests import RequestException
+
+SCOPE = "openid profile email scolarite"
+
+# What the person reads when the provider sends back an error (RFC 6749 §4.1.2.1, OIDC §3.1.2.6).
+ERROR_MESSAGES = {
+    "access_denied": "Vous avez refusé de transmettre vos informations à l'ENT : vous n'êtes pas connecté.",
+    "login_required": "Vous devez vous connecter aux Téléservices pour accéder à l'ENT.",
+    "consent_required": "Vous devez autoriser l'ENT à recevoir vos informations pour vous connecter.",
+    "mismatching_state": "Cette demande de connexion a expiré ou a été ouverte dans un autre onglet.",
+    "temporarily_unavailable": "Le service Téléservices est momentanément indisponible.",
+}
+DEFAULT_ERROR_MESSAGE = "La connexion n'a pas abouti."
+
+
+def _settings(config):
+    values = {
+        "ISSUER": os.environ.get("ENT_ISSUER", "http://127.0.0.1:5000"),
+        "CLIENT_ID": os.environ.get("ENT_CLIENT_ID", ""),
+        "CLIENT_SECRET": os.environ.get("ENT_CLIENT_SECRET", ""),
+        "BASE_URL": os.environ.get("ENT_BASE_URL", "http://127.0.0.1:8765"),
+        "SECRET_KEY": os.environ.get("ENT_SECRET_KEY") or secrets.token_hex(32),
+        "SESSION_COOKIE_NAME": "ent_session",
+        # Lax: a cross-site form cannot post to "Se déconnecter" with the person's session.
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_HTTPONLY": True,
+    }
+    values.update(config or {})
+    values["ISSUER"] = values["ISSUER"].rstrip("/")
+    values["BASE_URL"] = values["BASE_URL"].rstrip("/")
+    return values
+
+
+def create_app(config=None):
+    app = Flask(__name__)
+    app.config.update(_settings(config))
+    if not app.config["CLIENT_ID"] or not app.config["CLIENT_SECRET"]:
+        raise RuntimeError("ENT_CLIENT_ID and ENT_CLIENT_SECRET are required (idp client add --json prints them)")
+    oauth = OAuth(app)
+    provider = oauth.register(
+        "teleservices",
+        client_id=app.config["CLIENT_ID"],
+        client_secret=app.config["CLIENT_SECRET"],
+        server_metadata_url=app.config["ISSUER"] + "/.well-known/openid-configuration",
+        client_kwargs={"scope": SCOPE, "code_challenge_method": "S256", "token_endpoint_auth_method": "client_secret_basic"},
+    )
+
+    @app.get("/")
+    def home():
+        return render_template("home.html", user=session.get("user"))
+
+    @app.get("/connexion")
+    def choose():
+        return render_template("choose.html")
+
+    @app.get("/connexion/teleservices")
+    def login():
+        return provider.authorize_redirect(app.config["BASE_URL"] + "/cb")
+
+    @app.get("/cb")
+    def callback():
+        metadata = provider.load_server_metadata()
+        # RFC 9207: the answer must come from the provider we asked, not from another one.
+        if metadata.get("authorization_response_iss_parameter_supported") and request.args.get("iss") != metadata["issuer"]:
+            raise OAuthError(error="invalid_issuer", description="unexpected 'iss' in the authorization response")
+        token = provider.authorize_access_token()  # checks state, sends the PKCE verifier, validates the ID token
+        claims = provider.userinfo(token=token)
+        if claims["sub"] != token["userinfo"]["sub"]:
+            raise OAuthError(error="invalid_userinfo", description="userinfo 'sub' differs from the ID token's")
+        session.clear()
+        session["user"] = dict(claims)
+        session["id_token"] = token["id_token"]
+        return redirect(url_for("space"))
+
+    @app.get("/espace")
+    def space():
+        if "user" not in session:
+            return redirect(url_for("choose"))
+        return render_template("space.html", user=session["user"], manage_account_url=app.config["ISSUER"] + "/compte/")
+
+    @app.post("/deconnexion")
+    def logout():
+        id_token = session.get("id_token")
+        session.clear()  # logged out of the ENT now, whatever the provider answers
+        if id_token is None:
+            return redirect(url_for("home"))
+        return provider.logout_redirect(post_logout_redirect_uri=app.config["BASE_URL"] + "/logout-cb", id_token_hint=id_token)
+
+    @app.get("/logout-cb")
+    def logged_out():
+        try:
+            provider.validate_logout_response()  # the state sent with the logout request
+        except OAuthError:
+            return render_template("error.html", message="Cette déconnexion ne correspond à aucune demande de l'ENT.", code="invalid_state"), 400
+        session.clear()
+        return render_template("logged_out.html")
+
+    @app.errorhandler(OAuthError)
+    @app.errorhandler(JoseError)
+    def failed(error):
+        code = getattr(error, "error", None) or type(error).__name__
+        message = ERROR_MESSAGES.get(code, DEFAULT_ERROR_MESSAGE)
+        return render_template("error.html", message=message, code=code), 400
+
+    @app.errorhandler(RequestException)
+    def unreachable(error):
+        app.logger.warning("provider unreachable: %s", error)
+        return render_template("error.html", message="Le service Téléservices ne répond pas. Réessayez dans quelques minutes.", code=None), 502
+
+    return app

@@ -1,0 +1,141 @@
+"""prompt, max_age, id_token_hint, login_hint, ui_locales and single sign-on."""
+
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import time_machine
+
+from .conftest import ISSUER, PASSWORD
+from .oidc_helpers import query_of
+
+
+def test_prompt_none_without_session_answers_login_required(ent, parent):
+    response, values = ent.authorize(prompt="none")
+    assert response.status_code == 302
+    params = query_of(response.location)
+    assert response.location.startswith(ent.redirect_uri)
+    assert params["error"] == "login_required"
+    assert params["state"] == values["state"]
+    assert params["iss"] == ISSUER
+
+
+def test_prompt_none_with_session_returns_a_code_without_a_page(ent, parent):
+    _, first = ent.full_login("jean.dupont1", PASSWORD)
+    response, values = ent.authorize(prompt="none")
+    params = query_of(response.location)
+    assert "code" in params
+    tokens = ent.exchange(params["code"]).json
+    claims = ent.verify_id_token(tokens["id_token"], nonce=values["nonce"])
+    assert claims["sub"] == first["sub"]
+    assert claims["auth_time"] == first["auth_time"]
+
+
+def test_single_sign_on_across_relying_parties(ent, make_rp, parent):
+    ent.full_login("jean.dupont1", PASSWORD)
+    other = make_rp("Téléservice", category="teleservice")
+    response, _ = other.authorize()
+    assert "code" in query_of(response.location)
+
+
+def test_prompt_login_asks_for_the_password_again(ent, parent):
+    with time_machine.travel("2026-11-30 08:00:00", tick=False) as traveller:
+        _, first = ent.full_login("jean.dupont1", PASSWORD)
+        traveller.shift(timedelta(seconds=30))
+        response, values = ent.authorize(prompt="login")
+        assert urlsplit(response.location).path == "/connexion"
+        callback = ent.follow_to_callback(ent.log_in(response, "jean.dupont1", PASSWORD))
+        claims = ent.verify_id_token(ent.exchange(callback["code"]).json["id_token"], nonce=values["nonce"])
+    assert claims["auth_time"] == first["auth_time"] + 30
+
+
+def test_prompt_none_with_login_is_invalid(ent, parent):
+    ent.full_login("jean.dupont1", PASSWORD)
+    response, _ = ent.authorize(prompt="none login")
+    assert query_of(response.location)["error"] == "invalid_request"
+
+
+def test_max_age_forces_a_new_login_when_exceeded(ent, parent):
+    with time_machine.travel("2026-11-30 08:00:00", tick=False) as traveller:
+        _, first = ent.full_login("jean.dupont1", PASSWORD)
+        traveller.shift(timedelta(seconds=2))
+        response, values = ent.authorize(max_age="1")
+        assert urlsplit(response.location).path == "/connexion"
+        callback = ent.follow_to_callback(ent.log_in(response, "jean.dupont1", PASSWORD))
+        claims = ent.verify_id_token(ent.exchange(callback["code"]).json["id_token"], nonce=values["nonce"])
+    assert claims["auth_time"] >= first["auth_time"] + 2
+
+
+def test_max_age_not_exceeded_keeps_the_session(ent, parent):
+    ent.full_login("jean.dupont1", PASSWORD)
+    response, _ = ent.authorize(max_age="3600")
+    assert "code" in query_of(response.location)
+
+
+def test_max_age_with_prompt_none_answers_login_required(ent, parent):
+    with time_machine.travel("2026-11-30 08:00:00", tick=False) as traveller:
+        ent.full_login("jean.dupont1", PASSWORD)
+        traveller.shift(timedelta(seconds=5))
+        response, _ = ent.authorize(max_age="1", prompt="none")
+    assert query_of(response.location)["error"] == "login_required"
+
+
+def test_id_token_hint_of_the_logged_in_person_gives_a_code(ent, parent):
+    tokens, _ = ent.full_login("jean.dupont1", PASSWORD)
+    response, _ = ent.authorize(prompt="none", id_token_hint=tokens["id_token"])
+    assert "code" in query_of(response.location)
+
+
+def test_id_token_hint_of_someone_else_with_prompt_none_answers_login_required(ent, parent, make_account):
+    make_account(given_name="Marie", family_name="Curie")
+    tokens, _ = ent.full_login("marie.curie1", PASSWORD)
+    ent.new_browser()
+    ent.full_login("jean.dupont1", PASSWORD)
+    response, _ = ent.authorize(prompt="none", id_token_hint=tokens["id_token"])
+    assert query_of(response.location)["error"] == "login_required"
+
+
+def test_id_token_hint_of_someone_else_asks_to_log_in_as_them(ent, parent, make_account):
+    make_account(given_name="Marie", family_name="Curie")
+    tokens, _ = ent.full_login("marie.curie1", PASSWORD)
+    ent.new_browser()
+    ent.full_login("jean.dupont1", PASSWORD)
+    response, values = ent.authorize(id_token_hint=tokens["id_token"])
+    assert urlsplit(response.location).path == "/connexion"
+    callback = ent.follow_to_callback(ent.log_in(response, "marie.curie1", PASSWORD))
+    claims = ent.verify_id_token(ent.exchange(callback["code"]).json["id_token"], nonce=values["nonce"])
+    assert claims["sub"] != parent.sub
+
+
+def test_forged_id_token_hint_is_refused(ent, parent):
+    tokens, _ = ent.full_login("jean.dupont1", PASSWORD)
+    header, payload, signature = tokens["id_token"].split(".")
+    forged = ".".join([header, payload, signature[::-1]])
+    response, values = ent.authorize(prompt="none", id_token_hint=forged)
+    params = query_of(response.location)
+    assert params["error"] == "invalid_request"
+    assert params["state"] == values["state"]
+
+
+def test_login_hint_prefills_the_identifier(ent, parent):
+    response, _ = ent.authorize(login_hint="jean.dupont1")
+    page = ent.client.get(response.location)
+    assert 'value="jean.dupont1"' in page.text
+
+
+def test_ui_locales_selects_english(ent, parent):
+    response, _ = ent.authorize(ui_locales="en-GB fr")
+    page = ent.client.get(response.location)
+    assert '<html lang="en">' in page.text
+    assert "Password" in page.text
+
+
+def test_ui_locales_unknown_falls_back_to_french(ent, parent):
+    response, _ = ent.authorize(ui_locales="de")
+    page = ent.client.get(response.location, headers={"Accept-Language": "de"})
+    assert '<html lang="fr">' in page.text
+    assert "Mot de passe" in page.text
+
+
+def test_browser_language_is_used_without_ui_locales(client):
+    page = client.get("/connexion", headers={"Accept-Language": "en-US,en;q=0.9"})
+    assert '<html lang="en">' in page.text

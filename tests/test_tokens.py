@@ -1,0 +1,279 @@
+"""Token endpoint rules: single-use codes, refresh rotation, PKCE; userinfo, revocation,
+introspection."""
+
+import base64
+from datetime import timedelta
+
+import time_machine
+
+from .conftest import PASSWORD
+from .oidc_helpers import pkce_pair, query_of
+
+
+def userinfo(rp, access_token, how="GET"):
+    if how == "GET":
+        return rp.client.get("/userinfo", headers={"Authorization": f"Bearer {access_token}"})
+    if how == "POST-header":
+        return rp.client.post("/userinfo", headers={"Authorization": f"Bearer {access_token}"})
+    return rp.client.post("/userinfo", data={"access_token": access_token})
+
+
+# --- userinfo and scopes ----------------------------------------------------------------
+
+
+def test_userinfo_by_get_post_header_and_post_body(ent, parent):
+    tokens, _ = ent.full_login("jean.dupont1", PASSWORD)
+    for how in ("GET", "POST-header", "POST-body"):
+        response = userinfo(ent, tokens["access_token"], how)
+        assert response.status_code == 200, (how, response.json)
+        assert response.json["sub"] == parent.sub
+        assert response.json["preferred_username"] == "jean.dupont1"
+
+
+def test_userinfo_without_or_with_a_bad_token_is_refused(client):
+    assert client.get("/userinfo").status_code == 401
+    response = client.get("/userinfo", headers={"Authorization": "Bearer nope"})
+    assert response.status_code == 401
+    assert response.json["error"] == "invalid_token"
+
+
+def test_openid_scope_alone_gives_only_sub(ent, parent):
+    tokens, claims = ent.full_login("jean.dupont1", PASSWORD, scope="openid")
+    assert userinfo(ent, tokens["access_token"]).json == {"sub": parent.sub}
+    assert "name" not in claims
+
+
+def test_profile_email_scolarite_claims_of_a_parent(ent, parent):
+    tokens, _ = ent.full_login("jean.dupont1", PASSWORD, scope="openid profile email scolarite")
+    info = userinfo(ent, tokens["access_token"]).json
+    assert info["given_name"] == "Jean"
+    assert info["family_name"] == "Dupont"
+    assert info["name"] == "Jean Dupont"
+    assert info["email"] == "jean@example.org"
+    assert info["email_verified"] is True
+    assert info["FrEduCtPersonAffiliation"] == "resp2d"
+    assert info["children"] == [{"given_name": "Alice", "family_name": "Dupont", "uai": "0140001A"}]
+
+
+def test_scolarite_claims_of_a_pupil(ent, pupil_account):
+    tokens, _ = ent.full_login("alice.martin1", "Cartable-2024", scope="openid scolarite")
+    info = userinfo(ent, tokens["access_token"]).json
+    assert info["FrEduCtPersonAffiliation"] == "eleve2d"
+    assert info["FrEduCtEleveUAI"] == "0140001A"
+    assert info["FrEduCtEleveINE"] == "1234567890A"
+    assert "children" not in info
+
+
+def test_discovery_describes_the_provider(client):
+    body = client.get("/.well-known/openid-configuration").json
+    assert body["issuer"] == "http://localhost"
+    assert body["authorization_endpoint"] == "http://localhost/authorize"
+    assert body["response_types_supported"] == ["code"]
+    assert body["code_challenge_methods_supported"] == ["S256"]
+    assert body["authorization_response_iss_parameter_supported"] is True
+    assert set(body["scopes_supported"]) >= {"openid", "profile", "email", "scolarite", "offline_access"}
+    assert "FrEduCtPersonAffiliation" in body["claims_supported"]
+
+
+# --- single-use codes ---------------------------------------------------------------------
+
+
+def test_code_reused_immediately_is_refused_and_revokes_its_tokens(ent, parent, audit_events):
+    code, _ = ent.log_in_and_get_code("jean.dupont1", PASSWORD)
+    first = ent.exchange(code)
+    assert first.status_code == 200
+    again = ent.exchange(code)
+    assert again.status_code == 400
+    assert again.json["error"] == "invalid_grant"
+    assert userinfo(ent, first.json["access_token"]).status_code == 401
+    assert [event.details["revoked"] for event in audit_events("code_replayed")] == [1]
+
+
+def test_code_reused_later_is_refused_and_revokes_its_tokens(ent, parent):
+    with time_machine.travel("2026-11-30 08:00:00", tick=False) as traveller:
+        code, _ = ent.log_in_and_get_code("jean.dupont1", PASSWORD, scope="openid offline_access")
+        first = ent.exchange(code).json
+        traveller.shift(timedelta(seconds=30))
+        assert ent.exchange(code).json["error"] == "invalid_grant"
+        assert userinfo(ent, first["access_token"]).status_code == 401
+        assert ent.refresh(first["refresh_token"]).json["error"] == "invalid_grant"
+
+
+def test_code_expires_after_sixty_seconds(ent, parent):
+    with time_machine.travel("2026-11-30 08:00:00", tick=False) as traveller:
+        code, _ = ent.log_in_and_get_code("jean.dupont1", PASSWORD)
+        traveller.shift(timedelta(seconds=61))
+        assert ent.exchange(code).json["error"] == "invalid_grant"
+
+
+def test_code_is_bound_to_its_client_and_redirect_uri(ent, make_rp, parent):
+    code, _ = ent.log_in_and_get_code("jean.dupont1", PASSWORD)
+    other = make_rp("Autre")
+    assert other.exchange(code).json["error"] == "invalid_grant"
+    response = ent.exchange(code, redirect_uri="https://rp.example.org/cb")
+    assert response.json["error"] == "invalid_grant"
+
+
+# --- refresh tokens -----------------------------------------------------------------------
+
+
+def test_no_refresh_token_without_offline_access(ent, parent):
+    tokens, _ = ent.full_login("jean.dupont1", PASSWORD, scope="openid profile")
+    assert "refresh_token" not in tokens
+
+
+def test_refresh_rotates_and_reuse_revokes_the_family(ent, parent, audit_events):
+    tokens, _ = ent.full_login("jean.dupont1", PASSWORD, scope="openid profile offline_access")
+    refreshed = ent.refresh(tokens["refresh_token"])
+    assert refreshed.status_code == 200, refreshed.json
+    assert refreshed.headers["Cache-Control"] == "no-store"
+    second = refreshed.json
+    assert second["refresh_token"] != tokens["refresh_token"]
+    assert userinfo(ent, second["access_token"]).json["sub"] == parent.sub
+
+    reused = ent.refresh(tokens["refresh_token"])
+    assert reused.status_code == 400
+    assert reused.json["error"] == "invalid_grant"
+    assert userinfo(ent, second["access_token"]).status_code == 401
+    assert ent.refresh(second["refresh_token"]).json["error"] == "invalid_grant"
+    assert len(audit_events("refresh_token_reused")) == 1
+
+
+def test_refresh_token_belongs_to_its_client(ent, make_rp, parent):
+    tokens, _ = ent.full_login("jean.dupont1", PASSWORD, scope="openid offline_access")
+    other = make_rp("Autre")
+    assert other.refresh(tokens["refresh_token"]).json["error"] == "invalid_grant"
+    assert ent.refresh(tokens["refresh_token"]).status_code == 200
+
+
+def test_refresh_cannot_widen_the_scope(ent, parent):
+    tokens, _ = ent.full_login("jean.dupont1", PASSWORD, scope="openid offline_access")
+    response = ent.token_request({"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "scope": "openid email"})
+    assert response.json["error"] == "invalid_scope"
+
+
+def test_refresh_token_expires(ent, parent, app):
+    with time_machine.travel("2026-11-30 08:00:00", tick=False) as traveller:
+        tokens, _ = ent.full_login("jean.dupont1", PASSWORD, scope="openid offline_access")
+        traveller.shift(timedelta(seconds=app.config["REFRESH_TOKEN_LIFETIME"] + 1))
+        assert ent.refresh(tokens["refresh_token"]).json["error"] == "invalid_grant"
+
+
+def test_access_token_expires(ent, parent, app):
+    with time_machine.travel("2026-11-30 08:00:00", tick=False) as traveller:
+        tokens, _ = ent.full_login("jean.dupont1", PASSWORD)
+        traveller.shift(timedelta(seconds=app.config["ACCESS_TOKEN_LIFETIME"] + 1))
+        assert userinfo(ent, tokens["access_token"]).status_code == 401
+
+
+# --- PKCE -------------------------------------------------------------------------------
+
+
+def test_public_client_with_pkce(make_rp, parent):
+    rp = make_rp("Application", auth_method="none")
+    verifier, challenge = pkce_pair()
+    code, values = rp.log_in_and_get_code("jean.dupont1", PASSWORD, code_challenge=challenge, code_challenge_method="S256")
+    response = rp.exchange(code, code_verifier=verifier)
+    assert response.status_code == 200, response.json
+    rp.verify_id_token(response.json["id_token"], nonce=values["nonce"])
+
+
+def test_public_client_must_send_a_challenge(make_rp, parent):
+    rp = make_rp("Application", auth_method="none")
+    response, _ = rp.authorize()
+    assert query_of(response.location)["error"] == "invalid_request"
+
+
+def test_wrong_or_missing_verifier_is_refused(make_rp, parent):
+    rp = make_rp("Application", auth_method="none")
+    verifier, challenge = pkce_pair()
+    code, _ = rp.log_in_and_get_code("jean.dupont1", PASSWORD, code_challenge=challenge, code_challenge_method="S256")
+    assert rp.exchange(code, code_verifier=pkce_pair()[0]).json["error"] == "invalid_grant"
+    code, _ = rp.log_in_and_get_code("jean.dupont1", PASSWORD, code_challenge=challenge, code_challenge_method="S256")
+    assert rp.exchange(code).json["error"] == "invalid_request"
+
+
+def test_confidential_client_challenge_is_enforced(ent, parent):
+    verifier, challenge = pkce_pair()
+    code, _ = ent.log_in_and_get_code("jean.dupont1", PASSWORD, code_challenge=challenge, code_challenge_method="S256")
+    assert ent.exchange(code).json["error"] == "invalid_request"
+    code, _ = ent.log_in_and_get_code("jean.dupont1", PASSWORD, code_challenge=challenge, code_challenge_method="S256")
+    assert ent.exchange(code, code_verifier=verifier).status_code == 200
+
+
+def test_plain_challenge_method_is_refused(ent, parent):
+    verifier, _ = pkce_pair()
+    ent.full_login("jean.dupont1", PASSWORD)
+    response, _ = ent.authorize(code_challenge=verifier, code_challenge_method="plain")
+    assert query_of(response.location)["error"] == "invalid_request"
+
+
+def test_verifier_without_challenge_is_refused(ent, parent):
+    code, _ = ent.log_in_and_get_code("jean.dupont1", PASSWORD)
+    assert ent.exchange(code, code_verifier=pkce_pair()[0]).json["error"] == "invalid_request"
+
+
+# --- revocation and introspection ---------------------------------------------------------
+
+
+def introspect(rp, token, **extra):
+    return rp.client.post("/introspect", data={"token": token, **extra}, headers=rp_basic(rp))
+
+
+def rp_basic(rp):
+    return {"Authorization": "Basic " + base64.b64encode(f"{rp.client_id}:{rp.secret}".encode()).decode()}
+
+
+def test_revoking_an_access_token(ent, parent):
+    tokens, _ = ent.full_login("jean.dupont1", PASSWORD)
+    response = ent.client.post("/revoke", data={"token": tokens["access_token"]}, headers=rp_basic(ent))
+    assert response.status_code == 200
+    assert userinfo(ent, tokens["access_token"]).status_code == 401
+
+
+def test_revoking_a_refresh_token_ends_its_access_tokens(ent, parent):
+    tokens, _ = ent.full_login("jean.dupont1", PASSWORD, scope="openid offline_access")
+    response = ent.client.post("/revoke", data={"token": tokens["refresh_token"], "token_type_hint": "refresh_token"}, headers=rp_basic(ent))
+    assert response.status_code == 200
+    assert userinfo(ent, tokens["access_token"]).status_code == 401
+    assert ent.refresh(tokens["refresh_token"]).json["error"] == "invalid_grant"
+
+
+def test_revoking_an_unknown_token_is_accepted(ent):
+    response = ent.client.post("/revoke", data={"token": "unknown"}, headers=rp_basic(ent))
+    assert response.status_code == 200
+
+
+def test_revocation_requires_client_authentication(ent, parent):
+    tokens, _ = ent.full_login("jean.dupont1", PASSWORD)
+    response = ent.client.post("/revoke", data={"token": tokens["access_token"]})
+    assert response.status_code in (400, 401)
+    assert userinfo(ent, tokens["access_token"]).status_code == 200
+
+
+def test_another_client_cannot_revoke_my_token(ent, make_rp, parent):
+    tokens, _ = ent.full_login("jean.dupont1", PASSWORD)
+    other = make_rp("Autre")
+    other.client.post("/revoke", data={"token": tokens["access_token"]}, headers=rp_basic(other))
+    assert userinfo(ent, tokens["access_token"]).status_code == 200
+
+
+def test_introspection_of_own_tokens(ent, parent):
+    tokens, _ = ent.full_login("jean.dupont1", PASSWORD, scope="openid profile offline_access")
+    body = introspect(ent, tokens["access_token"]).json
+    assert body["active"] is True
+    assert body["sub"] == parent.sub
+    assert body["client_id"] == ent.client_id
+    assert body["scope"] == "openid profile offline_access"
+    assert introspect(ent, tokens["refresh_token"], token_type_hint="refresh_token").json["active"] is True
+    ent.client.post("/revoke", data={"token": tokens["access_token"]}, headers=rp_basic(ent))
+    assert introspect(ent, tokens["access_token"]).json == {"active": False}
+
+
+def test_introspection_hides_other_clients_tokens_and_needs_authentication(ent, make_rp, parent):
+    tokens, _ = ent.full_login("jean.dupont1", PASSWORD)
+    other = make_rp("Autre")
+    assert introspect(other, tokens["access_token"]).json == {"active": False}
+    response = ent.client.post("/introspect", data={"token": tokens["access_token"]})
+    assert response.status_code == 401
+    assert introspect(ent, "garbage").json == {"active": False}
