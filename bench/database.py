@@ -15,7 +15,7 @@ from sqlalchemy import update
 
 POSTGRES_SERVER = "postgres@127.0.0.1:5432"
 DATABASE_NAME = "idp_bench"
-PASSWORD = "S3cret-pass"
+PASSWORD = "S3cret-pass"  # noqa: S105 (every seeded account's, known to the load generator)
 REDIRECT_URI = "http://127.0.0.1:8765/cb"
 UAI = "0140001A"
 
@@ -78,7 +78,7 @@ def seed(settings, accounts):
         hasher = PasswordHasher(settings["ARGON2_TIME_COST"], settings["ARGON2_MEMORY_COST"], parallelism=settings["ARGON2_PARALLELISM"])
         db.session.execute(update(Account).values(password_hash=hasher.hash(PASSWORD)))
         scopes = ["openid", "profile", "email", "scolarite", "offline_access"]
-        client, secret = register_client("ENT (benchmark)", "ent", [REDIRECT_URI], auth_method="client_secret_basic", scopes=scopes, trusted=True)
+        client, secret = register_client("ENT (benchmark)", "ent", [REDIRECT_URI], scopes=scopes, trusted=True)
         db.session.commit()
         seeded = Seed(client.client_id, secret, REDIRECT_URI, identifiers, PASSWORD)
         db.engine.dispose()

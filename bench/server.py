@@ -41,11 +41,15 @@ def free_port():
         return probe.getsockname()[1]
 
 
+def _log_tail(log_path, lines=30):
+    return "\n".join(Path(log_path).read_text(errors="replace").splitlines()[-lines:])
+
+
 def _wait_until_ready(process, port, log_path, timeout=60):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {process.returncode}; see {log_path}")
+            raise RuntimeError(f"gunicorn exited with {process.returncode}:\n{_log_tail(log_path)}")
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
         try:
             connection.request("GET", "/.well-known/openid-configuration")
@@ -55,7 +59,7 @@ def _wait_until_ready(process, port, log_path, timeout=60):
             time.sleep(0.2)
         finally:
             connection.close()
-    raise RuntimeError(f"gunicorn did not answer within {timeout} s; see {log_path}")
+    raise RuntimeError(f"gunicorn did not answer within {timeout} s:\n{_log_tail(log_path)}")
 
 
 @contextmanager

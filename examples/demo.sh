@@ -34,6 +34,8 @@ stop() {
 pids=()
 trap stop EXIT
 trap 'exit 130' INT TERM
+# Servers in their own process groups: Ctrl-C reaches this script only, which stops them.
+set -m
 
 .venv/bin/gunicorn --bind 127.0.0.1:5000 --workers 2 --log-level warning wsgi:app &
 pids+=($!)

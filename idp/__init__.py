@@ -76,6 +76,9 @@ def _configure(app):
     if config.get("TESTING"):
         app.jinja_env.undefined = StrictUndefined
     logging.getLogger("idp").setLevel(config["LOG_LEVEL"])
+    # Authlib logs issued tokens at DEBUG level: never let that reach a log, whatever
+    # level the deployment chooses.
+    logging.getLogger("authlib").setLevel(max(logging.INFO, logging.getLogger("authlib").level))
 
 
 def _development_secret(directory):

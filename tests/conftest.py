@@ -11,7 +11,6 @@ import os
 import secrets
 from datetime import date
 from types import SimpleNamespace
-from types import SimpleNamespace
 
 import pytest
 from flask_migrate import upgrade
@@ -22,7 +21,6 @@ from idp.accounts.creation import create_active_account
 from idp.admin.clients import register_client
 from idp.admin.establishments import add_establishment
 from idp.extensions import db
-from idp.models import AuditEvent
 from idp.models import AuditEvent
 
 from .oidc_helpers import RelyingParty
@@ -170,6 +168,8 @@ def audit_events(app):
             if name:
                 query = query.where(AuditEvent.event == name)
             rows = db.session.scalars(query)
-            return [SimpleNamespace(event=row.event, account_id=row.account_id, client_id=row.client_id, details=row.details) for row in rows]
+            return [
+                SimpleNamespace(event=row.event, account_id=row.account_id, client_id=row.client_id, details=row.details) for row in rows
+            ]
 
     return events

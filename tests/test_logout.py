@@ -10,7 +10,9 @@ POST_LOGOUT = "http://127.0.0.1:8765/logout-cb"
 
 def test_rp_initiated_logout_returns_to_the_registered_uri_with_state(ent, parent, audit_events):
     tokens, _ = ent.full_login("jean.dupont1", PASSWORD)
-    response = ent.client.get("/logout", query_string={"id_token_hint": tokens["id_token"], "post_logout_redirect_uri": POST_LOGOUT, "state": "xyz"})
+    response = ent.client.get(
+        "/logout", query_string={"id_token_hint": tokens["id_token"], "post_logout_redirect_uri": POST_LOGOUT, "state": "xyz"}
+    )
     assert response.status_code == 302
     assert response.location.startswith(POST_LOGOUT)
     assert query_of(response.location)["state"] == "xyz"
@@ -22,7 +24,9 @@ def test_rp_initiated_logout_returns_to_the_registered_uri_with_state(ent, paren
 
 def test_logout_with_an_unregistered_uri_shows_the_logged_out_page(ent, parent):
     tokens, _ = ent.full_login("jean.dupont1", PASSWORD)
-    response = ent.client.get("/logout", query_string={"id_token_hint": tokens["id_token"], "post_logout_redirect_uri": "https://evil.example.org/"})
+    response = ent.client.get(
+        "/logout", query_string={"id_token_hint": tokens["id_token"], "post_logout_redirect_uri": "https://evil.example.org/"}
+    )
     assert response.status_code == 200
     assert "Vous êtes déconnecté" in response.text
     assert ent.authorize(prompt="none")[0].location.count("login_required") == 1

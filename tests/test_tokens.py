@@ -233,7 +233,9 @@ def test_revoking_an_access_token(ent, parent):
 
 def test_revoking_a_refresh_token_ends_its_access_tokens(ent, parent):
     tokens, _ = ent.full_login("jean.dupont1", PASSWORD, scope="openid offline_access")
-    response = ent.client.post("/revoke", data={"token": tokens["refresh_token"], "token_type_hint": "refresh_token"}, headers=rp_basic(ent))
+    response = ent.client.post(
+        "/revoke", data={"token": tokens["refresh_token"], "token_type_hint": "refresh_token"}, headers=rp_basic(ent)
+    )
     assert response.status_code == 200
     assert userinfo(ent, tokens["access_token"]).status_code == 401
     assert ent.refresh(tokens["refresh_token"]).json["error"] == "invalid_grant"

@@ -31,6 +31,7 @@ ERROR_MESSAGES = {
     "login_required": "Vous devez vous connecter aux Téléservices pour accéder à l'ENT.",
     "consent_required": "Vous devez autoriser l'ENT à recevoir vos informations pour vous connecter.",
     "mismatching_state": "Cette demande de connexion a expiré ou a été ouverte dans un autre onglet.",
+    "invalid_issuer": "La réponse ne vient pas du service Téléservices attendu.",
     "temporarily_unavailable": "Le service Téléservices est momentanément indisponible.",
 }
 DEFAULT_ERROR_MESSAGE = "La connexion n'a pas abouti."

@@ -67,7 +67,7 @@ def login():
     if refusal is not None:
         audit("login_refused", account=account, reason=refusal)
         db.session.commit()
-        return render_template("auth/refused.html", reason=refusal, account=account), 403
+        return render_template("auth/refused.html", reason=refusal, account=account, client=None), 403
 
     start_login_session(account)
     account.last_login_at = now()
