@@ -24,7 +24,7 @@ def test_happy_path_with_client_secret_basic(ent, parent):
 
 def test_happy_path_with_client_secret_post(make_rp, parent):
     rp = make_rp(auth_method="client_secret_post")
-    tokens, claims = rp.full_login("jean.dupont1", PASSWORD)
+    _tokens, claims = rp.full_login("jean.dupont1", PASSWORD)
     assert claims["sub"] == parent.sub
 
 
@@ -59,12 +59,12 @@ def test_sub_is_stable_across_logins(ent, parent, app):
 
 
 def test_code_flow_without_nonce_has_no_nonce_claim(ent, parent):
-    tokens, claims = ent.full_login("jean.dupont1", PASSWORD, nonce=None)
+    _tokens, claims = ent.full_login("jean.dupont1", PASSWORD, nonce=None)
     assert "nonce" not in claims
 
 
 def test_authorization_response_names_the_issuer(ent, parent):
-    response, values = ent.authorize()
+    response, _values = ent.authorize()
     response = ent.log_in(response, "jean.dupont1", PASSWORD)
     response = ent.client.get(response.location)
     assert query_of(response.location)["iss"] == ISSUER
@@ -117,7 +117,7 @@ def test_missing_redirect_uri_uses_the_only_registered_one(ent, parent, app):
         registered = db.session.scalar(db.select(Client).where(Client.client_id == ent.client_id))
         registered.redirect_uris = [ent.redirect_uri]
         db.session.commit()
-    response, values = ent.authorize(redirect_uri=None)
+    response, _values = ent.authorize(redirect_uri=None)
     response = ent.log_in(response, "jean.dupont1", PASSWORD)
     callback = ent.follow_to_callback(response)
     token = ent.token_request({"grant_type": "authorization_code", "code": callback["code"]})
@@ -125,7 +125,7 @@ def test_missing_redirect_uri_uses_the_only_registered_one(ent, parent, app):
 
 
 def test_unknown_parameters_are_ignored(ent, parent):
-    tokens, claims = ent.full_login("jean.dupont1", PASSWORD, extra="foobar", claims_locales="fr")
+    _tokens, claims = ent.full_login("jean.dupont1", PASSWORD, extra="foobar", claims_locales="fr")
     assert claims["sub"] == parent.sub
 
 

@@ -186,7 +186,7 @@ def test_public_client_must_send_a_challenge(make_rp, parent):
 
 def test_wrong_or_missing_verifier_is_refused(make_rp, parent):
     rp = make_rp("Application", auth_method="none")
-    verifier, challenge = pkce_pair()
+    _verifier, challenge = pkce_pair()
     code, _ = rp.log_in_and_get_code("jean.dupont1", PASSWORD, code_challenge=challenge, code_challenge_method="S256")
     assert rp.exchange(code, code_verifier=pkce_pair()[0]).json["error"] == "invalid_grant"
     code, _ = rp.log_in_and_get_code("jean.dupont1", PASSWORD, code_challenge=challenge, code_challenge_method="S256")
