@@ -5,7 +5,7 @@ import logging
 import secrets
 from pathlib import Path
 
-from flask import Flask, current_app, request, session
+from flask import Flask, current_app, has_request_context, request, session
 from jinja2 import StrictUndefined
 from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -97,6 +97,8 @@ def _development_secret(directory):
 def select_locale():
     """ui_locales of the request, then the language chosen on a page, then the browser's."""
     languages = current_app.config["LANGUAGES"]
+    if not has_request_context():
+        return languages[0]
     for tag in request.values.get("ui_locales", "").split():
         language = tag.split("-")[0].lower()
         if language in languages:

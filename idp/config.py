@@ -72,6 +72,7 @@ SETTINGS = [
     Setting("PASSWORD_MIN_LENGTH", 8, "Minimum length of a chosen password (letters and digits required).", int),
     Setting("THROTTLE_PER_IDENTIFIER", "10 per 15 minutes", "Failed credential checks allowed per identifier before it is held back."),
     Setting("THROTTLE_PER_IP", "100 per 15 minutes", "Failed credential checks allowed per client address before it is held back."),
+    Setting("THROTTLE_KEY_PREFIX", "idp", "Prefix of the throttling counters in Redis, to share one Redis between deployments."),
     Setting("PROXY_COUNT", 0, "Number of reverse proxies in front of the provider whose X-Forwarded-* headers are trusted.", int),
     Setting("LANGUAGES", ["fr", "en"], "Languages of the pages, the first being the default.", list),
     Setting("LOG_LEVEL", "INFO", "Level of the application log."),

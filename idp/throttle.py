@@ -14,7 +14,7 @@ from limits.strategies import MovingWindowRateLimiter
 class Throttle:
     def init_app(self, app):
         url = app.config["REDIS_URL"] or "memory://"
-        options = {"key_prefix": app.config.get("THROTTLE_KEY_PREFIX", "idp")} if url.startswith("redis") else {}
+        options = {"key_prefix": app.config["THROTTLE_KEY_PREFIX"]} if url.startswith("redis") else {}
         storage = storage_from_string(url, **options)
         app.extensions["idp.throttle"] = (
             MovingWindowRateLimiter(storage),
