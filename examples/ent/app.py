@@ -10,7 +10,8 @@ the provider's RP-initiated logout. Authlib's Flask client does the protocol wor
     ENT_CLIENT_SECRET  its secret (client_secret_basic)
     ENT_BASE_URL       this ENT's public URL (default http://127.0.0.1:8765);
                        register BASE_URL/cb and BASE_URL/logout-cb with the provider
-    ENT_SECRET_KEY     signs this ENT's session cookie (default: random at each start)
+    ENT_SECRET_KEY     signs this ENT's session cookie (default: random at each start,
+                       so set it when several workers serve the ENT)
 
 Run it with `flask --app examples/ent/app.py run --port 8765`, or see examples/demo.sh.
 """
@@ -115,7 +116,9 @@ def create_app(config=None):
         try:
             provider.validate_logout_response()  # the state sent with the logout request
         except OAuthError:
-            return render_template("error.html", message="Cette déconnexion ne correspond à aucune demande de l'ENT.", code="invalid_state"), 400
+            return render_template(
+                "error.html", message="Cette déconnexion ne correspond à aucune demande de l'ENT.", code="invalid_state"
+            ), 400
         session.clear()
         return render_template("logged_out.html")
 
@@ -129,6 +132,8 @@ def create_app(config=None):
     @app.errorhandler(RequestException)
     def unreachable(error):
         app.logger.warning("provider unreachable: %s", error)
-        return render_template("error.html", message="Le service Téléservices ne répond pas. Réessayez dans quelques minutes.", code=None), 502
+        return render_template(
+            "error.html", message="Le service Téléservices ne répond pas. Réessayez dans quelques minutes.", code=None
+        ), 502
 
     return app

@@ -1,0 +1,151 @@
+"""The parents' guide, part 2, in a real browser: from the demo ENT to our login page and
+back, then "Se déconnecter" through RP-initiated logout.
+
+The provider (on the test database) and the demo ENT of examples/ent are each served by
+werkzeug on a free port of 127.0.0.1; Playwright drives the system Chromium, which CI
+installs (this test never downloads a browser).
+"""
+
+import importlib.util
+import re
+import sys
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+from werkzeug.serving import make_server
+
+from idp.admin.clients import register_client
+from idp.extensions import db
+
+from .conftest import PASSWORD
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+ENT_MODULE = Path(__file__).resolve().parent.parent / "examples" / "ent" / "app.py"
+PUBLIC = "Élève ou parent de l'enseignement public"
+
+
+def load_ent_module():
+    """examples/ is not a package: load the demo ENT from its file."""
+    spec = importlib.util.spec_from_file_location("demo_ent", ENT_MODULE)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # Flask finds the ENT's templates through it
+    spec.loader.exec_module(module)
+    return module
+
+
+def starting(environ, start_response):
+    start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+    return [b"starting"]
+
+
+@contextmanager
+def bound_server():
+    """A server listening on a free port before its application exists, which needs the port."""
+    server = make_server("127.0.0.1", 0, starting, threaded=True)
+    try:
+        yield server
+    finally:
+        server.server_close()
+
+
+@contextmanager
+def serving(server, app):
+    server.app = app
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.port}"
+    finally:
+        server.shutdown()
+        thread.join()
+
+
+@pytest.fixture
+def provider_socket():
+    with bound_server() as server:
+        yield server
+
+
+@pytest.fixture
+def settings(settings, provider_socket):
+    """The issuer is the provider's real address: the browser and the ENT both go there."""
+    return settings | {"ISSUER": f"http://127.0.0.1:{provider_socket.port}"}
+
+
+@pytest.fixture
+def provider_url(app, provider_socket):
+    with serving(provider_socket, app) as url:
+        yield url
+
+
+@pytest.fixture
+def ent_url(app, provider_url):
+    with bound_server() as server:
+        base_url = f"http://127.0.0.1:{server.port}"
+        with app.app_context():
+            client, secret = register_client(
+                "L'Educ de Normandie", "ent", [f"{base_url}/cb"], [f"{base_url}/logout-cb"], "client_secret_basic", trusted=True
+            )
+            db.session.commit()
+            client_id = client.client_id
+        ent = load_ent_module().create_app(
+            {"ISSUER": provider_url, "CLIENT_ID": client_id, "CLIENT_SECRET": secret, "BASE_URL": base_url, "SECRET_KEY": "ent-test-key"}
+        )
+        with serving(server, ent) as url:
+            yield url
+
+
+@contextmanager
+def chromium_page():
+    """A page of the system Chromium. Called from the test, so that its absence fails the test."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: install the distribution's package (apt-get install chromium).", pytrace=False)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            # A French browser, as the guide's parents have: the provider answers in French.
+            yield browser.new_page(locale="fr-FR")
+        finally:
+            browser.close()
+
+
+def test_parent_logs_in_to_the_ent_then_logs_out(ent_url, provider_url, parent):
+    with chromium_page() as page:
+        page.goto(ent_url)
+        page.get_by_role("link", name="SE CONNECTER").click()
+        page.get_by_role("link", name=PUBLIC).click()
+
+        expect(page).to_have_url(re.compile(re.escape(f"{provider_url}/connexion?")))
+        page.get_by_label("Identifiant", exact=True).fill("jean.dupont1")
+        page.get_by_label("Mot de passe", exact=True).fill(PASSWORD)
+        page.get_by_role("button", name="Valider").click()
+
+        expect(page).to_have_url(f"{ent_url}/espace")
+        expect(page.get_by_role("heading", level=1)).to_have_text("Jean Dupont")
+        expect(page.get_by_text("Profil : parent")).to_be_visible()
+        expect(page.get_by_role("row").filter(has_text="Alice").get_by_role("cell")).to_have_text(["Alice", "Dupont", "0140001A"])
+        expect(page.get_by_role("link", name="gérer son compte")).to_have_attribute("href", f"{provider_url}/compte/")
+
+        page.get_by_role("button", name="Se déconnecter").click()
+        expect(page).to_have_url(re.compile(re.escape(f"{ent_url}/logout-cb?state=")))
+        expect(page.get_by_role("heading", name="Vous êtes déconnecté")).to_be_visible()
+
+        # The ENT forgot the person, and so did the provider: its login page, not single sign-on.
+        page.goto(f"{ent_url}/espace")
+        expect(page).to_have_url(f"{ent_url}/connexion")
+        page.get_by_role("link", name=PUBLIC).click()
+        expect(page).to_have_url(re.compile(re.escape(f"{provider_url}/connexion?")))
+        expect(page.get_by_label("Mot de passe", exact=True)).to_be_empty()
