@@ -248,3 +248,10 @@ def test_language_link_switches_to_english_and_back(client):
     assert '<html lang="en">' in client.get("/connexion").text
     client.get("/langue/fr")
     assert '<html lang="fr">' in client.get("/connexion").text
+
+
+def test_logging_in_again_replaces_the_browser_session(app, ent, parent):
+    ent.full_login("jean.dupont1", PASSWORD)
+    ent.full_login("jean.dupont1", PASSWORD, prompt="login")
+    page = ent.client.get("/compte/")
+    assert len(re.findall(r"/compte/sessions/(\d+)/fin", page.text)) == 1

@@ -58,8 +58,12 @@ def current_login_session():
 
 
 def start_login_session(account):
+    """Open a session for `account` in this browser, replacing the one it had."""
+    previous = current_login_session()
     value = new_token()
     moment = now()
+    if previous is not None:
+        previous.ended_at = moment
     login_session = LoginSession(
         token_hash=token_hash(value),
         account=account,
