@@ -10,6 +10,12 @@ from pathlib import Path
 
 import psycopg
 from argon2 import PasswordHasher
+from idp import create_app
+from idp.accounts.creation import create_active_account
+from idp.admin.clients import register_client
+from idp.admin.establishments import add_establishment
+from idp.extensions import db
+from idp.models import Account
 from psycopg import sql
 from sqlalchemy import update
 
@@ -57,13 +63,6 @@ def migrate(environment):
 
 def seed(settings, accounts):
     """Create the people and the client; `settings` is the server's configuration."""
-    from idp import create_app
-    from idp.accounts.creation import create_active_account
-    from idp.admin.clients import register_client
-    from idp.admin.establishments import add_establishment
-    from idp.extensions import db
-    from idp.models import Account
-
     # Hashing hundreds of passwords at production cost would take most of a minute:
     # create the accounts with a cheap hash, then give them all one production-cost hash
     # (same password, so every login still pays a full argon2id verification).

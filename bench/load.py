@@ -2,8 +2,8 @@
 connection, all measured over the same window while the server's CPU is sampled.
 
 Processes rather than threads, so that the clients never queue behind one another's
-Python; raw http.client rather than requests, so that a request costs the client tens
-of microseconds and leaves the two cores to the server.
+Python; a bare-socket HTTP client rather than requests or http.client, so that a request
+costs the client some 60 µs of CPU and leaves the two cores to the server.
 """
 
 import multiprocessing
@@ -12,7 +12,7 @@ import time
 import traceback
 from dataclasses import dataclass
 
-from processes import cpu_times, cpu_used
+from processes import cpu_times, cpu_used, machine_busy
 from scenarios import SCENARIOS, UnexpectedReply
 from transport import KeepAliveTransport
 
@@ -26,6 +26,7 @@ class Measurement:
     seconds: float
     client_cpu: float
     cpu: dict[str, float]
+    machine_cpu: float
 
 
 def _client(name, seed, index, clients, address, warmup, barrier, window, results):
@@ -90,7 +91,9 @@ def measure(name, seed, clients, address, duration, warmup, processes_to_watch):
         raise RuntimeError(f"a {name} client failed before the measurement:\n{_first_failure(results)}") from None
     time.sleep(start - time.monotonic())
     before = {label: cpu_times(pids()) for label, pids in processes_to_watch.items()}
+    busy_before = machine_busy()
     time.sleep(start + duration - time.monotonic())
+    busy_after = machine_busy()
     after = {label: cpu_times(pids()) for label, pids in processes_to_watch.items()}
     seconds = time.monotonic() - start
     outcomes = [results.get(timeout=120) for _ in workers]
@@ -104,7 +107,7 @@ def measure(name, seed, clients, address, duration, warmup, processes_to_watch):
         errors += outcome[1]
         client_cpu += outcome[2]
     cpu = {label: cpu_used(before[label], after[label]) for label in processes_to_watch}
-    return Measurement(latencies, errors, seconds, client_cpu, cpu)
+    return Measurement(latencies, errors, seconds, client_cpu, cpu, busy_after - busy_before)
 
 
 def _first_failure(results):

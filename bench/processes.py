@@ -59,3 +59,10 @@ def postgres_processes():
 def cpu_used(before, after):
     """CPU seconds spent between two `cpu_times` snapshots (processes born in between count whole)."""
     return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+
+
+def machine_busy():
+    """CPU seconds the whole machine has spent busy (every core, every process), from /proc/stat."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(value) for value in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / TICKS_PER_SECOND

@@ -1,16 +1,23 @@
 """Where the server's time goes in one scenario: the application in-process, driven by
-the Flask test client through the same scenario code, timed per HTTP step, then under
-cProfile, grouped by package and by function.
+the Flask test client through the same scenario code, timed per HTTP step (wall clock and
+CPU), then under cProfile, grouped by package and by function.
 
-In-process figures leave out gunicorn's own work (socket, HTTP parsing) and cProfile
-inflates pure-Python code against C calls (argon2, libpq); read them as shares.
+The profile counts CPU time by default, since the targets are per server core; with
+`clock="wall"` it also counts the waits for PostgreSQL and Redis. In-process figures leave
+out gunicorn's own work (sockets, HTTP parsing), and cProfile inflates pure-Python code
+against C calls (argon2, libpq): read them as shares.
 """
 
 import cProfile
 import pstats
+import re
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from urllib.parse import urlsplit
+
+from idp import create_app
+from idp.extensions import db
+from sqlalchemy import event
 
 from scenarios import SCENARIOS
 from transport import TestClientTransport
@@ -23,16 +30,18 @@ class TimedTransport:
 
     def __init__(self, transport):
         self.transport = transport
-        self.seconds = defaultdict(float)
+        self.wall = defaultdict(float)
+        self.cpu = defaultdict(float)
         self.calls = defaultdict(int)
 
     def send(self, method, path, body=None, headers=None):
-        began = time.perf_counter()
+        began, began_cpu = time.perf_counter(), time.process_time()
         reply = self.transport.send(method, path, body, headers)
         label = f"{method} {urlsplit(path).path} → {reply.status}"
         if reply.location:
             label += " " + urlsplit(reply.location)._replace(query="").geturl()
-        self.seconds[label] += time.perf_counter() - began
+        self.wall[label] += time.perf_counter() - began
+        self.cpu[label] += time.process_time() - began_cpu
         self.calls[label] += 1
         return reply
 
@@ -40,11 +49,31 @@ class TimedTransport:
         self.transport.reconnect()
 
 
+class StatementCounter:
+    """Counts the SQL the application sends, by statement and by transaction event."""
+
+    def __init__(self, engine):
+        self.counts = Counter()
+        event.listen(engine, "before_cursor_execute", self._statement)
+        for name in ("begin", "commit", "rollback"):
+            event.listen(engine, name, lambda connection, name=name: self.counts.update([name.upper()]))
+        self.pre_ping = engine.pool._pre_ping
+
+    def _statement(self, connection, cursor, statement, parameters, context, executemany):
+        text = " ".join(statement.split())
+        if text.startswith("SELECT") and " FROM " in text:
+            text = "SELECT … FROM " + text.split(" FROM ", 1)[1]  # noqa: S608 (a label to print)
+        self.counts[re.sub(r"%\(\w+\)s", "?", text)[:100]] += 1
+
+    def print(self, count):
+        print("\nSQL per operation" + (" (plus a pool pre-ping round trip per request)" if self.pre_ping else ""))
+        for statement, times in self.counts.most_common():
+            print(f"  {times / count:>5.2f}  {statement}")
+
+
 def _run(scenario, transport, count):
-    began = time.perf_counter()
     for _ in range(count):
         scenario.run_once(transport)
-    return time.perf_counter() - began
 
 
 def _package(filename):
@@ -73,39 +102,53 @@ def _short(function):
     return f"{'/'.join(parts)}:{line} {name}"
 
 
-def _print_steps(timed, count, total):
-    print(f"\nIn-process time per operation: {total / count * 1000:.2f} ms ({count / total:.0f} per second on one core)")
-    print(f"{'step':<70} {'per op':>7} {'ms/op':>7} {'share':>6}")
-    for label, seconds in sorted(timed.seconds.items(), key=lambda item: -item[1]):
-        print(f"{label[:70]:<70} {timed.calls[label] / count:>7.2f} {seconds / count * 1000:>7.2f} {seconds / total:>6.1%}")
+def _print_steps(timed, count):
+    wall, cpu = sum(timed.wall.values()), sum(timed.cpu.values())
+    print(f"\nIn-process, per operation: {wall / count * 1000:.2f} ms wall clock, {cpu / count * 1000:.2f} ms CPU", end="")
+    print(f" (at most {count / cpu:.0f} per second per core without gunicorn)")
+    print(f"{'step':<70} {'per op':>7} {'wall ms':>8} {'CPU ms':>7} {'CPU share':>9}")
+    for label, seconds in sorted(timed.cpu.items(), key=lambda item: -item[1]):
+        calls, wall_ms, cpu_ms = timed.calls[label] / count, timed.wall[label] / count * 1000, seconds / count * 1000
+        print(f"{label[:70]:<70} {calls:>7.2f} {wall_ms:>8.2f} {cpu_ms:>7.2f} {seconds / cpu:>9.1%}")
 
 
-def _print_profile(profiler, count, top):
+def _print_profile(profiler, count, top, clock):
     stats = pstats.Stats(profiler).stats
     total = sum(own for _, _, own, _, _ in stats.values())
     packages = defaultdict(float)
     for function, (_, _, own, _, _) in stats.items():
         packages[_package(function[0])] += own
-    print(f"\nOwn time by package (cProfile, {total / count * 1000:.2f} ms/op with profiling overhead)")
+    print(f"\nOwn {clock} time by package (cProfile, {total / count * 1000:.2f} ms/op with profiling overhead)")
     for package, own in sorted(packages.items(), key=lambda item: -item[1])[:top]:
         print(f"  {own / total:>6.1%}  {own / count * 1000:>7.3f} ms/op  {package}")
-    for title, column in (("Own time", 2), ("Cumulative time", 3)):
-        print(f"\n{title}: top {top} functions")
+    own = sorted(stats.items(), key=lambda item: -item[1][2])
+    cumulative = sorted(stats.items(), key=lambda item: -item[1][3])
+    provider = [item for item in cumulative if _package(item[0][0]) == "idp"]
+    for title, column, ranked in (
+        ("Own time: top functions", 2, own),
+        ("Cumulative time: top functions", 3, cumulative),
+        ("Cumulative time in the provider's own functions (idp/)", 3, provider),
+    ):
+        print(f"\n{title}")
         print(f"  {'share':>6}  {'ms/op':>7}  {'calls/op':>8}  function")
-        ranked = sorted(stats.items(), key=lambda item: -item[1][column])[:top]
-        for function, values in ranked:
+        for function, values in ranked[:top]:
             print(f"  {values[column] / total:>6.1%}  {values[column] / count * 1000:>7.3f}  {values[1] / count:>8.1f}  {_short(function)}")
 
 
-def profile(name, settings, seed, count, top):
-    from idp import create_app
+CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
 
+
+def profile(name, settings, seed, count, top, clock="cpu"):
     app = create_app(settings)
     scenario = SCENARIOS[name](seed, 0, 1)
     timed = TimedTransport(TestClientTransport(app))
     scenario.prepare(timed.transport)
     _run(scenario, timed.transport, max(3, count // 10))  # warm caches and connections
-    _print_steps(timed, count, _run(scenario, timed, count))
-    profiler = cProfile.Profile()
+    with app.app_context():
+        statements = StatementCounter(db.engine)
+    _run(scenario, timed, count)
+    _print_steps(timed, count)
+    statements.print(count)
+    profiler = cProfile.Profile(CLOCKS[clock])
     profiler.runcall(_run, scenario, timed.transport, count)
-    _print_profile(profiler, count, top)
+    _print_profile(profiler, count, top, clock)

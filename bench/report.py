@@ -30,22 +30,25 @@ class Row:
     verdict: str
     db_cores: float
     client_cores: float
+    other_cores: float
     errors: int
     first_errors: list[str]
 
 
 def summarize(name, clients, measurement):
     scenario = SCENARIOS[name]
-    latencies = measurement.latencies
+    latencies, seconds = measurement.latencies, measurement.seconds
     cuts = statistics.quantiles(latencies, n=100, method="inclusive") if len(latencies) > 1 else latencies * 99
-    throughput = len(latencies) / measurement.seconds
-    server_cores = measurement.cpu["server"] / measurement.seconds
+    throughput = len(latencies) / seconds
+    server_cores = measurement.cpu["server"] / seconds
     per_core = throughput / server_cores if server_cores else 0.0
+    # Whatever else the machine did meanwhile: other people's processes disturb the figures.
+    other = measurement.machine_cpu - sum(measurement.cpu.values()) - measurement.client_cpu
     return Row(
         scenario=name,
         clients=clients,
         completed=len(latencies),
-        seconds=round(measurement.seconds, 2),
+        seconds=round(seconds, 2),
         throughput=round(throughput, 1),
         unit=scenario.unit,
         p50_ms=round(cuts[49] * 1000, 2) if cuts else 0.0,
@@ -54,8 +57,9 @@ def summarize(name, clients, measurement):
         per_server_core=round(per_core, 1),
         target_per_core=scenario.target,
         verdict="PASS" if per_core >= scenario.target and not measurement.errors else "FAIL",
-        db_cores=round(measurement.cpu.get("database", 0.0) / measurement.seconds, 2),
-        client_cores=round(measurement.client_cpu / measurement.seconds, 2),
+        db_cores=round(measurement.cpu.get("database", 0.0) / seconds, 2),
+        client_cores=round(measurement.client_cpu / seconds, 2),
+        other_cores=round(max(0.0, other) / seconds, 2),
         errors=len(measurement.errors),
         first_errors=[message for message, _ in Counter(measurement.errors).most_common(3)],
     )
@@ -74,6 +78,7 @@ COLUMNS = [
     ("verdict", "verdict", "{}"),
     ("db_cores", "db cores", "{:.2f}"),
     ("client_cores", "load cores", "{:.2f}"),
+    ("other_cores", "other cores", "{:.2f}"),
     ("errors", "errors", "{}"),
 ]
 
@@ -92,8 +97,8 @@ def table(rows):
 
 def save(rows, context):
     RESULTS.mkdir(exist_ok=True)
-    moment = datetime.now().astimezone()
+    moment = datetime.fromisoformat(context["date"])
     path = RESULTS / f"{moment:%Y%m%d-%H%M%S}-{context['database']}.json"
-    document = {"date": moment.isoformat(timespec="seconds"), **context, "results": [asdict(row) for row in rows]}
+    document = {**context, "results": [asdict(row) for row in rows]}
     path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     return path

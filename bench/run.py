@@ -16,13 +16,16 @@ import shlex
 import subprocess
 import sys
 import tempfile
+from datetime import datetime
 from pathlib import Path
 
-import database
 import redis
+from idp.config import load
+
+import database
 from load import measure
 from processes import postgres_processes, process_tree
-from profiling import profile
+from profiling import CLOCKS, profile
 from report import save, summarize, table
 from scenarios import SCENARIOS
 from server import REPOSITORY, GunicornSettings, free_port, gunicorn
@@ -46,6 +49,7 @@ def arguments():
     parser.add_argument("--redis-url", default=None, help=f"throttling store (default {REDIS_URL} when it answers; '' for memory)")
     parser.add_argument("--profile", choices=list(SCENARIOS), help="profile this scenario in-process instead of measuring")
     parser.add_argument("--profile-count", type=int, default=200, help="operations to profile (default 200)")
+    parser.add_argument("--profile-clock", choices=list(CLOCKS), default="cpu", help="cpu (default) or wall: also the waits")
     parser.add_argument("--top", type=int, default=25, help="functions to show in a profile (default 25)")
     return parser.parse_args()
 
@@ -69,8 +73,13 @@ def choose_redis(url):
 
 
 def git_commit():
-    result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPOSITORY, capture_output=True, text=True, check=False)
-    return result.stdout.strip()
+    """The commit measured, `+changes` when the provider's files differ from it."""
+
+    def git(*arguments):
+        return subprocess.run(["git", *arguments], cwd=REPOSITORY, capture_output=True, text=True, check=False).stdout.strip()
+
+    changed = git("status", "--porcelain", "--", "idp", "templates", "wsgi.py")
+    return git("rev-parse", "--short", "HEAD") + ("+changes" if changed else "")
 
 
 def benchmark(options, kind, settings, environment, seed, port, log_path):
@@ -89,20 +98,27 @@ def benchmark(options, kind, settings, environment, seed, port, log_path):
                 row = summarize(name, clients, measurement)
                 rows.append(row)
                 print(f"  {name} x{clients}: {row.throughput} {row.unit}, {row.server_cores} server cores, {row.errors} errors", flush=True)
-        context = {
-            "command": shlex.join([Path(sys.executable).name, *sys.argv]),
-            "commit": git_commit(),
-            "machine": {"cpus": os.cpu_count(), "processor": _processor(), "python": platform.python_version()},
-            "database": kind,
-            "redis": bool(settings["REDIS_URL"]),
-            "accounts": options.accounts,
-            "gunicorn": server.command,
-            "argon2": {key: settings[f"ARGON2_{key.upper()}"] for key in ("time_cost", "memory_cost", "parallelism")},
-            "duration": options.duration,
-            "warmup": options.warmup,
-        }
-    print("\n" + table(rows))
+        context = describe_run(options, kind, settings, server)
+    print(f"\n{context['date']}  {context['machine']['processor']}, {context['machine']['cpus']} cores, commit {context['commit']}")
+    print(f"{context['command']}\n{shlex.join(server.command)}\n")
+    print(table(rows))
     print(f"\nresults: {save(rows, context)}")
+
+
+def describe_run(options, kind, settings, server):
+    return {
+        "date": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "command": shlex.join(sys.orig_argv),
+        "commit": git_commit(),
+        "machine": {"cpus": os.cpu_count(), "processor": _processor(), "python": platform.python_version()},
+        "database": kind,
+        "throttling": settings["REDIS_URL"] or "memory",
+        "accounts": options.accounts,
+        "gunicorn": server.command,
+        "argon2": {key: settings[f"ARGON2_{key.upper()}"] for key in ("time_cost", "memory_cost", "parallelism")},
+        "duration": options.duration,
+        "warmup": options.warmup,
+    }
 
 
 def _processor():
@@ -114,8 +130,6 @@ def _processor():
 
 def main():
     options = arguments()
-    from idp.config import load
-
     with tempfile.TemporaryDirectory(prefix="idp-bench-") as directory:
         kind, url = choose_database(options.database, directory)
         port = free_port()
@@ -133,7 +147,7 @@ def main():
         seed = database.seed(settings, options.accounts)
         print(f"seeded {len(seed.identifiers)} accounts and client {seed.client_id}")
         if options.profile:
-            profile(options.profile, settings, seed, options.profile_count, options.top)
+            profile(options.profile, settings, seed, options.profile_count, options.top, options.profile_clock)
             return
         benchmark(options, kind, settings, environment, seed, port, Path(directory) / "gunicorn.log")
 
