@@ -6,6 +6,7 @@ import secrets
 from pathlib import Path
 
 from flask import Flask, current_app, has_request_context, request, session
+from flask.sessions import SecureCookieSessionInterface
 from jinja2 import StrictUndefined
 from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -25,6 +26,7 @@ def create_app(config=None):
         instance_path=str(settings.ROOT / "instance"),
     )
     app.config.update(values)
+    app.session_interface = CookieSessionOnDemand()
     _configure(app)
 
     db.init_app(app)
@@ -62,11 +64,16 @@ def _configure(app):
         config["HASH_KEY"] = hashlib.sha256(b"idp-hash-key:" + config["SECRET_KEY"].encode()).hexdigest()
     config["SQLALCHEMY_DATABASE_URI"] = config["DATABASE_URL"]
     if config["DATABASE_URL"].startswith("postgresql"):
-        config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10})
+        # No pre-ping: it would cost a round trip per request; a connection that dies with a
+        # database restart fails one request and the pool then reconnects.
+        config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_size": 10, "max_overflow": 10, "pool_recycle": 3600})
     config["SESSION_COOKIE_NAME"] = "idp_ui"
     config["SESSION_COOKIE_HTTPONLY"] = True
     config["SESSION_COOKIE_SAMESITE"] = "Lax"
     config["WTF_CSRF_TIME_LIMIT"] = None  # the token lives as long as the UI cookie
+    # Every validator carries its own translated message; WTForms' catalogue would be
+    # loaded from disk for every form.
+    config["WTF_I18N_ENABLED"] = False
     config["BABEL_DEFAULT_LOCALE"] = config["LANGUAGES"][0]
     config["BABEL_DEFAULT_TIMEZONE"] = "Europe/Paris"
     config["JSON_SORT_KEYS"] = False
@@ -79,6 +86,16 @@ def _configure(app):
     # Authlib logs issued tokens at DEBUG level: never let that reach a log, whatever
     # level the deployment chooses.
     logging.getLogger("authlib").setLevel(max(logging.INFO, logging.getLogger("authlib").level))
+
+
+class CookieSessionOnDemand(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, without building a signer for requests that bring no
+    cookie (the protocol endpoints: token, userinfo, discovery, JWKS)."""
+
+    def open_session(self, app, request):
+        if app.config["SESSION_COOKIE_NAME"] not in request.cookies:
+            return self.session_class()
+        return super().open_session(app, request)
 
 
 def _development_secret(directory):

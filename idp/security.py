@@ -51,13 +51,13 @@ def allow_form_action(uri):
 
 def set_security_headers(response):
     headers = response.headers
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "no-referrer")
-    headers.setdefault("X-Frame-Options", "DENY")
+    headers["X-Content-Type-Options"] = "nosniff"
     if response.mimetype == "text/html":
         origins = " ".join(sorted(g.get("form_action_origins", ())))
-        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY.format(form_action=origins))
-        headers.setdefault("Cache-Control", "no-store")
+        headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.format(form_action=origins)
+        headers["X-Frame-Options"] = "DENY"
+        headers["Referrer-Policy"] = "no-referrer"
+        headers["Cache-Control"] = "no-store"
     if current_app.config["SESSION_COOKIE_SECURE"]:
-        headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+        headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
     return response

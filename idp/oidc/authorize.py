@@ -83,12 +83,28 @@ def _consent_needed(account, client, scope):
     return consent is None or not consent.covers(scope)
 
 
+def _respond(grant, account):
+    """The redirect with a code (or access_denied when `account` is None), with `iss`.
+
+    The grant was validated by get_consent_grant in this same request, so this calls the
+    grant directly rather than Authlib's create_authorization_response, which would run
+    every validation (and its queries) a second time.
+    """
+    server = authorization_server()
+    try:
+        response = server.handle_response(*grant.create_authorization_response(grant.redirect_uri, account))
+    except OAuth2Error as error:
+        error.state = grant.request.payload.state
+        response = server.handle_error_response(None, error)
+    IssuerParameter().add_issuer_parameter(server, response)
+    return response
+
+
 def _issue_code(grant, login_session):
     account = login_session.account
-    response = authorization_server().create_authorization_response(grant=grant, grant_user=account)
-    if response.status_code == 302 and "code=" in response.location:
-        account.last_login_at = now()
-        audit("authorized", account=account, client=grant.client, scope=grant.request.scope)
+    response = _respond(grant, account)
+    account.last_login_at = now()
+    audit("authorized", account=account, client=grant.client, scope=grant.request.scope)
     db.session.commit()
     return response
 
@@ -160,7 +176,7 @@ def consent():
     allow_form_action(grant.redirect_uri)
     if request.form.get("decision") != "allow":
         audit("consent_refused", account=account, client=client, scope=grant.request.scope)
-        response = authorization_server().create_authorization_response(grant=grant, grant_user=None)
+        response = _respond(grant, None)
         db.session.commit()
         return response
     existing = db.session.get(Consent, (account.id, client.id))

@@ -9,6 +9,7 @@ against every key still on disk.
 
 import fcntl
 import itertools
+import json
 import os
 import time
 from contextlib import contextmanager
@@ -64,6 +65,7 @@ class KeyStore:
         self.directory = Path(directory)
         self.retention = id_token_lifetime + CLOCK_SKEW
         self._cache = (None, [])
+        self._jwks_cache = ((), b"")
 
     def ensure(self):
         """Create the folder and a first key if there is none (safe from several processes)."""
@@ -98,6 +100,15 @@ class KeyStore:
 
     def jwks(self):
         return {"keys": [stored.key.as_dict(private=False) for stored in self.published()]}
+
+    def jwks_json(self):
+        """The JWKS as bytes, serialised again only when the published keys change."""
+        kids = tuple(stored.kid for stored in self.published())
+        cached_kids, body = self._jwks_cache
+        if kids != cached_kids:
+            body = json.dumps(self.jwks()).encode()
+            self._jwks_cache = (kids, body)
+        return body
 
     def verification_keys(self):
         return KeySet([stored.key for stored in self.all_keys()])

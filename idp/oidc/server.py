@@ -2,7 +2,7 @@
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc9207 import IssuerParameter as _IssuerParameter
-from flask import current_app
+from flask import current_app, g
 from sqlalchemy import select
 
 from ..extensions import db
@@ -14,7 +14,11 @@ from .tokens import generate_token, save_token
 
 
 def query_client(client_id):
-    return db.session.scalar(select(Client).where(Client.client_id == client_id))
+    """The relying party `client_id`, looked up once per request however often Authlib asks."""
+    cache = g.setdefault("clients", {})
+    if client_id not in cache:
+        cache[client_id] = db.session.scalar(select(Client).where(Client.client_id == client_id))
+    return cache[client_id]
 
 
 class IssuerParameter(_IssuerParameter):

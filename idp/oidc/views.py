@@ -3,8 +3,10 @@
 Each hands the request to Authlib; protocol errors are JSON (conventions, habit 2).
 """
 
+import json
+
 from authlib.oauth2 import OAuth2Error
-from flask import current_app, jsonify, render_template, request, url_for
+from flask import current_app, render_template, request, url_for
 from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError
 
@@ -22,49 +24,56 @@ def public_url(endpoint):
     return current_app.config["ISSUER"] + url_for(endpoint)[len(request.script_root) :]
 
 
+def _discovery_document():
+    config = current_app.config
+    return {
+        "issuer": config["ISSUER"],
+        "authorization_endpoint": public_url("oidc.authorize"),
+        "token_endpoint": public_url("oidc.token"),
+        "userinfo_endpoint": public_url("oidc.userinfo"),
+        "jwks_uri": public_url("oidc.jwks"),
+        "end_session_endpoint": public_url("oidc.end_session"),
+        "revocation_endpoint": public_url("oidc.revoke"),
+        "introspection_endpoint": public_url("oidc.introspect"),
+        "scopes_supported": list(SCOPES),
+        "claims_supported": CLAIMS_SUPPORTED,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "token_endpoint_auth_methods_supported": AUTH_METHODS,
+        "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
+        "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
+        "code_challenge_methods_supported": ["S256"],
+        "prompt_values_supported": ["none", "login", "consent"],
+        "ui_locales_supported": config["LANGUAGES"],
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "authorization_response_iss_parameter_supported": True,
+    }
+
+
+def _json_document(body, max_age):
+    response = current_app.response_class(body, mimetype="application/json")
+    response.headers["Cache-Control"] = f"public, max-age={max_age}"
+    return response
+
+
 @bp.get("/.well-known/openid-configuration")
 def discovery():
+    # The document only depends on the settings: serialised once per process.
     body = current_app.extensions.get("idp.discovery")
     if body is None:
-        body = {
-            "issuer": current_app.config["ISSUER"],
-            "authorization_endpoint": public_url("oidc.authorize"),
-            "token_endpoint": public_url("oidc.token"),
-            "userinfo_endpoint": public_url("oidc.userinfo"),
-            "jwks_uri": public_url("oidc.jwks"),
-            "end_session_endpoint": public_url("oidc.end_session"),
-            "revocation_endpoint": public_url("oidc.revoke"),
-            "introspection_endpoint": public_url("oidc.introspect"),
-            "scopes_supported": list(SCOPES),
-            "claims_supported": CLAIMS_SUPPORTED,
-            "response_types_supported": ["code"],
-            "response_modes_supported": ["query"],
-            "grant_types_supported": ["authorization_code", "refresh_token"],
-            "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["RS256"],
-            "token_endpoint_auth_methods_supported": AUTH_METHODS,
-            "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
-            "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
-            "code_challenge_methods_supported": ["S256"],
-            "prompt_values_supported": ["none", "login", "consent"],
-            "ui_locales_supported": current_app.config["LANGUAGES"],
-            "claims_parameter_supported": False,
-            "request_parameter_supported": False,
-            "request_uri_parameter_supported": False,
-            "authorization_response_iss_parameter_supported": True,
-        }
-        current_app.extensions["idp.discovery"] = body
-    response = jsonify(body)
-    response.headers["Cache-Control"] = "public, max-age=3600"
-    return response
+        body = current_app.extensions["idp.discovery"] = json.dumps(_discovery_document()).encode()
+    return _json_document(body, 3600)
 
 
 @bp.get("/jwks.json")
 def jwks():
-    response = jsonify(key_store().jwks())
     # Short enough that a rotation reaches relying parties long before old tokens expire.
-    response.headers["Cache-Control"] = "public, max-age=300"
-    return response
+    return _json_document(key_store().jwks_json(), 300)
 
 
 @bp.post("/token")
