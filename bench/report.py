@@ -95,10 +95,11 @@ def table(rows):
     return "\n".join(lines)
 
 
-def save(rows, context):
+def save(rows, every_run, context):
+    """Write the table's rows (the median run of each case) and every run to bench/results/."""
     RESULTS.mkdir(exist_ok=True)
     moment = datetime.fromisoformat(context["date"])
     path = RESULTS / f"{moment:%Y%m%d-%H%M%S}-{context['database']}.json"
-    document = {**context, "results": [asdict(row) for row in rows]}
+    document = {**context, "results": [asdict(row) for row in rows], "every_run": [asdict(row) for row in every_run]}
     path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     return path

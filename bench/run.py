@@ -41,6 +41,7 @@ def arguments():
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each measurement (default 2)")
     parser.add_argument("--clients", default="1,8", help="concurrent clients, comma-separated (default 1,8)")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help=f"comma-separated, among {', '.join(SCENARIOS)}")
+    parser.add_argument("--repeat", type=int, default=1, help="measure each case this many times, keep the median per core")
     parser.add_argument("--accounts", type=int, default=400, help="parent accounts to seed (default 400)")
     parser.add_argument("--worker-class", choices=["gthread", "sync"], default="gthread")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default 2, one per core)")
@@ -83,26 +84,30 @@ def git_commit():
 
 
 def benchmark(options, kind, settings, environment, seed, port, log_path):
-    names = options.scenarios.split(",")
-    levels = [int(level) for level in options.clients.split(",")]
     gunicorn_settings = GunicornSettings(options.worker_class, options.workers, options.threads, options.keep_alive)
-    rows = []
+    rows, every_run = [], []
     with gunicorn(gunicorn_settings, environment, port, log_path) as server:
         print(f"server: {shlex.join(server.command)}")
         watched = {"server": lambda: process_tree(server.pid)}
         if kind == "postgresql":
             watched["database"] = postgres_processes
-        for name in names:
-            for clients in levels:
-                measurement = measure(name, seed, clients, (server.host, server.port), options.duration, options.warmup, watched)
-                row = summarize(name, clients, measurement)
-                rows.append(row)
-                print(f"  {name} x{clients}: {row.throughput} {row.unit}, {row.server_cores} server cores, {row.errors} errors", flush=True)
+        for name in options.scenarios.split(","):
+            for clients in [int(level) for level in options.clients.split(",")]:
+                runs = [measure_case(options, name, clients, seed, server, watched) for _ in range(options.repeat)]
+                every_run += runs
+                rows.append(sorted(runs, key=lambda run: run.per_server_core)[len(runs) // 2])
         context = describe_run(options, kind, settings, server)
     print(f"\n{context['date']}  {context['machine']['processor']}, {context['machine']['cpus']} cores, commit {context['commit']}")
     print(f"{context['command']}\n{shlex.join(server.command)}\n")
     print(table(rows))
-    print(f"\nresults: {save(rows, context)}")
+    print(f"\nresults: {save(rows, every_run, context)}")
+
+
+def measure_case(options, name, clients, seed, server, watched):
+    measurement = measure(name, seed, clients, (server.host, server.port), options.duration, options.warmup, watched)
+    row = summarize(name, clients, measurement)
+    print(f"  {name} x{clients}: {row.throughput} {row.unit}, {row.per_server_core} per server core, {row.errors} errors", flush=True)
+    return row
 
 
 def describe_run(options, kind, settings, server):
