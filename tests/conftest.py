@@ -71,6 +71,21 @@ def settings(database_url, keys_dir):
 
 
 @pytest.fixture
+def make_app():
+    """make_app(settings): another application on the same database, closed after the test."""
+    made = []
+
+    def make(settings):
+        made.append(create_app(settings))
+        return made[-1]
+
+    yield make
+    for other in made:
+        with other.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture
 def app(settings):
     app = create_app(settings)
     yield app

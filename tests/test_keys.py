@@ -6,7 +6,6 @@ from datetime import timedelta
 import jwt
 import time_machine
 
-from idp import create_app
 from idp.oidc.keys import key_store
 
 from .conftest import PASSWORD
@@ -16,9 +15,9 @@ def kids(client):
     return [key["kid"] for key in client.get("/jwks.json").json["keys"]]
 
 
-def test_first_start_creates_a_key(settings, tmp_path):
+def test_first_start_creates_a_key(settings, tmp_path, make_app):
     settings["KEYS_DIR"] = str(tmp_path / "keys")
-    app = create_app(settings)
+    app = make_app(settings)
     files = list((tmp_path / "keys").glob("*.pem"))
     assert len(files) == 1
     assert oct(files[0].stat().st_mode & 0o777) == "0o600"
@@ -29,10 +28,10 @@ def test_first_start_creates_a_key(settings, tmp_path):
     assert "d" not in key and "p" not in key
 
 
-def test_rotation_signs_with_the_new_key_and_keeps_the_old_one_published(settings, tmp_path, make_rp, parent):
+def test_rotation_signs_with_the_new_key_and_keeps_the_old_one_published(settings, tmp_path, make_rp, parent, make_app):
     settings["KEYS_DIR"] = str(tmp_path / "keys")
     with time_machine.travel("2026-11-30 08:00:00", tick=False) as traveller:
-        app = create_app(settings)
+        app = make_app(settings)
         ent = make_rp("ENT")
         ent.client = app.test_client()
         before, _ = ent.full_login("jean.dupont1", PASSWORD)
@@ -56,9 +55,9 @@ def test_rotation_signs_with_the_new_key_and_keeps_the_old_one_published(setting
         assert len(os.listdir(tmp_path / "keys")) == len([name for name in os.listdir(tmp_path / "keys") if not name.endswith(".pem")]) + 1
 
 
-def test_keys_rotate_command(settings, tmp_path):
+def test_keys_rotate_command(settings, tmp_path, make_app):
     settings["KEYS_DIR"] = str(tmp_path / "keys")
-    app = create_app(settings)
+    app = make_app(settings)
     runner = app.test_cli_runner()
     result = runner.invoke(args=["keys", "rotate"])
     assert result.exit_code == 0, result.output

@@ -7,7 +7,6 @@ from urllib.parse import urlencode, urlsplit
 
 import time_machine
 
-from idp import create_app
 from idp.extensions import db
 from idp.models import Account, AccountState
 
@@ -97,9 +96,9 @@ def test_failures_per_identifier_are_throttled(client, parent, audit_events):
     assert len(audit_events("login_throttled")) == 1
 
 
-def test_failures_per_address_are_throttled(settings, make_account):
+def test_failures_per_address_are_throttled(settings, make_account, make_app):
     settings["THROTTLE_PER_IP"] = "3 per 15 minutes"
-    app = create_app(settings)
+    app = make_app(settings)
     client = app.test_client()
     make_account()
     for name in ("a.b1", "c.d1", "e.f1"):
@@ -189,10 +188,10 @@ def test_sessions_are_listed_and_can_be_closed(app, ent, parent):
     assert ent.client.get("/compte/").status_code == 200
 
 
-def test_password_hash_is_upgraded_when_settings_change(settings, make_account):
+def test_password_hash_is_upgraded_when_settings_change(settings, make_account, make_app):
     make_account()
     settings["ARGON2_TIME_COST"] = 2
-    app = create_app(settings)
+    app = make_app(settings)
     assert post_login(app.test_client(), "jean.dupont1", PASSWORD).status_code == 303
     with app.app_context():
         stored = db.session.scalar(db.select(Account.password_hash).where(Account.identifier == "jean.dupont1"))
@@ -210,9 +209,9 @@ def test_pages_carry_security_headers(ent, client):
     assert page.headers["Cache-Control"] == "no-store"
 
 
-def test_secure_deployment_sets_hsts_and_secure_cookies(settings, parent):
+def test_secure_deployment_sets_hsts_and_secure_cookies(settings, parent, make_app):
     settings["ISSUER"] = "https://teleservices.example.org"
-    app = create_app(settings)
+    app = make_app(settings)
     client = app.test_client()
     response = post_login(client, "jean.dupont1", PASSWORD)
     assert "Secure" in response.headers["Set-Cookie"]

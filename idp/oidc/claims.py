@@ -1,8 +1,16 @@
-"""Claims per scope (design §4), with the ÉduConnect names French education RPs consume."""
+"""Claims per scope (design §4), with the ÉduConnect names French education RPs consume.
+
+Claims are made from the account's own columns plus, for `scolarite`, one query for the
+pupils concerned (the pupil's own record, or a parent's children). Userinfo reads the
+account's columns in the same query as the access token; the ID token reads them from the
+account row the grant already holds.
+"""
 
 from authlib.oidc.core import UserInfo
+from sqlalchemy import select
 
-from ..models import AccountKind
+from ..extensions import db
+from ..models import Account, AccountKind, Establishment, Guardianship, Pupil
 
 SCOPES = ("openid", "profile", "email", "scolarite", "offline_access")
 
@@ -20,36 +28,64 @@ CLAIMS_SUPPORTED = [
     "children",
 ]
 
+# The account columns claims are made of; `user_info` accepts any object that has them
+# (an Account, or a row selected with these columns).
+IDENTITY_COLUMNS = (
+    Account.id,
+    Account.sub,
+    Account.kind,
+    Account.identifier,
+    Account.given_name,
+    Account.family_name,
+    Account.email,
+    Account.email_verified,
+    Account.pupil_id,
+)
 
-def _affiliation(account):
-    if account.kind == AccountKind.ELEVE:
-        degree = account.pupil.establishment.degree if account.pupil else "2d"
-        return f"eleve{degree}"
-    degrees = {child.establishment.degree for child in account.children}
-    return f"resp{'2d' if '2d' in degrees or not degrees else '1d'}"
+
+def _schooling(person):
+    """(given_name, family_name, ine, uai, degree) of the pupils the person stands for."""
+    if person.kind == AccountKind.ELEVE:
+        concerned = Pupil.id == person.pupil_id
+    else:
+        concerned = Pupil.id.in_(select(Guardianship.pupil_id).where(Guardianship.account_id == person.id))
+    query = (
+        select(Pupil.given_name, Pupil.family_name, Pupil.ine, Establishment.uai, Establishment.degree)
+        .join(Establishment, Pupil.establishment_id == Establishment.id)
+        .where(concerned)
+        .order_by(Pupil.id)
+    )
+    return db.session.execute(query).all()
 
 
-def user_info(account, scope):
+def _scolarite(person):
+    pupils = _schooling(person)
+    if person.kind == AccountKind.ELEVE:
+        claims = {"FrEduCtPersonAffiliation": f"eleve{pupils[0].degree if pupils else '2d'}"}
+        if pupils:
+            claims["FrEduCtEleveUAI"] = pupils[0].uai
+            if pupils[0].ine:
+                claims["FrEduCtEleveINE"] = pupils[0].ine
+        return claims
+    degrees = {pupil.degree for pupil in pupils}
+    return {
+        "FrEduCtPersonAffiliation": f"resp{'2d' if '2d' in degrees or not degrees else '1d'}",
+        "children": [{"given_name": pupil.given_name, "family_name": pupil.family_name, "uai": pupil.uai} for pupil in pupils],
+    }
+
+
+def user_info(person, scope):
     scopes = set(scope.split())
-    claims = UserInfo(sub=account.sub)
+    claims = UserInfo(sub=person.sub)
     if "profile" in scopes:
         claims.update(
-            name=account.full_name,
-            given_name=account.given_name,
-            family_name=account.family_name,
-            preferred_username=account.identifier,
+            name=f"{person.given_name} {person.family_name}",
+            given_name=person.given_name,
+            family_name=person.family_name,
+            preferred_username=person.identifier,
         )
-    if "email" in scopes and account.email:
-        claims.update(email=account.email, email_verified=account.email_verified)
+    if "email" in scopes and person.email:
+        claims.update(email=person.email, email_verified=person.email_verified)
     if "scolarite" in scopes:
-        claims["FrEduCtPersonAffiliation"] = _affiliation(account)
-        if account.kind == AccountKind.ELEVE and account.pupil is not None:
-            claims["FrEduCtEleveUAI"] = account.pupil.establishment.uai
-            if account.pupil.ine:
-                claims["FrEduCtEleveINE"] = account.pupil.ine
-        if account.kind == AccountKind.PARENT:
-            claims["children"] = [
-                {"given_name": child.given_name, "family_name": child.family_name, "uai": child.establishment.uai}
-                for child in account.children
-            ]
+        claims.update(_scolarite(person))
     return claims
