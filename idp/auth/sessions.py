@@ -7,7 +7,7 @@ account, login time, last activity and absolute end. Any node can serve any requ
 from datetime import timedelta
 
 from flask import current_app, g, request, session
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import joinedload
 
 from ..audit import audit
@@ -23,6 +23,9 @@ FRESH_LOGIN = timedelta(minutes=10)
 FRESH_LOGIN_KEY = "fresh_login_session"
 # Last activity is written at most this often, so that every page view is not a write.
 TOUCH_INTERVAL = timedelta(seconds=60)
+
+
+SESSION_LOOKUP = select(LoginSession).options(joinedload(LoginSession.account)).where(LoginSession.token_hash == bindparam("digest"))
 
 
 def _is_live(login_session, moment):
@@ -42,9 +45,7 @@ def current_login_session():
     found = None
     value = request.cookies.get(COOKIE_NAME)
     if value:
-        candidate = db.session.scalar(
-            select(LoginSession).options(joinedload(LoginSession.account)).where(LoginSession.token_hash == token_hash(value))
-        )
+        candidate = db.session.scalar(SESSION_LOOKUP, {"digest": token_hash(value)})
         moment = now()
         if candidate is not None and _is_live(candidate, moment):
             found = candidate

@@ -7,7 +7,7 @@ account row the grant already holds.
 """
 
 from authlib.oidc.core import UserInfo
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from ..extensions import db
 from ..models import Account, AccountKind, Establishment, Guardianship, Pupil
@@ -43,19 +43,25 @@ IDENTITY_COLUMNS = (
 )
 
 
+def _pupils_where(condition):
+    return (
+        select(Pupil.given_name, Pupil.family_name, Pupil.ine, Establishment.uai, Establishment.degree)
+        .join(Establishment, Pupil.establishment_id == Establishment.id)
+        .where(condition)
+        .order_by(Pupil.id)
+    )
+
+
+# Built once: SQLAlchemy then reuses their compiled form without recomputing cache keys.
+OWN_PUPIL = _pupils_where(Pupil.id == bindparam("pupil_id"))
+CHILDREN = _pupils_where(Pupil.id.in_(select(Guardianship.pupil_id).where(Guardianship.account_id == bindparam("account_id"))))
+
+
 def _schooling(person):
     """(given_name, family_name, ine, uai, degree) of the pupils the person stands for."""
     if person.kind == AccountKind.ELEVE:
-        concerned = Pupil.id == person.pupil_id
-    else:
-        concerned = Pupil.id.in_(select(Guardianship.pupil_id).where(Guardianship.account_id == person.id))
-    query = (
-        select(Pupil.given_name, Pupil.family_name, Pupil.ine, Establishment.uai, Establishment.degree)
-        .join(Establishment, Pupil.establishment_id == Establishment.id)
-        .where(concerned)
-        .order_by(Pupil.id)
-    )
-    return db.session.execute(query).all()
+        return db.session.execute(OWN_PUPIL, {"pupil_id": person.pupil_id}).all()
+    return db.session.execute(CHILDREN, {"account_id": person.id}).all()
 
 
 def _scolarite(person):

@@ -12,7 +12,7 @@ from authlib.oidc.core import UserInfoEndpoint as _UserInfoEndpoint
 from authlib.oidc.rpinitiated import EndSessionEndpoint as _EndSessionEndpoint
 from flask import current_app
 from flask import request as flask_request
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from ..audit import audit
 from ..auth.sessions import log_out
@@ -30,6 +30,7 @@ ACCESS_LOOKUP = (
     select(Token.scope, Token.access_expires_at, Token.revoked_at, Account.state, Client.client_id, *IDENTITY_COLUMNS)
     .join(Account, Token.account_id == Account.id)
     .join(Client, Token.client_pk == Client.id)
+    .where(Token.access_token_hash == bindparam("digest"))
 )
 
 
@@ -58,7 +59,7 @@ class AccessGrant(TokenMixin):
 
 class BearerTokenValidator(_BearerTokenValidator):
     def authenticate_token(self, token_string):
-        row = db.session.execute(ACCESS_LOOKUP.where(Token.access_token_hash == token_hash(token_string))).first()
+        row = db.session.execute(ACCESS_LOOKUP, {"digest": token_hash(token_string)}).first()
         return AccessGrant(row) if row is not None else None
 
     def validate_token(self, token, scopes, request):

@@ -3,7 +3,7 @@
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc9207 import IssuerParameter as _IssuerParameter
 from flask import current_app, g
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from ..extensions import db
 from ..models import Client
@@ -12,12 +12,14 @@ from .endpoints import EndSessionEndpoint, IntrospectionEndpoint, RevocationEndp
 from .grants import AuthorizationCodeGrant, OpenIDCode, RefreshTokenGrant, S256CodeChallenge
 from .tokens import generate_token, save_token
 
+CLIENT_LOOKUP = select(Client).where(Client.client_id == bindparam("client_id"))
+
 
 def query_client(client_id):
     """The relying party `client_id`, looked up once per request however often Authlib asks."""
     cache = g.setdefault("clients", {})
     if client_id not in cache:
-        cache[client_id] = db.session.scalar(select(Client).where(Client.client_id == client_id))
+        cache[client_id] = db.session.scalar(CLIENT_LOOKUP, {"client_id": client_id})
     return cache[client_id]
 
 

@@ -4,7 +4,7 @@ import secrets
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from ..audit import audit
 from ..clock import now
@@ -57,13 +57,18 @@ def save_token(token, request):
     return row
 
 
+LOOKUPS = {
+    "access_token": select(Token).where(Token.access_token_hash == bindparam("digest")),
+    "refresh_token": select(Token).where(Token.refresh_token_hash == bindparam("digest")),
+}
+
+
 def find_token(value, hint=None):
     """The token row an access or refresh token value designates, or None."""
     digest = token_hash(value)
     kinds = ("refresh_token", "access_token") if hint == "refresh_token" else ("access_token", "refresh_token")
     for kind in kinds:
-        column = Token.access_token_hash if kind == "access_token" else Token.refresh_token_hash
-        row = db.session.scalar(select(Token).where(column == digest))
+        row = db.session.scalar(LOOKUPS[kind], {"digest": digest})
         if row is not None:
             row.presented_as = kind
             return row
