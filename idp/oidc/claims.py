@@ -1,13 +1,12 @@
 """Claims per scope (design §4), with the ÉduConnect names French education RPs consume.
 
-Claims are made from the account's own columns plus, for `scolarite`, one query for the
-pupils concerned (the pupil's own record, or a parent's children). Userinfo reads the
-account's columns in the same query as the access token; the ID token reads them from the
-account row the grant already holds.
+Claims are made of one query's rows: the account's columns, repeated on one row per pupil
+the account stands for (a pupil's own record, or a parent's children). Userinfo adds the
+access token's columns to that same query, so that it costs one round trip.
 """
 
 from authlib.oidc.core import UserInfo
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 
 from ..extensions import db
 from ..models import Account, AccountKind, Establishment, Guardianship, Pupil
@@ -28,8 +27,6 @@ CLAIMS_SUPPORTED = [
     "children",
 ]
 
-# The account columns claims are made of; `user_info` accepts any object that has them
-# (an Account, or a row selected with these columns).
 IDENTITY_COLUMNS = (
     Account.id,
     Account.sub,
@@ -39,34 +36,38 @@ IDENTITY_COLUMNS = (
     Account.family_name,
     Account.email,
     Account.email_verified,
-    Account.pupil_id,
+)
+SCHOOLING_COLUMNS = (
+    Pupil.given_name.label("pupil_given_name"),
+    Pupil.family_name.label("pupil_family_name"),
+    Pupil.ine,
+    Establishment.uai,
+    Establishment.degree,
 )
 
 
-def _pupils_where(condition):
+def with_schooling(query):
+    """Add to a query on Account the pupils it stands for: one row per pupil (or one row
+    without pupil). A pupil account has its own record; a parent has guardianships."""
     return (
-        select(Pupil.given_name, Pupil.family_name, Pupil.ine, Establishment.uai, Establishment.degree)
-        .join(Establishment, Pupil.establishment_id == Establishment.id)
-        .where(condition)
+        query.add_columns(*SCHOOLING_COLUMNS)
+        .outerjoin(Guardianship, Guardianship.account_id == Account.id)
+        .outerjoin(Pupil, Pupil.id == func.coalesce(Guardianship.pupil_id, Account.pupil_id))
+        .outerjoin(Establishment, Establishment.id == Pupil.establishment_id)
         .order_by(Pupil.id)
     )
 
 
-# Built once: SQLAlchemy then reuses their compiled form without recomputing cache keys.
-OWN_PUPIL = _pupils_where(Pupil.id == bindparam("pupil_id"))
-CHILDREN = _pupils_where(Pupil.id.in_(select(Guardianship.pupil_id).where(Guardianship.account_id == bindparam("account_id"))))
+# Built once: SQLAlchemy then reuses the compiled form without recomputing cache keys.
+PERSON = with_schooling(select(*IDENTITY_COLUMNS).where(Account.id == bindparam("account_id")))
 
 
-def _schooling(person):
-    """(given_name, family_name, ine, uai, degree) of the pupils the person stands for."""
-    if person.kind == AccountKind.ELEVE:
-        return db.session.execute(OWN_PUPIL, {"pupil_id": person.pupil_id}).all()
-    return db.session.execute(CHILDREN, {"account_id": person.id}).all()
+def load_person(account_id):
+    return db.session.execute(PERSON, {"account_id": account_id}).all()
 
 
-def _scolarite(person):
-    pupils = _schooling(person)
-    if person.kind == AccountKind.ELEVE:
+def _scolarite(kind, pupils):
+    if kind == AccountKind.ELEVE:
         claims = {"FrEduCtPersonAffiliation": f"eleve{pupils[0].degree if pupils else '2d'}"}
         if pupils:
             claims["FrEduCtEleveUAI"] = pupils[0].uai
@@ -76,11 +77,13 @@ def _scolarite(person):
     degrees = {pupil.degree for pupil in pupils}
     return {
         "FrEduCtPersonAffiliation": f"resp{'2d' if '2d' in degrees or not degrees else '1d'}",
-        "children": [{"given_name": pupil.given_name, "family_name": pupil.family_name, "uai": pupil.uai} for pupil in pupils],
+        "children": [{"given_name": pupil.pupil_given_name, "family_name": pupil.pupil_family_name, "uai": pupil.uai} for pupil in pupils],
     }
 
 
-def user_info(person, scope):
+def user_info(rows, scope):
+    """The claims of `scope`, from the rows of a query made with `with_schooling`."""
+    person = rows[0]
     scopes = set(scope.split())
     claims = UserInfo(sub=person.sub)
     if "profile" in scopes:
@@ -93,5 +96,5 @@ def user_info(person, scope):
     if "email" in scopes and person.email:
         claims.update(email=person.email, email_verified=person.email_verified)
     if "scolarite" in scopes:
-        claims.update(_scolarite(person))
+        claims.update(_scolarite(person.kind, [row for row in rows if row.uai is not None]))
     return claims

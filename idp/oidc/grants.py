@@ -17,7 +17,7 @@ from ..clock import now, timestamp
 from ..extensions import db
 from ..models import AccountState, AuthorizationCode, Token
 from ..security import token_hash
-from .claims import user_info
+from .claims import load_person, user_info
 from .keys import key_store
 from .tokens import find_token, revoke_families
 
@@ -150,4 +150,4 @@ class OpenIDCode(oidc_grants.OpenIDCode):
         }
 
     def generate_user_info(self, user, scope):
-        return user_info(user, scope)
+        return user_info(load_person(user.id), scope)

@@ -87,8 +87,6 @@ def token():
 @bp.route("/userinfo", methods=["GET", "POST"])
 @csrf.exempt
 def userinfo():
-    # Reads only: no transaction, so no BEGIN and ROLLBACK round trips around the queries.
-    db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     return authorization_server().create_endpoint_response("userinfo")
 
 
