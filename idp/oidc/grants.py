@@ -6,16 +6,17 @@ and revokes what the value produced (RFC 6749 §4.1.2, RFC 9700 §4.14).
 """
 
 from datetime import timedelta
+from types import SimpleNamespace
 
-from authlib.oauth2.rfc6749 import InvalidRequestError, InvalidScopeError, grants
+from authlib.oauth2.rfc6749 import InvalidRequestError, InvalidScopeError, TokenMixin, grants
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import grants as oidc_grants
 from flask import current_app, g
-from sqlalchemy import exists, select, update
+from sqlalchemy import bindparam, exists, select, update
 
 from ..clock import now, timestamp
 from ..extensions import db
-from ..models import AccountState, AuthorizationCode, Token
+from ..models import Account, AccountState, AuthorizationCode, Token
 from ..security import token_hash
 from .claims import load_person, user_info
 from .keys import key_store
@@ -85,28 +86,68 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         return account if account.state == AccountState.ACTIVE else None
 
 
+# Spends a refresh token in one statement, if it is this client's, unspent, unrevoked,
+# unexpired and its account still active; returns what the new token inherits.
+REFRESH_CLAIM = (
+    update(Token)
+    .where(
+        Token.refresh_token_hash == bindparam("digest"),
+        Token.client_pk == bindparam("presenting_client"),
+        Token.refresh_used_at.is_(None),
+        Token.revoked_at.is_(None),
+        Token.refresh_expires_at > bindparam("moment"),
+        exists().where(Account.id == Token.account_id, Account.state == AccountState.ACTIVE),
+    )
+    .values(refresh_used_at=bindparam("moment"))
+    .returning(Token.id, Token.family, Token.scope, Token.account_id, Token.login_session_id, Token.authorization_code_id, Token.auth_time)
+)
+
+
+class SpentRefreshToken(TokenMixin):
+    """The refresh token just spent, as the refresh grant and save_token need it."""
+
+    def __init__(self, row):
+        self.row = row
+        self.family = row.family
+        self.authorization_code_id = row.authorization_code_id
+        self.login_session_id = row.login_session_id
+        self.auth_time = row.auth_time
+
+    def check_client(self, client):
+        return True  # REFRESH_CLAIM only matches the presenting client's tokens
+
+    def get_scope(self):
+        return self.row.scope
+
+
 class RefreshTokenGrant(grants.RefreshTokenGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
     INCLUDE_NEW_REFRESH_TOKEN = True
 
     def authenticate_refresh_token(self, refresh_token):
-        row = find_token(refresh_token, "refresh_token")
-        if row is None or row.presented_as != "refresh_token" or row.client_pk != self.request.client.id:
-            return None
-        if row.refresh_used_at is not None or not _claim(Token, row, Token.refresh_used_at):
-            revoke_families([row.family], "refresh_token_reused", account=row.account, client=row.client)
+        client = self.request.client
+        params = {"digest": token_hash(refresh_token), "presenting_client": client.id, "moment": now()}
+        row = db.session.connection().execute(REFRESH_CLAIM, params).first()
+        if row is not None:
+            return SpentRefreshToken(row)
+        # Not spendable: find out whether it is a reuse of a spent token (rare path).
+        known = find_token(refresh_token, "refresh_token")
+        if (
+            known is not None
+            and known.presented_as == "refresh_token"
+            and known.client_pk == self.request.client.id
+            and known.refresh_used_at
+        ):
+            revoke_families([known.family], "refresh_token_reused", account=known.account, client=known.client)
             db.session.commit()
-            return None
-        if row.revoked_at is not None or row.is_expired():
-            return None
-        return row
+        return None
 
     def authenticate_user(self, refresh_token):
-        account = refresh_token.account
-        return account if account.state == AccountState.ACTIVE else None
+        # REFRESH_CLAIM checked that the account is active; the token row needs its id only.
+        return SimpleNamespace(id=refresh_token.row.account_id)
 
     def revoke_old_credential(self, refresh_token):
-        # Spent in authenticate_refresh_token; a second use revokes the whole family.
+        # Spent by REFRESH_CLAIM; a second use revokes the whole family.
         pass
 
 

@@ -4,7 +4,7 @@ import secrets
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from ..audit import audit
 from ..clock import now
@@ -27,34 +27,31 @@ def generate_token(grant_type, client, user=None, scope=None, expires_in=None, i
     return token
 
 
+TOKEN_INSERT = insert(Token)
+
+
 def save_token(token, request):
+    """Store the new token's hashes, in the family of the code or refresh token it comes from."""
     moment = now()
-    config = current_app.config
-    row = Token(
-        client_pk=request.client.id,
-        account_id=request.user.id,
-        access_token_hash=token_hash(token["access_token"]),
-        scope=token["scope"],
-        issued_at=moment,
-        access_expires_at=moment + timedelta(seconds=token["expires_in"]),
-    )
-    if token.get("refresh_token"):
-        row.refresh_token_hash = token_hash(token["refresh_token"])
-        row.refresh_expires_at = moment + timedelta(seconds=config["REFRESH_TOKEN_LIFETIME"])
-    code = request.authorization_code
-    previous = getattr(request, "refresh_token", None)
-    if code is not None:
-        row.family = secrets.token_hex(16)
-        row.authorization_code_id = code.id
-        row.login_session_id = code.login_session_id
-        row.auth_time = code.auth_time
-    else:
-        row.family = previous.family
-        row.authorization_code_id = previous.authorization_code_id
-        row.login_session_id = previous.login_session_id
-        row.auth_time = previous.auth_time
-    db.session.add(row)
-    return row
+    refresh = token.get("refresh_token")
+    origin = request.authorization_code or request.refresh_token
+    values = {
+        "client_pk": request.client.id,
+        "account_id": request.user.id,
+        "access_token_hash": token_hash(token["access_token"]),
+        "refresh_token_hash": token_hash(refresh) if refresh else None,
+        "scope": token["scope"],
+        "issued_at": moment,
+        "access_expires_at": moment + timedelta(seconds=token["expires_in"]),
+        "refresh_expires_at": moment + timedelta(seconds=current_app.config["REFRESH_TOKEN_LIFETIME"]) if refresh else None,
+        "family": origin.family if request.authorization_code is None else secrets.token_hex(16),
+        "authorization_code_id": origin.id if request.authorization_code is not None else origin.authorization_code_id,
+        "login_session_id": origin.login_session_id,
+        "auth_time": origin.auth_time,
+        "revoked_at": None,
+        "refresh_used_at": None,
+    }
+    db.session.connection().execute(TOKEN_INSERT, values)
 
 
 LOOKUPS = {
