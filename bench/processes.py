@@ -44,15 +44,16 @@ def process_tree(root):
     return tree
 
 
-def postgres_processes():
-    """Every PostgreSQL server process of the machine (backends and background workers)."""
+def postgres_backends(database):
+    """The PostgreSQL backends serving `database` (their title reads "postgres: … user database host …")."""
     found = []
     for pid in _all_pids():
         try:
-            if Path(f"/proc/{pid}/comm").read_text().strip() == "postgres":
-                found.append(pid)
+            title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except (FileNotFoundError, ProcessLookupError):
             continue
+        if title.startswith("postgres: ") and f" {database} " in title:
+            found.append(pid)
     return found
 
 

@@ -24,7 +24,7 @@ from idp.config import load
 
 import database
 from load import measure
-from processes import postgres_processes, process_tree
+from processes import postgres_backends, process_tree
 from profiling import CLOCKS, profile
 from report import save, summarize, table
 from scenarios import SCENARIOS
@@ -90,7 +90,7 @@ def benchmark(options, kind, settings, environment, seed, port, log_path):
         print(f"server: {shlex.join(server.command)}")
         watched = {"server": lambda: process_tree(server.pid)}
         if kind == "postgresql":
-            watched["database"] = postgres_processes
+            watched["database"] = lambda: postgres_backends(database.DATABASE_NAME)
         for name in options.scenarios.split(","):
             for clients in [int(level) for level in options.clients.split(",")]:
                 runs = [measure_case(options, name, clients, seed, server, watched) for _ in range(options.repeat)]
