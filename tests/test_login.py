@@ -254,3 +254,15 @@ def test_logging_in_again_replaces_the_browser_session(app, ent, parent):
     ent.full_login("jean.dupont1", PASSWORD, prompt="login")
     page = ent.client.get("/compte/")
     assert len(re.findall(r"/compte/sessions/(\d+)/fin", page.text)) == 1
+
+
+def test_logins_record_the_last_use(app, ent, parent):
+    with time_machine.travel("2026-11-30 08:00:00", tick=False) as traveller:
+        ent.full_login("jean.dupont1", PASSWORD)
+        with app.app_context():
+            first = db.session.scalar(db.select(Account.last_login_at).where(Account.identifier == "jean.dupont1"))
+        traveller.shift(timedelta(hours=2))
+        ent.log_in_and_get_code("jean.dupont1", PASSWORD)  # single sign-on: no password typed
+        with app.app_context():
+            second = db.session.scalar(db.select(Account.last_login_at).where(Account.identifier == "jean.dupont1"))
+    assert second - first == timedelta(hours=2)

@@ -1,7 +1,10 @@
 """Who may log in where: the checks every login path shares (design §3)."""
 
+from datetime import timedelta
+
 from sqlalchemy import select
 
+from ..clock import now
 from ..extensions import db
 from ..models import Account, AccountState
 from .identifiers import normalize
@@ -9,6 +12,18 @@ from .identifiers import normalize
 # States in which a person may open a session on the provider's own pages: a pending
 # account must still reach them to resend its activation email or correct the address.
 PROVIDER_STATES = {AccountState.ACTIVE, AccountState.PENDING_EMAIL}
+
+
+# Last use is what the 12-month invalidation counts from; hour precision is plenty, and
+# spares a write on every single sign-on.
+USE_PRECISION = timedelta(hours=1)
+
+
+def note_use(account):
+    """Record that the account was used now (a login, or a login to a relying party)."""
+    moment = now()
+    if account.last_login_at is None or moment - account.last_login_at >= USE_PRECISION:
+        account.last_login_at = moment
 
 
 def find_account(identifier):

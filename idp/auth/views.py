@@ -5,11 +5,10 @@ from urllib.parse import parse_qs, urlsplit
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
-from ..accounts.access import find_account, provider_refusal
+from ..accounts.access import find_account, note_use, provider_refusal
 from ..accounts.identifiers import normalize
 from ..accounts.passwords import verify_password
 from ..audit import audit
-from ..clock import now
 from ..extensions import db
 from ..oidc.server import query_client
 from ..security import allow_form_action
@@ -27,13 +26,16 @@ def safe_next(target):
     return target
 
 
-def _allow_return_to_client(next_url):
-    # The login form's redirect chain ends at the relying party's registered URI.
-    query = parse_qs(urlsplit(next_url).query)
-    client = query_client(query.get("client_id", [""])[0])
-    uri = query.get("redirect_uri", [None])[0]
-    if client is not None and uri and client.check_redirect_uri(uri):
-        allow_form_action(uri)
+def _login_page(form, next_url, status=200):
+    if next_url:
+        # The form's redirect chain ends at the relying party's registered URI, which the
+        # page's CSP form-action must name.
+        query = parse_qs(urlsplit(next_url).query)
+        client = query_client(query.get("client_id", [""])[0])
+        uri = query.get("redirect_uri", [None])[0]
+        if client is not None and uri and client.check_redirect_uri(uri):
+            allow_form_action(uri)
+    return render_template("auth/login.html", form=form), status
 
 
 @bp.route("/connexion", methods=["GET", "POST"])
@@ -42,10 +44,8 @@ def login():
     form = LoginForm(next=next_url)
     if request.method == "GET" and request.args.get("login_hint"):
         form.identifier.data = request.args["login_hint"][:64]
-    if next_url:
-        _allow_return_to_client(next_url)
     if not form.validate_on_submit():
-        return render_template("auth/login.html", form=form)
+        return _login_page(form, next_url)
 
     identifier = normalize(form.identifier.data)
     ip = request.remote_addr or ""
@@ -53,7 +53,7 @@ def login():
         audit("login_throttled", identifier=identifier)
         db.session.commit()
         form.password.errors.append(_("Trop de tentatives. Patientez un quart d'heure avant de réessayer."))
-        return render_template("auth/login.html", form=form), 429
+        return _login_page(form, next_url, 429)
 
     account = find_account(identifier)
     if not verify_password(account, form.password.data):
@@ -61,7 +61,7 @@ def login():
         audit("login_failed", account=account, known=account is not None)
         db.session.commit()
         form.password.errors.append(_("Identifiant ou mot de passe incorrect."))
-        return render_template("auth/login.html", form=form), 200
+        return _login_page(form, next_url)
 
     refusal = provider_refusal(account)
     if refusal is not None:
@@ -70,7 +70,7 @@ def login():
         return render_template("auth/refused.html", reason=refusal, account=account, client=None), 403
 
     start_login_session(account)
-    account.last_login_at = now()
+    note_use(account)
     audit("login", account=account)
     db.session.commit()
     return redirect(next_url or url_for("account.home"), code=303)

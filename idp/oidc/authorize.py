@@ -15,7 +15,7 @@ from flask import abort, redirect, render_template, request, url_for
 from joserfc import jwt
 from joserfc.errors import JoseError
 
-from ..accounts.access import relying_party_refusal
+from ..accounts.access import note_use, relying_party_refusal
 from ..audit import audit
 from ..auth.sessions import consume_fresh_login, current_login_session
 from ..clock import now
@@ -103,7 +103,7 @@ def _respond(grant, account):
 def _issue_code(grant, login_session):
     account = login_session.account
     response = _respond(grant, account)
-    account.last_login_at = now()
+    note_use(account)
     audit("authorized", account=account, client=grant.client, scope=grant.request.scope)
     db.session.commit()
     return response

@@ -29,6 +29,7 @@ CLAIMS_SUPPORTED = [
 
 IDENTITY_COLUMNS = (
     Account.id,
+    Account.state,
     Account.sub,
     Account.kind,
     Account.identifier,
@@ -64,6 +65,15 @@ PERSON = with_schooling(select(*IDENTITY_COLUMNS).where(Account.id == bindparam(
 
 def load_person(account_id):
     return db.session.execute(PERSON, {"account_id": account_id}).all()
+
+
+class Person:
+    """An account as a grant hands it to the ID token: the rows its claims are made of."""
+
+    def __init__(self, rows):
+        self.rows = rows
+        self.id = rows[0].id
+        self.state = rows[0].state
 
 
 def _scolarite(kind, pupils):

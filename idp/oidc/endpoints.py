@@ -27,7 +27,7 @@ from .tokens import find_token
 
 # Userinfo's one query: the token's state and the rows its claims are made of.
 ACCESS_LOOKUP = with_schooling(
-    select(Token.scope, Token.access_expires_at, Token.revoked_at, Account.state, Client.client_id, *IDENTITY_COLUMNS)
+    select(Token.scope, Token.access_expires_at, Token.revoked_at, Client.client_id, *IDENTITY_COLUMNS)
     .join(Account, Token.account_id == Account.id)
     .join(Client, Token.client_pk == Client.id)
     .where(Token.access_token_hash == bindparam("digest"))

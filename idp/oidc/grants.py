@@ -18,17 +18,28 @@ from ..clock import now, timestamp
 from ..extensions import db
 from ..models import Account, AccountState, AuthorizationCode, Token
 from ..security import token_hash
-from .claims import load_person, user_info
+from .claims import Person, load_person, user_info
 from .keys import key_store
 from .tokens import find_token, revoke_families
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 
 
-def _claim(model, row, column):
-    """Mark `row` spent; False when another request spent it first."""
-    result = db.session.execute(update(model).where(model.id == row.id, column.is_(None)).values({column.key: now()}))
-    return result.rowcount == 1
+# Spends an authorization code in one statement, if it is this client's and unspent.
+CODE_CLAIM = (
+    update(AuthorizationCode)
+    .where(
+        AuthorizationCode.code_hash == bindparam("digest"),
+        AuthorizationCode.client_pk == bindparam("presenting_client"),
+        AuthorizationCode.used_at.is_(None),
+    )
+    .values(used_at=bindparam("moment"))
+    .returning(AuthorizationCode)
+    .execution_options(synchronize_session=False)
+)
+CODE_LOOKUP = select(AuthorizationCode).where(
+    AuthorizationCode.code_hash == bindparam("digest"), AuthorizationCode.client_pk == bindparam("presenting_client")
+)
 
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
@@ -63,17 +74,17 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         )
 
     def query_authorization_code(self, code, client):
-        row = db.session.scalar(
-            select(AuthorizationCode).where(AuthorizationCode.code_hash == token_hash(code), AuthorizationCode.client_pk == client.id)
-        )
+        params = {"digest": token_hash(code), "presenting_client": client.id, "moment": now()}
+        row = db.session.scalars(CODE_CLAIM, params).first()
         if row is None:
+            # Unknown, or spent already: a replay revokes what the code produced (rare path).
+            spent = db.session.scalar(CODE_LOOKUP, params)
+            if spent is not None:
+                families = db.session.scalars(select(Token.family).where(Token.authorization_code_id == spent.id)).all()
+                revoke_families(families, "code_replayed", account=spent.account, client=client)
+                db.session.commit()
             return None
-        if row.used_at is not None or not _claim(AuthorizationCode, row, AuthorizationCode.used_at):
-            families = db.session.scalars(select(Token.family).where(Token.authorization_code_id == row.id)).all()
-            revoke_families(families, "code_replayed", account=row.account, client=client)
-            db.session.commit()
-            return None
-        if row.expires_at <= now():
+        if row.expires_at <= params["moment"]:
             return None
         return row
 
@@ -82,8 +93,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         pass
 
     def authenticate_user(self, authorization_code):
-        account = authorization_code.account
-        return account if account.state == AccountState.ACTIVE else None
+        person = Person(load_person(authorization_code.account_id))
+        return person if person.state == AccountState.ACTIVE else None
 
 
 # Spends a refresh token in one statement, if it is this client's, unspent, unrevoked,
@@ -168,6 +179,10 @@ class S256CodeChallenge(CodeChallenge):
 
 class OpenIDCode(oidc_grants.OpenIDCode):
     def exists_nonce(self, nonce, request):
+        if request.user is None:
+            # Nobody is logged in: this request only leads to the login page, and the nonce
+            # is checked when the request comes back to issue its code.
+            return False
         return db.session.scalar(select(exists().where(AuthorizationCode.client_pk == request.client.id, AuthorizationCode.nonce == nonce)))
 
     def get_client_algorithm(self, client):
@@ -191,4 +206,4 @@ class OpenIDCode(oidc_grants.OpenIDCode):
         }
 
     def generate_user_info(self, user, scope):
-        return user_info(load_person(user.id), scope)
+        return user_info(user.rows, scope)
