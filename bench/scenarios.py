@@ -54,10 +54,13 @@ class RelyingParty:
         }
         to_login = expect(browser.send(transport, "GET", "/authorize?" + urlencode(query)), 302)
         page = expect(browser.send(transport, "GET", local_path(to_login.location)), 200)
+        csrf = CSRF.search(page.body)
+        if csrf is None:
+            raise UnexpectedReply("the login page has no CSRF token")
         form = {
             "identifier": identifier,
             "password": self.seed.password,
-            "csrf_token": CSRF.search(page.body).group(1).decode(),
+            "csrf_token": csrf.group(1).decode(),
             "next": parse_qs(urlsplit(to_login.location).query)["next"][0],
         }
         back = expect(browser.send(transport, "POST", "/connexion", urlencode(form), FORM), 303)
