@@ -41,6 +41,7 @@ def create_app(config=None):
     from .account.views import bp as account_bp
     from .auth.sessions import write_session_cookie
     from .auth.views import bp as auth_bp
+    from .oidc.documents import PublishedDocuments
     from .security import set_security_headers
     from .throttle import throttle
 
@@ -53,6 +54,7 @@ def create_app(config=None):
     app.after_request(write_session_cookie)
     app.after_request(set_security_headers)
     app.context_processor(lambda: {"current_locale": select_locale(), "languages": app.config["LANGUAGES"]})
+    app.wsgi_app = PublishedDocuments(app)
     return app
 
 

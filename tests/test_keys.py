@@ -63,3 +63,21 @@ def test_keys_rotate_command(settings, tmp_path, make_app):
     assert result.exit_code == 0, result.output
     listing = runner.invoke(args=["keys", "list"]).output
     assert "signe" in listing and "publiée" in listing
+
+
+def test_published_documents_are_replayed_until_the_keys_change(settings, tmp_path, make_app):
+    settings["KEYS_DIR"] = str(tmp_path / "keys")
+    with time_machine.travel("2026-11-30 08:00:00", tick=False) as traveller:
+        app = make_app(settings)
+        client = app.test_client()
+        first = client.get("/.well-known/openid-configuration")
+        again = client.get("/.well-known/openid-configuration")
+        assert again.data == first.data and again.headers == first.headers
+        assert again.headers["X-Content-Type-Options"] == "nosniff"
+        before = kids(client)
+        traveller.shift(timedelta(minutes=5))
+        with app.app_context():
+            new_kid = key_store().rotate()
+        assert kids(client) == [*before, new_kid]
+        traveller.shift(timedelta(seconds=app.config["ID_TOKEN_LIFETIME"] + 301))
+        assert kids(client) == [new_kid]
