@@ -9,7 +9,7 @@ against every key still on disk.
 
 import fcntl
 import itertools
-import json
+import math
 import os
 import time
 from contextlib import contextmanager
@@ -65,7 +65,7 @@ class KeyStore:
         self.directory = Path(directory)
         self.retention = id_token_lifetime + CLOCK_SKEW
         self._cache = (None, [])
-        self._jwks_cache = ((), b"")
+        self._published = (None, 0, [])
 
     def ensure(self):
         """Create the folder and a first key if there is none (safe from several processes)."""
@@ -92,23 +92,21 @@ class KeyStore:
         """The signing key and the retired keys whose tokens may still be valid."""
         keys = self.all_keys()
         moment = time.time()
-        kept = [keys[-1]] if keys else []
+        cached_keys, until, kept = self._published
+        if cached_keys is keys and moment < until:
+            return kept
+        kept, until = [keys[-1]] if keys else [], math.inf
         for older, successor in itertools.pairwise(keys):
-            if successor.created + self.retention > moment:
+            retired_until = successor.created + self.retention
+            if retired_until > moment:
                 kept.append(older)
-        return sorted(kept, key=lambda stored: stored.created)
+                until = min(until, retired_until)
+        kept.sort(key=lambda stored: stored.created)
+        self._published = (keys, until, kept)
+        return kept
 
     def jwks(self):
         return {"keys": [stored.key.as_dict(private=False) for stored in self.published()]}
-
-    def jwks_json(self):
-        """The JWKS as bytes, serialised again only when the published keys change."""
-        kids = tuple(stored.kid for stored in self.published())
-        cached_kids, body = self._jwks_cache
-        if kids != cached_kids:
-            body = json.dumps(self.jwks()).encode()
-            self._jwks_cache = (kids, body)
-        return body
 
     def verification_keys(self):
         return KeySet([stored.key for stored in self.all_keys()])

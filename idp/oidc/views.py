@@ -73,7 +73,7 @@ def discovery():
 @bp.get("/jwks.json")
 def jwks():
     # Short enough that a rotation reaches relying parties long before old tokens expire.
-    return _json_document(key_store().jwks_json(), 300)
+    return _json_document(json.dumps(key_store().jwks()).encode(), 300)
 
 
 @bp.post("/token")
