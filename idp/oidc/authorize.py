@@ -37,6 +37,11 @@ def _error_response(error):
     return render_template("oidc/error.html", error=error), 400
 
 
+def _redirect_error(error_class, grant):
+    """An error of a validated request, sent back to its relying party (with its state)."""
+    return _error_response(error_class(redirect_uri=grant.redirect_uri, state=grant.request.payload.state))
+
+
 def _prompts():
     return set(request.values.get("prompt", "").split())
 
@@ -128,26 +133,26 @@ def authorize():
     fresh = login_session is not None and consume_fresh_login(login_session)
     if login_session is not None and not fresh and _must_log_in_again(login_session, hinted_sub):
         if "none" in prompts:
-            return _error_response(LoginRequiredError(redirect_uri=grant.redirect_uri, state=grant.request.payload.state))
+            return _redirect_error(LoginRequiredError, grant)
         login_session = None
     if login_session is None:
         return _login_redirect()
     if hinted_sub is not None and hinted_sub != login_session.account.sub:
         # The person logged in as someone else than the relying party asked for.
-        return _error_response(LoginRequiredError(redirect_uri=grant.redirect_uri, state=grant.request.payload.state))
+        return _redirect_error(LoginRequiredError, grant)
 
     account, client = login_session.account, grant.client
     refusal = relying_party_refusal(account, client)
     if refusal is not None:
         if "none" in prompts:
-            return _error_response(LoginRequiredError(redirect_uri=grant.redirect_uri, state=grant.request.payload.state))
+            return _redirect_error(LoginRequiredError, grant)
         audit("authorization_refused", account=account, client=client, reason=refusal)
         db.session.commit()
         return render_template("auth/refused.html", reason=refusal, client=client, account=account), 403
 
     if _consent_needed(account, client, grant.request.scope):
         if "none" in prompts:
-            return _error_response(ConsentRequiredError(redirect_uri=grant.redirect_uri, state=grant.request.payload.state))
+            return _redirect_error(ConsentRequiredError, grant)
         params = [(key, value) for key, value in request.values.items(multi=True)]
         return render_template(
             "oidc/consent.html",

@@ -143,12 +143,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             return SpentRefreshToken(row)
         # Not spendable: find out whether it is a reuse of a spent token (rare path).
         known = find_token(refresh_token, "refresh_token")
-        if (
-            known is not None
-            and known.presented_as == "refresh_token"
-            and known.client_pk == self.request.client.id
-            and known.refresh_used_at
-        ):
+        if known is not None and known.presented_as == "refresh_token" and known.client_pk == client.id and known.refresh_used_at:
             revoke_families([known.family], "refresh_token_reused", account=known.account, client=known.client)
             db.session.commit()
         return None
