@@ -2,8 +2,9 @@
 
 from .audit import AuditEvent
 from .oauth import AuthorizationCode, Client, Consent, Token
-from .people import Account, AccountKind, AccountState, Establishment, Guardianship, Pupil
+from .people import Account, AccountKind, AccountState, Establishment, Guardianship, LegalGuardian, Pupil
 from .sessions import LoginSession
+from .staff import PupilImport, StaffMember, StaffRecoveryCode, StaffRole, StaffSession, staff_establishment
 
 __all__ = [
     "Account",
@@ -15,7 +16,14 @@ __all__ = [
     "Consent",
     "Establishment",
     "Guardianship",
+    "LegalGuardian",
     "LoginSession",
     "Pupil",
+    "PupilImport",
+    "StaffMember",
+    "StaffRecoveryCode",
+    "StaffRole",
+    "StaffSession",
     "Token",
+    "staff_establishment",
 ]

@@ -22,6 +22,8 @@ class AccountState(enum.StrEnum):
     ACTIVE = "active"
     EXPIRED = "expired"
     INVALIDATED = "invalidated"
+    # Too many wrong birth dates at first connection: only a regeneration reopens it.
+    BLOCKED = "blocked"
 
 
 def _enum(cls):
@@ -53,15 +55,28 @@ class Establishment(db.Model):
 
 
 class Pupil(db.Model):
+    __table_args__ = (UniqueConstraint("establishment_id", "school_key"),)
+
     id: Mapped[int] = mapped_column(primary_key=True)
     given_name: Mapped[str] = mapped_column(String(100))
     family_name: Mapped[str] = mapped_column(String(100))
     birth_date: Mapped[date] = mapped_column(Date)
     ine: Mapped[str | None] = mapped_column(String(11), unique=True)
     establishment_id: Mapped[int] = mapped_column(ForeignKey("establishment.id", ondelete="RESTRICT"), index=True)
+    # The establishment's own key of the pupil: `id_eleve` of a CSV, `ELEVE_ID` of SIECLE.
+    # None for pupils created by hand (`idp account create`).
+    school_key: Mapped[str | None] = mapped_column(String(32))
+    class_name: Mapped[str | None] = mapped_column(String(40))
+    # Set when the pupil left the establishment (SIECLE's DATE_SORTIE, or absence from a
+    # complete import); accounts attached only to pupils who left stop working.
+    left_on: Mapped[date | None] = mapped_column(Date)
+    updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
 
     establishment: Mapped[Establishment] = relationship(back_populates="pupils")
     guardianships: Mapped[list["Guardianship"]] = relationship(back_populates="pupil", cascade="all, delete-orphan")
+    legal_guardians: Mapped[list["LegalGuardian"]] = relationship(
+        back_populates="pupil", cascade="all, delete-orphan", order_by="LegalGuardian.rank"
+    )
 
     @property
     def full_name(self):
@@ -81,12 +96,23 @@ class Account(db.Model):
     email_verified: Mapped[bool] = mapped_column(default=False)
     state: Mapped[AccountState] = mapped_column(_enum(AccountState), default=AccountState.ISSUED)
     teleservices_refused: Mapped[bool] = mapped_column(default=False)
+    # The provisional secret printed on the letter, as a keyed hash (design §6); None once
+    # the person has chosen a password, or for accounts created active.
+    provisional_secret_hash: Mapped[str | None] = mapped_column(String(64))
+    # Wrong birth dates given at first connection since the last issue.
+    birth_date_failures: Mapped[int] = mapped_column(default=0)
+    # Why a blocked account is blocked (shown to staff), e.g. "birth_date".
+    blocked_reason: Mapped[str | None] = mapped_column(String(40))
+    # Language of the emails sent to the account ("fr" or "en").
+    language: Mapped[str] = mapped_column(String(5), default="fr")
     # For a pupil's own account: the pupil it belongs to.
-    pupil_id: Mapped[int | None] = mapped_column(ForeignKey("pupil.id", ondelete="SET NULL"), index=True)
-    issued_at: Mapped[datetime] = mapped_column(default=now)
+    pupil_id: Mapped[int | None] = mapped_column(ForeignKey("pupil.id", ondelete="SET NULL"), index=True, unique=True)
+    issued_at: Mapped[datetime] = mapped_column(default=now, index=True)
     first_connection_at: Mapped[datetime | None]
     activated_at: Mapped[datetime | None]
     last_login_at: Mapped[datetime | None]
+    # When the inactivity warning email was queued (reset by the next login).
+    inactivity_warned_at: Mapped[datetime | None]
 
     pupil: Mapped[Pupil | None] = relationship()
     guardianships: Mapped[list["Guardianship"]] = relationship(back_populates="account", cascade="all, delete-orphan")
@@ -114,3 +140,32 @@ class Guardianship(db.Model):
 
     account: Mapped[Account] = relationship(back_populates="guardianships")
     pupil: Mapped[Pupil] = relationship(back_populates="guardianships")
+
+
+class LegalGuardian(db.Model):
+    """A legal guardian of a pupil, as the establishment's file lists them.
+
+    One row per (guardian, pupil): the guide gives a parent one account per child, so the
+    row also names the parent account issued for it. The school file's email only
+    pre-fills the first-connection form; it is not the account's address.
+    """
+
+    __table_args__ = (UniqueConstraint("pupil_id", "rank"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pupil_id: Mapped[int] = mapped_column(ForeignKey("pupil.id", ondelete="CASCADE"))
+    # 1 or 2: the order of the legal guardians in the file.
+    rank: Mapped[int]
+    # SIECLE's PERSONNE_ID when the file has one.
+    school_key: Mapped[str | None] = mapped_column(String(32))
+    given_name: Mapped[str] = mapped_column(String(100))
+    family_name: Mapped[str] = mapped_column(String(100))
+    school_email: Mapped[str | None] = mapped_column(String(254))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("account.id", ondelete="SET NULL"), unique=True)
+
+    pupil: Mapped[Pupil] = relationship(back_populates="legal_guardians")
+    account: Mapped[Account | None] = relationship()
+
+    @property
+    def full_name(self):
+        return f"{self.given_name} {self.family_name}"
