@@ -229,3 +229,6 @@ def settings_command(markdown):
 def init_app(app):
     for group in (establishment, account, client, keys, settings_command):
         app.cli.add_command(group)
+    from .accounts.cli import accounts  # imported here: it uses this module's helpers
+
+    app.cli.add_command(accounts)
