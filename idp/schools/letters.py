@@ -166,11 +166,12 @@ class _Letters(FPDF):
         encoded = self.encoded.get(key)
         if encoded is None:
             encoded = self.encoded[key] = font.encode_text(text)
-        if not self.current_font_is_set_on_page:
-            self._out(self._set_font_for_page(font, self.font_size_pt))
         line = f"BT {x * self.k:.2f} {(self.h - y) * self.k:.2f} Td {encoded} ET"
         if self.fill_color != self.text_color:
             line = f"q {self.text_color.serialize().lower()} {line} Q"
+        if not self.current_font_is_set_on_page:
+            # Outside the q/Q above, so that the page keeps the font.
+            line = f"{self._set_font_for_page(font, self.font_size_pt)} {line}"
         self._out(line)
 
     def write_at(self, x, y, text, family="Sans", style="", size=10, width=None):
