@@ -56,7 +56,7 @@ SETTINGS = [
         "REDIS_URL",
         "",
         "Redis URL for the throttling counters shared by several nodes (`redis://127.0.0.1:6379/0`). "
-        "Empty: counters in process memory (one node only).",
+        "Empty: counters in process memory (one node only), as while Redis does not answer.",
     ),
     Setting("KEYS_DIR", str(ROOT / "keys"), "Folder of the signing keys (shared by every node)."),
     Setting("AUTHORIZATION_CODE_LIFETIME", 60, "Seconds an authorization code stays usable.", int),
@@ -70,8 +70,48 @@ SETTINGS = [
     Setting("ARGON2_MEMORY_COST", 19456, "argon2id memory in KiB (19 MiB).", int),
     Setting("ARGON2_PARALLELISM", 1, "argon2id lanes.", int),
     Setting("PASSWORD_MIN_LENGTH", 8, "Minimum length of a chosen password (letters and digits required).", int),
-    Setting("THROTTLE_PER_IDENTIFIER", "10 per 15 minutes", "Failed credential checks allowed per identifier before it is held back."),
-    Setting("THROTTLE_PER_IP", "100 per 15 minutes", "Failed credential checks allowed per client address before it is held back."),
+    Setting(
+        "THROTTLE_FREE_FAILURES",
+        5,
+        "Failed credential checks of one identifier from one address before the next check of the pair has to wait.",
+        int,
+    ),
+    Setting(
+        "THROTTLE_BASE_DELAY",
+        60,
+        "Seconds a pair waits after its free failures; the wait doubles at every further failure.",
+        int,
+    ),
+    Setting("THROTTLE_MAX_DELAY", 3600, "Longest wait of a pair, in seconds.", int),
+    Setting(
+        "THROTTLE_FORGET_AFTER",
+        86400,
+        "Seconds after its last failure at which a pair starts afresh (the right secret clears it at once).",
+        int,
+    ),
+    Setting(
+        "THROTTLE_PER_IDENTIFIER",
+        "50 per 15 minutes",
+        "Failures of one identifier, from every address, past which each address waits from its first failure "
+        "(slows a guess spread over many addresses; an address that has not failed still gets its try).",
+    ),
+    Setting(
+        "THROTTLE_PER_IP",
+        "300 per 15 minutes",
+        "Failures from one address, whatever the identifiers, past which its checks wait for the end of the window; "
+        "high enough for a school's families behind one address.",
+    ),
+    Setting(
+        "THROTTLE_RECOVERY_PER_IP",
+        "20 per hour",
+        "Requests per address to the forms that check no secret but must be bounded (the recovery forms).",
+    ),
+    Setting(
+        "THROTTLE_REDIS_RETRY",
+        30,
+        "Seconds between two tries of a Redis that stopped answering; meanwhile the counters live in process memory.",
+        int,
+    ),
     Setting("THROTTLE_KEY_PREFIX", "idp", "Prefix of the throttling counters in Redis, to share one Redis between deployments."),
     Setting("PROXY_COUNT", 0, "Number of reverse proxies in front of the provider whose X-Forwarded-* headers are trusted.", int),
     Setting("LANGUAGES", ["fr", "en"], "Languages of the pages, the first being the default.", list),
