@@ -2,6 +2,7 @@
 
 from .audit import AuditEvent
 from .oauth import AuthorizationCode, Client, Consent, Token
+from .outbox import MailStatus, OutboxMessage
 from .people import Account, AccountKind, AccountState, Establishment, Guardianship, Pupil
 from .sessions import LoginSession
 
@@ -16,6 +17,8 @@ __all__ = [
     "Establishment",
     "Guardianship",
     "LoginSession",
+    "MailStatus",
+    "OutboxMessage",
     "Pupil",
     "Token",
 ]
