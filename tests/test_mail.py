@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import time_machine
+from flask import abort
 from sqlalchemy import func, select
 
 from idp import clock
@@ -105,6 +106,7 @@ def test_message_in_the_language_of_the_account(app, smtp_server):
 def test_message_of_a_transaction_that_rolls_back_is_never_sent(app, smtp_server):
     with app.app_context():
         send_test_message("annule@example.org")
+        db.session.flush()  # the row reached the database, inside the transaction
         db.session.rollback()
         send_test_message("jean@example.org")
         db.session.commit()
@@ -113,6 +115,20 @@ def test_message_of_a_transaction_that_rolls_back_is_never_sent(app, smtp_server
     assert flush_in(app) == {"sent": 0, "failed": 0, "waiting": 0}
     assert [recipients for _, recipients in smtp_server.envelopes] == [["jean@example.org"]]
     assert [row.recipient for row in outbox(app)] == ["jean@example.org"]
+
+
+def test_message_of_a_request_that_fails_is_never_sent(app, client, smtp_server):
+    def view():
+        send_test_message("jean@example.org")
+        db.session.flush()
+        abort(400)
+
+    app.add_url_rule("/mail-then-fail", view_func=view)
+    assert client.get("/mail-then-fail").status_code == 400
+    wait_for_deliveries(app)
+    assert flush_in(app) == {"sent": 0, "failed": 0, "waiting": 0}
+    assert outbox(app) == []
+    assert smtp_server.messages == []
 
 
 def test_page_does_not_wait_for_the_smtp_server(app, client, smtp_server):
@@ -203,24 +219,30 @@ def test_recipient_refused_by_the_server_is_given_up_at_once(queued_only, app, s
     assert [event.details["error"] for event in audit_events("mail_given_up")] == ["SMTPRecipientsRefused 550"]
 
 
-def test_two_senders_at_once_send_each_message_once(queued_only, app, smtp_server, make_app):
+def test_two_senders_at_once_send_each_message_once_when_the_server_is_back(queued_only, app, smtp_server, make_app):
     senders = 2
-    for number in range(30):
-        commit_test_message(app, f"parent{number}@example.org")
-    apps = [make_app(queued_only) for _ in range(senders)]
-    start = threading.Barrier(senders)
-    results = [None] * senders
+    smtp_server.stop()
+    with time_machine.travel(START.replace(tzinfo=UTC), tick=False) as traveller:
+        for number in range(30):
+            commit_test_message(app, f"parent{number}@example.org")
+        # The run stops at the first failure: the server is down for every message alike.
+        assert flush_in(app) == {"sent": 0, "failed": 1, "waiting": 30}
+        smtp_server.start()
+        traveller.shift(timedelta(minutes=1))
+        apps = [make_app(queued_only) for _ in range(senders)]
+        start = threading.Barrier(senders)
+        results = [None] * senders
 
-    def sender(index):
-        with apps[index].app_context():
-            start.wait()
-            results[index] = flush()
+        def sender(index):
+            with apps[index].app_context():
+                start.wait()
+                results[index] = flush()
 
-    threads = [threading.Thread(target=sender, args=(index,)) for index in range(senders)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+        threads = [threading.Thread(target=sender, args=(index,)) for index in range(senders)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
     assert sum(result["sent"] for result in results) == 30
     assert all(result["failed"] == 0 for result in results)
     assert len(smtp_server.messages) == 30
@@ -282,6 +304,13 @@ def test_test_command_says_when_the_server_is_down(after_commit, app, smtp_serve
     assert "idp mail flush" in result.output
     (row,) = outbox(app)
     assert (row.status, row.attempts) == (MailStatus.PENDING, 1)
+
+
+def test_test_command_refuses_an_unknown_language(app, smtp_server, run):
+    result = run("mail", "test", "--to", "exploitation@example.org", "--language", "de")
+    assert result.exit_code == 1
+    assert "Langue inconnue : de (langues : fr, en)." in result.output
+    assert outbox(app) == []
 
 
 @pytest.mark.parametrize("address", ["pas-une-adresse", "jean@example.org\nBcc: x@example.org", "a@example.org, b@example.org", ""])

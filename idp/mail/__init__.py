@@ -131,8 +131,11 @@ def _after_commit(session):
         current_app.extensions["idp.mail"].submit(ids)
 
 
-def _after_rollback(session):
-    session.info.pop(_QUEUED, None)
+def _after_transaction_end(session, transaction):
+    # After a commit, `_after_commit` has taken the queue already; after a rollback or a
+    # close, what was queued no longer exists.
+    if transaction.parent is None:
+        session.info.pop(_QUEUED, None)
 
 
 def init_app(app):
@@ -145,6 +148,6 @@ def init_app(app):
     config["MAIL_DEBUG"] = 0
     extensions.mail.init_app(app)
     app.extensions["idp.mail"] = AfterCommitDelivery(app)
-    for name, listener in (("after_commit", _after_commit), ("after_rollback", _after_rollback)):
+    for name, listener in (("after_commit", _after_commit), ("after_transaction_end", _after_transaction_end)):
         if not event.contains(Session, name, listener):
             event.listen(Session, name, listener)

@@ -45,8 +45,11 @@ def worker_command(interval):
 def test_command(address, language):
     """Send a test message now, to check the SMTP settings."""
     config = current_app.config
+    language = language or config["LANGUAGES"][0]
+    if language not in config["LANGUAGES"]:
+        raise click.ClickException(f"Langue inconnue : {language} (langues : {', '.join(config['LANGUAGES'])}).")
     try:
-        message = send_test_message(address, language or config["LANGUAGES"][0])
+        message = send_test_message(address, language)
     except ValueError:
         raise click.ClickException(f"Adresse électronique invalide : {address!r}.") from None
     db.session.commit()
