@@ -37,7 +37,7 @@ def create_app(config=None):
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale, default_translation_directories=str(Path(__file__).parent / "translations"))
 
-    from . import cli, errors, oidc
+    from . import cli, errors, mail, oidc
     from .account.views import bp as account_bp
     from .auth.sessions import write_session_cookie
     from .auth.views import bp as auth_bp
@@ -47,6 +47,7 @@ def create_app(config=None):
 
     throttle.init_app(app)
     oidc.init_app(app)
+    mail.init_app(app)
     app.register_blueprint(auth_bp)
     app.register_blueprint(account_bp)
     errors.init_app(app)

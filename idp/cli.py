@@ -19,6 +19,7 @@ from .admin.clients import describe, find_client, register_client, rotate_secret
 from .admin.establishments import add_establishment
 from .audit import audit
 from .extensions import db
+from .mail.cli import mail
 from .models import Client
 from .oidc.keys import key_store
 
@@ -220,12 +221,12 @@ def settings_command(markdown):
     if markdown:
         click.echo(settings.markdown_table())
         return
-    secret = {"SECRET_KEY", "HASH_KEY"}
+    secret = {"SECRET_KEY", "HASH_KEY", "MAIL_PASSWORD"}
     for setting in settings.SETTINGS:
         value = "(set)" if setting.name in secret and current_app.config[setting.name] else current_app.config[setting.name]
         click.echo(f"{setting.env}={value}")
 
 
 def init_app(app):
-    for group in (establishment, account, client, keys, settings_command):
+    for group in (establishment, account, client, keys, mail, settings_command):
         app.cli.add_command(group)

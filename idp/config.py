@@ -116,6 +116,27 @@ SETTINGS = [
     Setting("PROXY_COUNT", 0, "Number of reverse proxies in front of the provider whose X-Forwarded-* headers are trusted.", int),
     Setting("LANGUAGES", ["fr", "en"], "Languages of the pages, the first being the default.", list),
     Setting("LOG_LEVEL", "INFO", "Level of the application log."),
+    Setting("MAIL_SERVER", "localhost", "SMTP server that sends the emails."),
+    Setting("MAIL_PORT", 25, "Port of the SMTP server.", int),
+    Setting("MAIL_USE_TLS", False, "Upgrade the SMTP connection with STARTTLS (usually port 587).", bool),
+    Setting("MAIL_USE_SSL", False, "Connect to the SMTP server over TLS from the start (usually port 465).", bool),
+    Setting("MAIL_USERNAME", "", "SMTP login; empty: no authentication."),
+    Setting("MAIL_PASSWORD", "", "SMTP password (never printed nor logged)."),
+    Setting(
+        "MAIL_DEFAULT_SENDER",
+        "Téléservices - Académie de Normandie <ne-pas-repondre@ac-normandie.fr>",
+        "Sender (From) of every email.",
+    ),
+    Setting("MAIL_TIMEOUT", 10, "Seconds to wait for the SMTP server at each step before the message waits for a later attempt.", int),
+    Setting(
+        "MAIL_SEND_AFTER_COMMIT",
+        True,
+        "Send a request's emails in the background as soon as its transaction commits; off: only `idp mail flush` or "
+        "`idp mail worker` send them.",
+        bool,
+    ),
+    Setting("MAIL_RETRY_DAYS", 4, "Days during which an email that could not be sent is retried before it is given up (audited).", int),
+    Setting("MAIL_KEEP_DAYS", 7, "Days the outbox keeps the trace (recipient, template, times) of a sent or given-up email.", int),
 ]
 
 
@@ -143,6 +164,8 @@ def markdown_table():
         default = setting.default
         if setting.name == "KEYS_DIR":
             default = "keys/ (beside idp/)"
+        elif isinstance(default, bool):
+            default = int(default)
         elif isinstance(default, list):
             default = ",".join(default)
         shown = f"`{default}`" if default not in (None, "") else ""

@@ -2,6 +2,7 @@
 
 from .audit import AuditEvent
 from .oauth import AuthorizationCode, Client, Consent, Token
+from .outbox import MailStatus, OutboxMessage
 from .people import Account, AccountKind, AccountState, Establishment, Guardianship, LegalGuardian, Pupil
 from .sessions import LoginSession
 from .staff import PupilImport, StaffMember, StaffRecoveryCode, StaffRole, StaffSession, staff_establishment
@@ -18,6 +19,8 @@ __all__ = [
     "Guardianship",
     "LegalGuardian",
     "LoginSession",
+    "MailStatus",
+    "OutboxMessage",
     "Pupil",
     "PupilImport",
     "StaffMember",
