@@ -89,7 +89,10 @@ def _configure(app):
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count, x_prefix=count)
     if config.get("TESTING"):
         app.jinja_env.undefined = StrictUndefined
-    logging.getLogger("idp").setLevel(config["LOG_LEVEL"])
+    # app.logger is the "idp" logger, parent of "idp.audit": Flask gives it a handler to
+    # standard error unless logging is configured already, so that the security events
+    # reach gunicorn's log and the CLI's standard error.
+    app.logger.setLevel(config["LOG_LEVEL"])
     # Authlib logs issued tokens at DEBUG level: never let that reach a log, whatever
     # level the deployment chooses.
     logging.getLogger("authlib").setLevel(max(logging.INFO, logging.getLogger("authlib").level))

@@ -64,8 +64,13 @@ main = IdpGroup(
     create_app=create_app,
     add_default_commands=True,
     add_version_option=False,
-    help="Administration du fournisseur d'identité Téléservices (réglages : variables IDP_*, voir `idp settings`).",
+    load_dotenv=False,
+    help="Administration du fournisseur d'identité Téléservices.\n\n"
+    "Réglages : les variables IDP_* de l'environnement, comme le serveur ; `idp settings` les affiche.",
 )
+# FlaskGroup's --app, --env-file and --debug: the application is ours and the settings
+# come from the environment only.
+main.params = [param for param in main.params if param.name not in {"app", "env_file", "debug"}]
 
 
 def json_option(command):
@@ -104,7 +109,7 @@ def table(headers, rows):
 
 establishment = AppGroup("establishment", help="Établissements (UAI).")
 account = AppGroup("account", help="Comptes pour les démonstrations et les tests.")
-client = AppGroup("client", help="Services rattachés (ENT, téléservices).")
+client = AppGroup("client", help="Services : ENT et téléservices.")
 keys = AppGroup("keys", help="Clés de signature des ID tokens.")
 
 CATEGORY = click.Choice(["ent", "teleservice"])
@@ -140,7 +145,7 @@ def establishment_add(uai, name, academie, degree):
 def account_create(
     kind, given_name, family_name, email, password, uai, birthdate, ine, child_given_name, child_family_name, child_birthdate
 ):
-    """Créer un compte déjà actif, pour une démonstration ou un test."""
+    """Créer un compte actif (démonstration, test)."""
     child = None
     if kind == "parent" and (child_given_name or child_family_name or child_birthdate):
         child = {"given_name": child_given_name, "family_name": child_family_name, "birthdate": child_birthdate}
@@ -160,7 +165,10 @@ def account_create(
 @click.option("--trusted/--not-trusted", default=False, help="Un service de confiance ne demande pas le consentement.")
 @transactional
 def client_add(name, category, redirect_uris, post_logout_uris, auth_method, scopes, trusted):
-    """Enregistrer un service ; son secret n'est affiché qu'une fois."""
+    """Enregistrer un service.
+
+    Le secret d'un service confidentiel n'est affiché qu'une fois ; seule son empreinte est gardée.
+    """
     created, secret = register_client(name, category, redirect_uris, post_logout_uris, auth_method, scopes, trusted)
     audit("client_added", client=created)
     data = {"client_id": created.client_id, "client_secret": secret}
@@ -224,7 +232,10 @@ def client_show(client_id):
 @click.option("--trusted/--not-trusted", default=None, help="Demander ou non le consentement.")
 @transactional
 def client_update(client_id, name, category, redirect_uris, post_logout_uris, auth_method, scopes, trusted):
-    """Modifier un service : seul ce qui est indiqué change."""
+    """Modifier un service.
+
+    Seul ce qui est indiqué change ; une liste donnée remplace la liste enregistrée.
+    """
     found = find_client(client_id)
     secret = update_client(found, name, category, redirect_uris, post_logout_uris, scopes, trusted, auth_method)
     audit("client_updated", client=found)
@@ -236,7 +247,10 @@ def client_update(client_id, name, category, redirect_uris, post_logout_uris, au
 @click.argument("client_id")
 @transactional
 def client_rotate_secret(client_id):
-    """Remplacer le secret d'un service ; l'ancien cesse aussitôt de fonctionner."""
+    """Remplacer le secret d'un service.
+
+    L'ancien secret cesse aussitôt de fonctionner.
+    """
     found = find_client(client_id)
     secret = rotate_secret(found)
     audit("client_secret_rotated", client=found)
@@ -262,7 +276,10 @@ def client_remove(client_id, yes):
 
 @keys.command("rotate")
 def keys_rotate():
-    """Créer une clé de signature ; la précédente reste publiée jusqu'à l'expiration de ses jetons."""
+    """Créer une nouvelle clé de signature.
+
+    La précédente reste publiée jusqu'à l'expiration des jetons qu'elle a signés.
+    """
     kid = key_store().rotate()
     audit("signing_key_rotated", kid=kid)
     db.session.commit()
@@ -271,14 +288,14 @@ def keys_rotate():
 
 @keys.command("prune")
 def keys_prune():
-    """Supprimer les clés retirées dont tous les ID tokens ont expiré."""
+    """Supprimer les clés qui ne sont plus publiées."""
     removed = key_store().prune()
     click.echo("\n".join(f"Clé retirée : {kid}" for kid in removed) or "Aucune clé à retirer.")
 
 
 @keys.command("list")
 def keys_list():
-    """Lister les clés : celle qui signe, celles encore publiées."""
+    """Lister les clés de signature."""
     store = key_store()
     published = {stored.kid for stored in store.published()}
     signer = store.signing_key().kid
@@ -304,7 +321,11 @@ def _shown(name, value):
 @json_option
 @with_appcontext
 def settings_command(markdown, as_json):
-    """Afficher les réglages en vigueur : base de données, dossier des clés, etc."""
+    """Afficher les réglages en vigueur.
+
+    Tels que l'application les utilise : la base de données (fichier SQLite compris) et le
+    dossier des clés ; mots de passe et clés secrètes masqués.
+    """
     if markdown:
         click.echo(settings.markdown_table())
         return
