@@ -254,10 +254,8 @@ def client_rotate_secret(client_id):
     found = find_client(client_id)
     secret = rotate_secret(found)
     audit("client_secret_rotated", client=found)
-    return {
-        "client_id": found.client_id,
-        "client_secret": secret,
-    }, f"Nouveau secret (l'ancien ne fonctionne plus) :\nclient_secret : {secret}"
+    data = {"client_id": found.client_id, "client_secret": secret}
+    return data, f"Nouveau secret (l'ancien ne fonctionne plus) :\nclient_secret : {secret}"
 
 
 @client.command("remove")
