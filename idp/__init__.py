@@ -14,17 +14,20 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from . import config as settings
 from .extensions import babel, csrf, db, migrate
 
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+PACKAGE = Path(__file__).resolve().parent
+MIGRATIONS = PACKAGE / "migrations"
+# A wheel carries the pages inside the package (setup.py maps the top-level templates/
+# there); a checkout, editable install included, keeps them beside idp/.
+INSTALLED = (PACKAGE / "templates").is_dir()
+TEMPLATES = PACKAGE / "templates" if INSTALLED else settings.ROOT / "templates"
 
 
 def create_app(config=None):
     """Build the application: defaults, then `IDP_*` environment variables, then `config`."""
     values = settings.load(config)
-    app = Flask(
-        __name__,
-        template_folder=str(settings.ROOT / "templates"),
-        instance_path=str(settings.ROOT / "instance"),
-    )
+    # Installed, the instance folder is Flask's: <prefix>/var/idp-instance (a virtualenv's
+    # prefix is the virtualenv itself); in a checkout, instance/ beside idp/.
+    app = Flask(__name__, template_folder=str(TEMPLATES), instance_path=None if INSTALLED else str(settings.ROOT / "instance"))
     app.config.update(values)
     app.session_interface = CookieSessionOnDemand()
     _configure(app)
@@ -61,6 +64,8 @@ def create_app(config=None):
 
 def _configure(app):
     config = app.config
+    if not config["KEYS_DIR"]:
+        config["KEYS_DIR"] = str(Path(app.instance_path) / "keys" if INSTALLED else settings.ROOT / "keys")
     if not config["SECRET_KEY"]:
         config["SECRET_KEY"] = _development_secret(Path(config["KEYS_DIR"]))
     if not config["HASH_KEY"]:
@@ -85,7 +90,10 @@ def _configure(app):
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count, x_prefix=count)
     if config.get("TESTING"):
         app.jinja_env.undefined = StrictUndefined
-    logging.getLogger("idp").setLevel(config["LOG_LEVEL"])
+    # app.logger is the "idp" logger, parent of "idp.audit": Flask gives it a handler to
+    # standard error unless logging is configured already, so that the security events
+    # reach gunicorn's log and the CLI's standard error.
+    app.logger.setLevel(config["LOG_LEVEL"])
     # Authlib logs issued tokens at DEBUG level: never let that reach a log, whatever
     # level the deployment chooses.
     logging.getLogger("authlib").setLevel(max(logging.INFO, logging.getLogger("authlib").level))

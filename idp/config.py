@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+# The top level of a checkout (idp/, templates/, keys/ side by side); installed, only
+# the package is there and idp.INSTALLED says so.
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -50,7 +52,7 @@ SETTINGS = [
     Setting(
         "DATABASE_URL",
         "sqlite:///idp.sqlite3",
-        "SQLAlchemy URL. A relative SQLite path lives in `instance/`; production uses `postgresql+psycopg://…`.",
+        "SQLAlchemy URL. A relative SQLite path lives in the instance folder; production uses `postgresql+psycopg://…`.",
     ),
     Setting(
         "REDIS_URL",
@@ -58,7 +60,12 @@ SETTINGS = [
         "Redis URL for the throttling counters shared by several nodes (`redis://127.0.0.1:6379/0`). "
         "Empty: counters in process memory (one node only), as while Redis does not answer.",
     ),
-    Setting("KEYS_DIR", str(ROOT / "keys"), "Folder of the signing keys (shared by every node)."),
+    Setting(
+        "KEYS_DIR",
+        "",
+        "Folder of the signing keys, mounted on every node. "
+        "Empty: `keys/` beside `idp/` in a checkout, `keys/` in the instance folder when installed.",
+    ),
     Setting("AUTHORIZATION_CODE_LIFETIME", 60, "Seconds an authorization code stays usable.", int),
     Setting("ACCESS_TOKEN_LIFETIME", 3600, "Seconds an access token stays valid.", int),
     Setting("ID_TOKEN_LIFETIME", 3600, "Seconds an ID token stays valid; a retired signing key stays in the JWKS this long.", int),
@@ -162,9 +169,7 @@ def markdown_table():
     rows = ["| variable | default | meaning |", "|---|---|---|"]
     for setting in SETTINGS:
         default = setting.default
-        if setting.name == "KEYS_DIR":
-            default = "keys/ (beside idp/)"
-        elif isinstance(default, bool):
+        if isinstance(default, bool):
             default = int(default)
         elif isinstance(default, list):
             default = ",".join(default)
