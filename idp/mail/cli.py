@@ -12,14 +12,14 @@ from ..extensions import db
 from ..models import MailStatus, OutboxMessage
 from . import deliver, flush, send_test_message, wait_for_deliveries, worker
 
-mail = AppGroup("mail", help="Emails: the outbox and its delivery.")
+mail = AppGroup("mail", help="Courriels : la file d'envoi.")
 
 
 @mail.command("flush")
-@click.option("--limit", type=click.IntRange(min=1), help="Send at most this many messages.")
+@click.option("--limit", type=click.IntRange(min=1), help="Envoyer au plus ce nombre de messages.")
 @click.option("--json", "as_json", is_flag=True)
 def flush_command(limit, as_json):
-    """Send the emails that are due now (for cron), then print how many were sent, failed, and still wait."""
+    """Envoie les courriels dus (pour cron)."""
     counts = flush(limit=limit)
     if as_json:
         click.echo(json.dumps(counts))
@@ -28,9 +28,9 @@ def flush_command(limit, as_json):
 
 
 @mail.command("worker")
-@click.option("--interval", type=click.IntRange(min=1), default=15, show_default=True, help="Seconds between two looks at the outbox.")
+@click.option("--interval", type=click.IntRange(min=1), default=15, show_default=True, help="Secondes entre deux passages sur la file.")
 def worker_command(interval):
-    """Send and retry the emails until stopped by SIGTERM or Ctrl-C (for systemd)."""
+    """Envoie en continu (pour systemd)."""
     # Through app.logger, Flask attaches its stderr handler to the "idp" logger: the journal gets the log.
     current_app.logger.info("mail worker: looking at the outbox every %s s", interval)
     stop = threading.Event()
@@ -40,10 +40,10 @@ def worker_command(interval):
 
 
 @mail.command("test")
-@click.option("--to", "address", required=True, help="Address that receives the test message.")
-@click.option("--language", default=None, help="Language of the message (default: the first of IDP_LANGUAGES).")
+@click.option("--to", "address", required=True, help="Adresse qui reçoit le message d'essai.")
+@click.option("--language", default=None, help="Langue du message (par défaut : la première de IDP_LANGUAGES).")
 def test_command(address, language):
-    """Send a test message now, to check the SMTP settings."""
+    """Envoie un message d'essai (réglages SMTP)."""
     config = current_app.config
     language = language or config["LANGUAGES"][0]
     if language not in config["LANGUAGES"]:
