@@ -41,6 +41,7 @@ def create_app(config=None):
     from .account.views import bp as account_bp
     from .auth.sessions import write_session_cookie
     from .auth.views import bp as auth_bp
+    from .pages.views import bp as pages_bp
     from .oidc.documents import PublishedDocuments
     from .security import set_security_headers
     from .throttle import throttle
@@ -49,6 +50,7 @@ def create_app(config=None):
     oidc.init_app(app)
     app.register_blueprint(auth_bp)
     app.register_blueprint(account_bp)
+    app.register_blueprint(pages_bp)
     errors.init_app(app)
     cli.init_app(app)
     app.after_request(write_session_cookie)
@@ -114,7 +116,10 @@ def _development_secret(directory):
 
 
 def select_locale():
-    """ui_locales of the request, then the language chosen on a page, then the browser's."""
+    """ui_locales of the request, then the language chosen on a page, else French.
+
+    Never the browser's Accept-Language: parents follow a French paper guide ("Valider"),
+    whatever language their browser is set to."""
     languages = current_app.config["LANGUAGES"]
     if not has_request_context():
         return languages[0]
@@ -127,7 +132,7 @@ def select_locale():
     chosen = session.get("locale")
     if chosen in languages:
         return chosen
-    return request.accept_languages.best_match(languages) or languages[0]
+    return languages[0]
 
 
 def _sqlite_pragmas(dbapi_connection, connection_record):
