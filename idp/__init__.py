@@ -41,8 +41,8 @@ def create_app(config=None):
     from .account.views import bp as account_bp
     from .auth.sessions import write_session_cookie
     from .auth.views import bp as auth_bp
-    from .pages.views import bp as pages_bp
     from .oidc.documents import PublishedDocuments
+    from .pages.views import bp as pages_bp
     from .security import set_security_headers
     from .throttle import throttle
 

@@ -47,9 +47,8 @@ def slim_stylesheet(css):
 
 def main(version):
     with tempfile.TemporaryDirectory() as folder:
-        packed = subprocess.run(
-            ["npm", "pack", "--silent", f"@gouvfr/dsfr@{version}", "--pack-destination", folder], capture_output=True, text=True, cwd=folder
-        )
+        command = ["npm", "pack", "--silent", f"@gouvfr/dsfr@{version}", "--pack-destination", folder]
+        packed = subprocess.run(command, capture_output=True, text=True, cwd=folder)  # noqa: S603 (npm from the PATH, our arguments)
         if packed.returncode:
             sys.exit(packed.stderr)
         (archive,) = Path(folder).glob("*.tgz")
@@ -66,7 +65,8 @@ def main(version):
             css = read("dist/dsfr.min.css").decode("utf-8")
             (TARGET / "dsfr.min.css").write_text(slim_stylesheet(css), encoding="utf-8")
             (TARGET / "LICENSE.md").write_bytes(read("LICENSE.md"))
-            for name in [f"fonts/{font}" for font in FONTS] + [f"icons/{icon}" for icon in ICONS] + [f"favicon/{icon}" for icon in FAVICONS]:
+            names = [f"fonts/{font}" for font in FONTS] + [f"icons/{icon}" for icon in ICONS] + [f"favicon/{icon}" for icon in FAVICONS]
+            for name in names:
                 (TARGET / name).parent.mkdir(parents=True, exist_ok=True)
                 (TARGET / name).write_bytes(read(f"dist/{name}"))
     readme = TARGET / "README.md"

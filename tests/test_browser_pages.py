@@ -93,6 +93,9 @@ def test_pages_pass_axe_and_find_every_static_file(app, provider_url, make_rp, m
         page.goto(f"{provider_url}/authorize?" + urlencode(canteen.authorize_params(scope="openid profile email")))
         expect(page.get_by_text("Connectez-vous pour accéder à Cantine en ligne.")).to_be_visible()
         browser.check("login page")
+        page.get_by_role("link", name="mot de passe oublié").click()
+        browser.check("forgotten password page")
+        page.go_back()
 
         log_in(page, "jean.dupont1", "Wrong-pass1")
         expect(page.get_by_text("Identifiant ou mot de passe incorrect.")).to_be_visible()
@@ -110,6 +113,11 @@ def test_pages_pass_axe_and_find_every_static_file(app, provider_url, make_rp, m
         expect(page.get_by_role("heading", level=1)).to_have_text("Gérer son compte")
         expect(page.get_by_text("Chrome sur Linux", exact=True)).to_be_visible()
         browser.check("account page")
+
+        page.goto(f"{provider_url}/logout")
+        expect(page.get_by_role("heading", level=1)).to_have_text("Se déconnecter ?")
+        browser.check("logout confirmation page")
+        page.get_by_role("link", name="Rester connecté").click()
 
         page.get_by_role("button", name="Se déconnecter").click()
         expect(page.get_by_role("heading", level=1)).to_have_text("Vous êtes déconnecté")

@@ -34,9 +34,10 @@ def _login_page(form, next_url, status=200):
         query = parse_qs(urlsplit(next_url).query)
         candidate = query_client(query.get("client_id", [""])[0])
         uri = query.get("redirect_uri", [None])[0]
-        if candidate is not None and uri and candidate.check_redirect_uri(uri):
-            allow_form_action(uri)
+        if candidate is not None and (uri is None or candidate.check_redirect_uri(uri)):
             client = candidate
+            if uri:
+                allow_form_action(uri)
     return render_template("auth/login.html", form=form, client=client), status
 
 
