@@ -172,6 +172,7 @@ def test_design_system_files_are_served_under_static(client):
     for path in ("dsfr/dsfr.min.css", "dsfr/fonts/Marianne-Regular.woff2", "dsfr/icons/system/fr--error-fill.svg", "idp.css"):
         response = client.get(f"/static/{path}")
         assert response.status_code == 200, path
+        assert response.cache_control.max_age == 3600, path
         response.close()
 
 
