@@ -45,6 +45,7 @@ def create_app(config=None):
     from .auth.sessions import write_session_cookie
     from .auth.views import bp as auth_bp
     from .oidc.documents import PublishedDocuments
+    from .pages.views import bp as pages_bp
     from .security import set_security_headers
     from .throttle import throttle
 
@@ -53,6 +54,7 @@ def create_app(config=None):
     mail.init_app(app)
     app.register_blueprint(auth_bp)
     app.register_blueprint(account_bp)
+    app.register_blueprint(pages_bp)
     errors.init_app(app)
     cli.init_app(app)
     app.after_request(write_session_cookie)
@@ -85,6 +87,9 @@ def _configure(app):
     config["BABEL_DEFAULT_LOCALE"] = config["LANGUAGES"][0]
     config["BABEL_DEFAULT_TIMEZONE"] = "Europe/Paris"
     config["JSON_SORT_KEYS"] = False
+    # The design system's stylesheet, fonts and icons: kept an hour by browsers, rather than
+    # asked again (seven requests) on every page.
+    config["SEND_FILE_MAX_AGE_DEFAULT"] = 3600
     if config["PROXY_COUNT"]:
         count = config["PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count, x_prefix=count)
@@ -123,7 +128,10 @@ def _development_secret(directory):
 
 
 def select_locale():
-    """ui_locales of the request, then the language chosen on a page, then the browser's."""
+    """ui_locales of the request, then the language chosen on a page, else French.
+
+    Never the browser's Accept-Language: parents follow a French paper guide ("Valider"),
+    whatever language their browser is set to."""
     languages = current_app.config["LANGUAGES"]
     if not has_request_context():
         return languages[0]
@@ -136,7 +144,7 @@ def select_locale():
     chosen = session.get("locale")
     if chosen in languages:
         return chosen
-    return request.accept_languages.best_match(languages) or languages[0]
+    return languages[0]
 
 
 def _sqlite_pragmas(dbapi_connection, connection_record):

@@ -27,15 +27,18 @@ def safe_next(target):
 
 
 def _login_page(form, next_url, status=200):
+    client = None
     if next_url:
         # The form's redirect chain ends at the relying party's registered URI, which the
-        # page's CSP form-action must name.
+        # page's CSP form-action must name; the page names the service the person goes to.
         query = parse_qs(urlsplit(next_url).query)
-        client = query_client(query.get("client_id", [""])[0])
+        candidate = query_client(query.get("client_id", [""])[0])
         uri = query.get("redirect_uri", [None])[0]
-        if client is not None and uri and client.check_redirect_uri(uri):
-            allow_form_action(uri)
-    return render_template("auth/login.html", form=form), status
+        if candidate is not None and (uri is None or candidate.check_redirect_uri(uri)):
+            client = candidate
+            if uri:
+                allow_form_action(uri)
+    return render_template("auth/login.html", form=form, client=client), status
 
 
 @bp.route("/connexion", methods=["GET", "POST"])
