@@ -71,7 +71,7 @@ import json, idp
 app = idp.create_app()
 client = app.test_client()
 french = client.get("/connexion", headers={"Accept-Language": "fr"})
-english = client.get("/connexion", headers={"Accept-Language": "en"})
+english = client.get("/connexion?ui_locales=en")
 print(json.dumps({
     "package": idp.__file__,
     "instance": app.instance_path,

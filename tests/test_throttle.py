@@ -48,7 +48,8 @@ def frozen(moment="2026-11-30 08:05:00"):
 
 def error_of(response):
     """The message shown under the password field."""
-    return response.text.split('<ul class="errors" id="password-errors"><li>')[1].split("</li>")[0]
+    messages = response.text.split('<div class="fr-messages-group" id="password-messages">')[1]
+    return messages.split('<p class="fr-message fr-message--error">')[1].split("</p>")[0]
 
 
 def test_a_pair_gets_five_free_failures_then_doubling_delays(app, parent, audit_events):
