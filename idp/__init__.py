@@ -17,8 +17,13 @@ from .extensions import babel, csrf, db, migrate
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
-def create_app(config=None):
-    """Build the application: defaults, then `IDP_*` environment variables, then `config`."""
+def create_app(config=None, command_line=False):
+    """Build the application: defaults, then `IDP_*` environment variables, then `config`.
+
+    A serving application reads its signing keys at once, and refuses to start without
+    the key files the database names (idp.oidc.keys); the command line reads them only if
+    a command needs them.
+    """
     values = settings.load(config)
     app = Flask(
         __name__,
@@ -41,6 +46,7 @@ def create_app(config=None):
     from .account.views import bp as account_bp
     from .auth.sessions import write_session_cookie
     from .auth.views import bp as auth_bp
+    from .oidc import keys as signing_keys
     from .oidc.documents import PublishedDocuments
     from .security import set_security_headers
     from .throttle import throttle
@@ -55,6 +61,8 @@ def create_app(config=None):
     app.after_request(set_security_headers)
     app.context_processor(lambda: {"current_locale": select_locale(), "languages": app.config["LANGUAGES"]})
     app.wsgi_app = PublishedDocuments(app)
+    if not command_line:
+        signing_keys.start(app)
     return app
 
 

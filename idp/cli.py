@@ -1,4 +1,4 @@
-"""The `idp` command: database, establishments, accounts, relying parties, keys, settings.
+"""The `idp` command: database, establishments, accounts, relying parties, keys, purge, settings.
 
 Every command that changes something prints a short confirmation, or JSON with --json,
 so operators can script it; bad input ends with a clear message and changes nothing.
@@ -20,14 +20,14 @@ from .admin.establishments import add_establishment
 from .audit import audit
 from .extensions import db
 from .models import Client
-from .oidc.keys import key_store
+from .oidc.commands import keys, purge
 
 
 def main():
     from . import create_app
 
     FlaskGroup(
-        create_app=lambda: create_app(),
+        create_app=lambda: create_app(command_line=True),
         add_default_commands=True,
         add_version_option=False,
         help="Administration of the Téléservices identity provider.",
@@ -57,7 +57,6 @@ def _emit(as_json, data, message):
 establishment = AppGroup("establishment", help="Establishments (UAI).")
 account = AppGroup("account", help="Accounts for demonstrations and tests.")
 client = AppGroup("client", help="Relying parties (ENT, téléservices).")
-keys = AppGroup("keys", help="ID token signing keys.")
 
 
 @establishment.command("add")
@@ -186,32 +185,6 @@ def client_remove(client_id, yes):
     click.echo(f"Service « {found.name} » supprimé.")
 
 
-@keys.command("rotate")
-def keys_rotate():
-    """Create a new signing key; the previous one stays published until its tokens expire."""
-    kid = key_store().rotate()
-    audit("signing_key_rotated", kid=kid)
-    db.session.commit()
-    click.echo(f"Nouvelle clé de signature : {kid}")
-
-
-@keys.command("prune")
-def keys_prune():
-    """Delete the retired keys whose ID tokens have all expired."""
-    removed = key_store().prune()
-    click.echo("\n".join(f"Clé retirée : {kid}" for kid in removed) or "Aucune clé à retirer.")
-
-
-@keys.command("list")
-def keys_list():
-    store = key_store()
-    published = {stored.kid for stored in store.published()}
-    signer = store.signing_key().kid
-    for stored in store.all_keys():
-        status = "signe" if stored.kid == signer else ("publiée" if stored.kid in published else "retirée")
-        click.echo(f"{stored.kid}  {status}")
-
-
 @click.command("settings")
 @click.option("--markdown", is_flag=True, help="The README's settings table.")
 @with_appcontext
@@ -227,5 +200,5 @@ def settings_command(markdown):
 
 
 def init_app(app):
-    for group in (establishment, account, client, keys, settings_command):
+    for group in (establishment, account, client, keys, purge, settings_command):
         app.cli.add_command(group)

@@ -1,6 +1,7 @@
 """The tables, split by domain. Importing this package registers every model."""
 
 from .audit import AuditEvent
+from .keys import SigningKey
 from .oauth import AuthorizationCode, Client, Consent, Token
 from .people import Account, AccountKind, AccountState, Establishment, Guardianship, Pupil
 from .sessions import LoginSession
@@ -17,5 +18,6 @@ __all__ = [
     "Guardianship",
     "LoginSession",
     "Pupil",
+    "SigningKey",
     "Token",
 ]
