@@ -58,7 +58,11 @@ SETTINGS = [
         "Redis URL for the throttling counters shared by several nodes (`redis://127.0.0.1:6379/0`). "
         "Empty: counters in process memory (one node only).",
     ),
-    Setting("KEYS_DIR", str(ROOT / "keys"), "Folder of the signing keys (shared by every node)."),
+    Setting(
+        "KEYS_DIR",
+        str(ROOT / "keys"),
+        "Folder of the private signing keys, one `<kid>.pem` each: the same files on every node (the database names them).",
+    ),
     Setting("AUTHORIZATION_CODE_LIFETIME", 60, "Seconds an authorization code stays usable.", int),
     Setting("ACCESS_TOKEN_LIFETIME", 3600, "Seconds an access token stays valid.", int),
     Setting("ID_TOKEN_LIFETIME", 3600, "Seconds an ID token stays valid; a retired signing key stays in the JWKS this long.", int),

@@ -28,7 +28,11 @@ def _table(headers, rows):
 @keys.command("rotate")
 @click.option("--json", "as_json", is_flag=True, help="Print the new key as JSON.")
 def keys_rotate(as_json):
-    """Make a new key for the whole cluster: published now, signing a few minutes later."""
+    """Make the next signing key, for every node.
+
+    Published at once, it signs six minutes later: copy its file to every node's keys
+    folder before then.
+    """
     try:
         record = key_store().rotate()
     except (OSError, RotationConflict) as error:
@@ -50,7 +54,10 @@ def keys_rotate(as_json):
 @keys.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print the keys as JSON.")
 def keys_list(as_json):
-    """List the keys: which signs, which are published, which file this node holds."""
+    """Show the keys, their state and files.
+
+    Which key signs, which are published and until when, which file this node holds.
+    """
     described = key_store().describe()
     if as_json:
         data = [
@@ -87,7 +94,10 @@ def keys_list(as_json):
 @keys.command("prune")
 @click.option("--json", "as_json", is_flag=True, help="Print the keys deleted as JSON.")
 def keys_prune(as_json):
-    """Delete the keys whose ID tokens have all expired, and their files here."""
+    """Delete the keys no longer published.
+
+    Those whose ID tokens have all expired, with their files in this node's keys folder.
+    """
     pruned = key_store().prune()
     for kid in pruned:
         audit("signing_key_pruned", kid=kid)
@@ -106,7 +116,10 @@ def keys_prune(as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
 @with_appcontext
 def purge(as_json):
-    """Delete expired codes, tokens and login sessions (for cron; safe on several nodes)."""
+    """Delete expired codes, tokens, sessions.
+
+    For cron or a systemd timer, on one node or several at once; prints the counts.
+    """
     counts = purge_expired()
     if as_json:
         click.echo(json.dumps(counts))

@@ -15,7 +15,7 @@ two purges never wait on each other's rows. What stays, and why:
 - the audit log: never.
 
 Set-based: each DELETE takes at most `batch` rows, in its own short transaction, and the
-purge goes on until one takes fewer.
+purge goes on until fewer remain.
 """
 
 from datetime import timedelta
@@ -49,13 +49,16 @@ def _doomed(cutoff):
 
 
 def _delete_in_batches(connection, model, condition, batch):
-    statement = delete(model).where(model.id.in_(select(model.id).where(condition).limit(batch)))
+    # The ids first: `DELETE … WHERE id IN (SELECT … LIMIT n)` makes PostgreSQL scan the
+    # whole table at every batch, a list of ids goes through the primary key.
+    doomed = select(model.id).where(condition).limit(batch)
     total = 0
     while True:
-        deleted = connection.execute(statement).rowcount
+        ids = connection.scalars(doomed).all()
+        if ids:
+            total += connection.execute(delete(model).where(model.id.in_(ids))).rowcount
         connection.commit()
-        total += deleted
-        if deleted < batch:
+        if len(ids) < batch:
             return total
 
 
