@@ -11,11 +11,12 @@ import jwt
 import pytest
 import time_machine
 from joserfc.jwk import RSAKey
-from sqlalchemy import event
+from sqlalchemy import create_engine, event
 
 from idp.extensions import db
 from idp.models import SigningKey
-from idp.oidc.keys import PUBLISH_AHEAD, REFRESH_INTERVAL, KeyFileMissing, KeyStore, key_store
+from idp.oidc.key_files import KeyFolder
+from idp.oidc.keys import PUBLISH_AHEAD, REFRESH_INTERVAL, KeyFileMissing, key_store
 
 from .conftest import PASSWORD
 from .oidc_helpers import RelyingParty, query_of
@@ -119,6 +120,19 @@ def test_no_node_creates_a_key_when_the_database_has_one(app, settings, tmp_path
     assert table(app) == before
 
 
+def test_key_files_are_found_by_the_key_they_hold_whatever_their_name(settings, tmp_path, make_app):
+    # As an earlier version named them: `<creation time>-<kid>.pem`.
+    key = RSAKey.generate_key(2048, auto_kid=True)
+    folder = tmp_path / "keys"
+    folder.mkdir()
+    (folder / f"1764000000-{key.kid}.pem").write_bytes(key.as_pem(private=True))
+    node = make_app(settings | {"KEYS_DIR": str(folder)})
+    assert table(node) == [(1, key.kid)]
+    assert kids(node.test_client()) == [key.kid]
+    with node.app_context():
+        assert key_store().signing_key().kid == key.kid
+
+
 def test_read_only_keys_folder_starts_and_writes_nothing(settings, tmp_path, make_app):
     folder = tmp_path / "keys"
     settings["KEYS_DIR"] = str(folder)
@@ -156,16 +170,16 @@ def _start_two_nodes_at_once(settings, make_app, folders, monkeypatch):
     either registers a key."""
     barrier = threading.Barrier(2)
     waited = threading.local()
-    scan = KeyStore._scan
+    scan = KeyFolder.scan
 
-    def scan_then_wait(store):
-        found = scan(store)
+    def scan_then_wait(folder):
+        found = scan(folder)
         if not getattr(waited, "done", False):
             waited.done = True
             barrier.wait(timeout=10)
         return found
 
-    monkeypatch.setattr(KeyStore, "_scan", scan_then_wait)
+    monkeypatch.setattr(KeyFolder, "scan", scan_then_wait)
     outcomes = [None, None]
 
     def start(index):
@@ -286,6 +300,22 @@ def test_jwks_and_signing_key_come_from_memory_between_two_reads(app, client):
         traveller.shift(timedelta(seconds=REFRESH_INTERVAL))
         client.get("/jwks.json")
         assert len(statements) == 1 and "signing_key" in statements[0]
+
+
+def test_keys_read_before_stay_in_use_while_the_database_is_unreachable(app, client, tmp_path, caplog):
+    with time_machine.travel("2026-11-30 08:00:00", tick=False) as traveller:
+        published = client.get("/jwks.json").json
+        store = app.extensions["idp.keys"]
+        reachable, store.engine = store.engine, create_engine(f"sqlite:///{tmp_path / 'missing' / 'db.sqlite3'}")
+        try:
+            traveller.shift(timedelta(seconds=REFRESH_INTERVAL))
+            assert client.get("/jwks.json").json == published
+            with app.app_context():
+                assert key_store().signing_key().kid == published["keys"][0]["kid"]
+            assert "signing keys not re-read" in caplog.text
+        finally:
+            store.engine.dispose()
+            store.engine = reachable
 
 
 def test_keys_list_shows_each_key_with_headers_or_as_json(app):

@@ -23,20 +23,19 @@ and says which file to copy. Nothing is written to the folder unless a key is cr
 
 import logging
 import math
-import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from flask import current_app
 from joserfc.jwk import KeySet, RSAKey
 from sqlalchemy import delete, func, insert, inspect, select
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from ..clock import now
 from ..extensions import db
 from ..models import SigningKey
+from .key_files import KeyFolder, new_key
 
 log = logging.getLogger("idp.keys")
 
@@ -47,7 +46,6 @@ JWKS_MAX_AGE = 300
 REFRESH_INTERVAL = 60
 # A new key signs only once every JWKS that lacks it has been refreshed.
 PUBLISH_AHEAD = timedelta(seconds=JWKS_MAX_AGE + REFRESH_INTERVAL)
-PARAMETERS = {"use": "sig", "alg": "RS256"}
 
 
 class KeyFileMissing(RuntimeError):
@@ -127,22 +125,10 @@ class _View:
         return self.since <= seconds < self.until
 
 
-def _read_private_key(path):
-    try:
-        key = RSAKey.import_key(path.read_bytes(), dict(PARAMETERS))
-    except (OSError, ValueError, TypeError) as error:
-        log.warning("%s ignored: not a readable RSA private key (%s)", path, error)
-        return None
-    if not key.is_private:
-        log.warning("%s ignored: it holds a public key only", path)
-        return None
-    key.ensure_kid()
-    return key
-
-
 class KeyStore:
     def __init__(self, directory, id_token_lifetime, engine):
-        self.directory = Path(directory)
+        self.folder = KeyFolder(directory)
+        self.directory = self.folder.directory
         self.retention = timedelta(seconds=id_token_lifetime + CLOCK_SKEW)
         self.engine = engine
         self.started = False
@@ -202,14 +188,14 @@ class KeyStore:
     def _register_first_key(self):
         """On an empty table: the newest key of the folder, else a new one. Two processes
         may get here at once; the first to insert wins and the other uses its key."""
-        found = self._scan()
+        found = self.folder.scan()
         written = None
         if found:
             key = found[-1][0]
         else:
-            key = RSAKey.generate_key(2048, dict(PARAMETERS), auto_kid=True)
+            key = new_key()
             try:
-                written = self._write(key)
+                written = self.folder.write(key)
             except OSError as error:
                 raise RuntimeError(
                     f"The database has no signing key yet and {self.directory} is not writable ({error}): "
@@ -237,35 +223,7 @@ class KeyStore:
             "signs_from": signs_from,
         }
 
-    # --- the folder -----------------------------------------------------------------
-
-    def _write(self, key):
-        """Write `<kid>.pem`, readable by its owner only, whole or not at all."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.directory / f"{key.kid}.pem"
-        temporary = self.directory / f".{key.kid}.tmp"
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(key.as_pem(private=True))
-        temporary.replace(path)
-        return path
-
-    def _scan(self):
-        """Every private key in the folder, as (key, path), oldest file first."""
-        try:
-            paths = sorted(self.directory.glob("*.pem"), key=lambda path: (path.stat().st_mtime, path.name))
-        except OSError:
-            return []
-        found = []
-        for path in paths:
-            key = _read_private_key(path)
-            if key is not None:
-                found.append((key, path))
-        return found
-
-    def files(self):
-        """kid → the file holding it, for the keys in the folder."""
-        return {key.kid: path for key, path in self._scan()}
+    # --- this node's private keys -----------------------------------------------
 
     def _private_key(self, kid, seconds):
         """This node's private key `kid`, or None; a missing file is looked for again at
@@ -277,10 +235,7 @@ class KeyStore:
         if looked is not None and looked <= seconds < looked + REFRESH_INTERVAL:
             return None
         self._looked_for[kid] = seconds
-        path = self.directory / f"{kid}.pem"
-        key = _read_private_key(path) if path.exists() else None
-        if key is None or key.kid != kid:
-            key = next((found for found, _ in self._scan() if found.kid == kid), None)
+        key = self.folder.find(kid)
         if key is None:
             if self.started:
                 log.error(self._missing_message([kid]))
@@ -298,7 +253,12 @@ class KeyStore:
         if not self.started:
             self.start()
         if not self._read_at <= seconds < self._read_at + REFRESH_INTERVAL:
-            self._load()
+            try:
+                self._load()
+            except DBAPIError as error:
+                # Degrade, never break: go on with the keys read last, try again later.
+                log.warning("signing keys not re-read (%s): those read before stay in use", error)
+                self._read_at = seconds
         view = self._view = _View(self._records, now(), self._read_at + REFRESH_INTERVAL)
         return view
 
@@ -311,7 +271,9 @@ class KeyStore:
             stored = self._private_key(record.kid, seconds)
             if stored is not None:
                 return stored
-        raise KeyFileMissing(self._missing_message([view.signers[0].kid]) if view.signers else "No signing key is due yet.")
+        if not view.signers:
+            raise KeyFileMissing("The signing_key table is empty: run 'idp keys rotate'.")
+        raise KeyFileMissing(self._missing_message([view.signers[0].kid]))
 
     def version(self):
         """The kids published now: the JWKS changes when this does."""
@@ -329,8 +291,8 @@ class KeyStore:
 
     def rotate(self):
         """A new key, published now, signing after PUBLISH_AHEAD (at once if it is the first)."""
-        key = RSAKey.generate_key(2048, dict(PARAMETERS), auto_kid=True)
-        path = self._write(key)
+        key = new_key()
+        path = self.folder.write(key)
         moment = now()
         try:
             with self.engine.begin() as connection:
@@ -353,7 +315,7 @@ class KeyStore:
             return {}
         with self.engine.begin() as connection:
             deleted = connection.scalars(delete(SigningKey).where(SigningKey.kid.in_(expired)).returning(SigningKey.kid)).all()
-        files = self.files()
+        files = self.folder.files()
         pruned = {}
         for kid in sorted(deleted):
             path = files.get(kid)
@@ -373,7 +335,7 @@ class KeyStore:
         moment = now()
         records = self.read()
         signer = _signers(records, moment)[0] if records else None
-        files = self.files()
+        files = self.folder.files()
         described = []
         for record in records:
             if record is signer:
