@@ -22,8 +22,13 @@ INSTALLED = (PACKAGE / "templates").is_dir()
 TEMPLATES = PACKAGE / "templates" if INSTALLED else settings.ROOT / "templates"
 
 
-def create_app(config=None):
-    """Build the application: defaults, then `IDP_*` environment variables, then `config`."""
+def create_app(config=None, command_line=False):
+    """Build the application: defaults, then `IDP_*` environment variables, then `config`.
+
+    A serving application reads its signing keys at once, and refuses to start without
+    the key files the database names (idp.oidc.keys); the command line reads them only if
+    a command needs them.
+    """
     values = settings.load(config)
     # Installed, the instance folder is Flask's: <prefix>/var/idp-instance (a virtualenv's
     # prefix is the virtualenv itself); in a checkout, instance/ beside idp/.
@@ -44,6 +49,7 @@ def create_app(config=None):
     from .account.views import bp as account_bp
     from .auth.sessions import write_session_cookie
     from .auth.views import bp as auth_bp
+    from .oidc import keys as signing_keys
     from .oidc.documents import PublishedDocuments
     from .pages.views import bp as pages_bp
     from .security import set_security_headers
@@ -61,6 +67,8 @@ def create_app(config=None):
     app.after_request(set_security_headers)
     app.context_processor(lambda: {"current_locale": select_locale(), "languages": app.config["LANGUAGES"]})
     app.wsgi_app = PublishedDocuments(app)
+    if not command_line:
+        signing_keys.start(app)
     return app
 
 

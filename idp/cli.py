@@ -1,4 +1,4 @@
-"""The `idp` command: database, establishments, accounts, relying parties, keys, settings.
+"""The `idp` command: database, establishments, accounts, relying parties, keys, purge, settings.
 
 Conventions every command follows, so that operators can script them:
 - a one-line help (the docstring's first line);
@@ -27,7 +27,7 @@ from .errors import InvalidInput
 from .extensions import db
 from .mail.cli import mail
 from .models import Client
-from .oidc.keys import key_store
+from .oidc.commands import keys, purge
 from .relying_parties import describe, find_client, register_client, rotate_secret, update_client
 from .schools.establishments import add_establishment
 
@@ -62,7 +62,7 @@ class IdpGroup(FlaskGroup):
 
 main = IdpGroup(
     name="idp",
-    create_app=create_app,
+    create_app=lambda: create_app(command_line=True),
     add_default_commands=True,
     add_version_option=False,
     load_dotenv=False,
@@ -111,7 +111,6 @@ def table(headers, rows):
 establishment = AppGroup("establishment", help="Établissements (UAI).")
 account = AppGroup("account", help="Comptes pour les démonstrations et les tests.")
 client = AppGroup("client", help="Services : ENT et téléservices.")
-keys = AppGroup("keys", help="Clés de signature des ID tokens.")
 
 CATEGORY = click.Choice(["ent", "teleservice"])
 AUTH_METHOD = click.Choice(["client_secret_basic", "client_secret_post", "none"])
@@ -273,36 +272,6 @@ def client_remove(client_id, yes):
     return {"client_id": found.client_id, "removed": True}, f"Service « {found.name} » supprimé."
 
 
-@keys.command("rotate")
-def keys_rotate():
-    """Créer une nouvelle clé de signature.
-
-    La précédente reste publiée jusqu'à l'expiration des jetons qu'elle a signés.
-    """
-    kid = key_store().rotate()
-    audit("signing_key_rotated", kid=kid)
-    db.session.commit()
-    click.echo(f"Nouvelle clé de signature : {kid}")
-
-
-@keys.command("prune")
-def keys_prune():
-    """Supprimer les clés qui ne sont plus publiées."""
-    removed = key_store().prune()
-    click.echo("\n".join(f"Clé retirée : {kid}" for kid in removed) or "Aucune clé à retirer.")
-
-
-@keys.command("list")
-def keys_list():
-    """Lister les clés de signature."""
-    store = key_store()
-    published = {stored.kid for stored in store.published()}
-    signer = store.signing_key().kid
-    for stored in store.all_keys():
-        status = "signe" if stored.kid == signer else ("publiée" if stored.kid in published else "retirée")
-        click.echo(f"{stored.kid}  {status}")
-
-
 def _shown(name, value):
     """A setting's value as `idp settings` prints it: secrets masked, URLs without password,
     the SQLite file as the application resolves it."""
@@ -333,5 +302,5 @@ def settings_command(markdown, as_json):
 
 
 def init_app(app):
-    for group in (establishment, account, client, keys, mail, settings_command):
+    for group in (establishment, account, client, keys, purge, mail, settings_command):
         app.cli.add_command(group)

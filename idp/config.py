@@ -63,7 +63,7 @@ SETTINGS = [
     Setting(
         "KEYS_DIR",
         "",
-        "Folder of the signing keys, mounted on every node. "
+        "Folder of the private signing keys, one `<kid>.pem` each: the same files on every node (the database names them). "
         "Empty: `keys/` beside `idp/` in a checkout, `keys/` in the instance folder when installed.",
     ),
     Setting("AUTHORIZATION_CODE_LIFETIME", 60, "Seconds an authorization code stays usable.", int),

@@ -42,7 +42,7 @@ def database_url(tmp_path_factory):
     url = os.environ.get("IDP_TEST_DATABASE_URL")
     if not url:
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
-    app = create_app({"DATABASE_URL": url, "KEYS_DIR": str(tmp_path_factory.mktemp("keys")), "TESTING": True})
+    app = create_app({"DATABASE_URL": url, "KEYS_DIR": str(tmp_path_factory.mktemp("keys")), "TESTING": True}, command_line=True)
     with app.app_context():
         _drop_everything()
         upgrade(directory=str(MIGRATIONS))
@@ -182,17 +182,20 @@ def settings(request, database_url, keys_dir, closed_port):
 
 @pytest.fixture
 def make_app():
-    """make_app(settings): another application on the same database, closed after the test."""
+    """make_app(settings): another application on the same database; the tables are
+    emptied after the test, as with `app`."""
     made = []
 
-    def make(settings):
-        made.append(create_app(settings))
+    def make(settings, **options):
+        made.append(create_app(settings, **options))
         return made[-1]
 
     yield make
-    for other in made:
+    for index, other in enumerate(made):
         with other.app_context():
             wait_for_deliveries()
+            if index == 0:
+                _empty_tables()
             db.engine.dispose()
 
 

@@ -1,6 +1,7 @@
 """The tables, split by domain. Importing this package registers every model."""
 
 from .audit import AuditEvent
+from .keys import SigningKey
 from .oauth import AuthorizationCode, Client, Consent, Token
 from .outbox import MailStatus, OutboxMessage
 from .people import Account, AccountKind, AccountState, Establishment, Guardianship, LegalGuardian, Pupil
@@ -27,6 +28,7 @@ __all__ = [
     "StaffRecoveryCode",
     "StaffRole",
     "StaffSession",
+    "SigningKey",
     "Token",
     "staff_establishment",
 ]
