@@ -181,9 +181,9 @@ def settings(request, database_url, keys_dir, closed_port):
 
 
 @pytest.fixture
-def make_app():
-    """make_app(settings): another application on the same database; the tables are
-    emptied after the test, as with `app`."""
+def make_app(database_url):
+    """make_app(settings): another application (on the test database, whose tables are
+    emptied after the test, as with `app`, or on another one)."""
     made = []
 
     def make(settings, **options):
@@ -191,11 +191,13 @@ def make_app():
         return made[-1]
 
     yield make
-    for index, other in enumerate(made):
+    emptied = False
+    for other in made:
         with other.app_context():
             wait_for_deliveries()
-            if index == 0:
+            if not emptied and other.config["DATABASE_URL"] == database_url:
                 _empty_tables()
+                emptied = True
             db.engine.dispose()
 
 

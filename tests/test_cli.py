@@ -236,7 +236,8 @@ def test_every_command_has_a_one_line_help(app):
 
 def test_settings_hide_passwords_and_show_the_folders_in_use(make_app, settings):
     other = make_app(
-        settings | {"DATABASE_URL": "postgresql+psycopg://idp:hunter2@db.invalid/idp", "REDIS_URL": "redis://:hunter3@127.0.0.1:6379/0"}
+        settings | {"DATABASE_URL": "postgresql+psycopg://idp:hunter2@db.invalid/idp", "REDIS_URL": "redis://:hunter3@127.0.0.1:6379/0"},
+        command_line=True,
     )
     output = other.test_cli_runner().invoke(args=["settings"]).output
     assert "hunter" not in output and "test-secret-key" not in output

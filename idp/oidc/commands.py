@@ -10,7 +10,7 @@ from ..extensions import db
 from .keys import RotationConflict, key_store
 from .purge import purge_expired
 
-keys = AppGroup("keys", help="Clés de signature des ID tokens, communes à tous les nœuds.")
+keys = AppGroup("keys", help="Clés de signature des ID tokens.")
 
 STATES = {"signing": "signe", "next": "à venir", "retired": "publiée", "expired": "à retirer"}
 
@@ -28,7 +28,7 @@ def _table(headers, rows):
 @keys.command("rotate")
 @click.option("--json", "as_json", is_flag=True, help="Sortie en JSON.")
 def keys_rotate(as_json):
-    """Créer la prochaine clé de signature, pour tous les nœuds.
+    """Créer la prochaine clé de signature.
 
     Publiée aussitôt, elle signe six minutes plus tard : copiez d'ici là son fichier dans
     le dossier des clés de chaque nœud.
