@@ -16,11 +16,11 @@ from . import config as settings
 from .accounts.creation import create_active_account
 from .admin import InvalidInput
 from .admin.clients import describe, find_client, register_client, rotate_secret, update_client
-from .admin.establishments import add_establishment
 from .audit import audit
 from .extensions import db
 from .models import Client
 from .oidc.keys import key_store
+from .schools.establishments import add_establishment
 
 
 def main():
