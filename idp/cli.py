@@ -20,6 +20,7 @@ from .audit import audit
 from .extensions import db
 from .models import Client
 from .oidc.keys import key_store
+from .schools.cli import pupils
 from .schools.establishments import add_establishment
 
 
@@ -229,3 +230,4 @@ def settings_command(markdown):
 def init_app(app):
     for group in (establishment, account, client, keys, settings_command):
         app.cli.add_command(group)
+    app.cli.add_command(pupils)
