@@ -14,7 +14,7 @@ from idp.schools.files import read_files
 from idp.schools.imports import ImportRefused
 from idp.schools.records import GuardianRecord
 
-from .school_helpers import HEADER, fixture, importer, stored_pupils, zipped
+from .school_helpers import HEADER, csv_file, fixture, importer, stored_pupils, zipped
 
 
 @pytest.fixture
@@ -265,6 +265,13 @@ def test_csv_in_every_encoding_and_separator_a_spreadsheet_uses(app):
                     ("8", "Zoé", "Œuvray", date(2013, 1, 9), None),
                 ], (encoding, separator)
                 assert data.guardians == {"7": [GuardianRecord(1, "Noël", "Hervé", "noel@example.org")], "8": []}
+
+
+def test_names_typed_with_decomposed_accents_are_stored_composed(app):
+    with app.app_context():
+        data = read_files([csv_file("1;Ho\u0308fer;Le\u0301a;01/02/2012;6A;Ho\u0308fer;Jo\u0308rg;;1")], "0140001A")
+    assert (data.pupils["1"].given_name, data.pupils["1"].family_name) == ("Léa", "Höfer")
+    assert data.guardians["1"][0].given_name == "Jörg"
 
 
 def test_csv_with_bad_rows_is_refused_whole_with_each_line_column_and_reason(school, app):

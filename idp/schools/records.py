@@ -103,8 +103,9 @@ class SchoolData:
 
 
 def clean(value):
-    """A value as typed, with its spaces collapsed; '' when absent."""
-    return " ".join((value or "").split())
+    """A value as typed, in Unicode's composed form (a Mac writes "é" as e and an accent),
+    with its spaces collapsed; '' when absent."""
+    return " ".join(unicodedata.normalize("NFC", value or "").split())
 
 
 def parse_date(value):
