@@ -29,6 +29,7 @@ from .mail.cli import mail
 from .models import Client
 from .oidc.commands import keys, purge
 from .relying_parties import describe, find_client, register_client, rotate_secret, update_client
+from .schools.cli import pupils
 from .schools.establishments import add_establishment
 
 SCHEMA_BEHIND = "La base de données n'est pas à jour : lancez `idp db upgrade`."
@@ -304,3 +305,4 @@ def settings_command(markdown, as_json):
 def init_app(app):
     for group in (establishment, account, client, keys, purge, mail, settings_command):
         app.cli.add_command(group)
+    app.cli.add_command(pupils)

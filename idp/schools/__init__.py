@@ -1,4 +1,2 @@
-"""What schools own: establishments (and, as the life cycle lands, imports, issuing, letters).
-
-Plain functions that the views and the CLI call; nothing here reads a request.
-"""
+"""What a school does: its establishments, the import of its pupils and their legal guardians
+(SIECLE exports or a CSV), and the accounts and letters it issues from them."""
