@@ -12,16 +12,16 @@ from ..extensions import db
 from .establishments import find_establishment
 from .imports import ImportRefused, import_files
 
-pupils = AppGroup("pupils", help="Pupils and their legal guardians, from the school's files.")
+pupils = AppGroup("pupils", help="Élèves et responsables légaux.")
 
 
 @pupils.command("import")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--establishment", "uai", required=True, help="UAI of the establishment.")
-@click.option("--full", "complete", is_flag=True, help="The files list every pupil: those absent from them have left.")
+@click.option("--establishment", "uai", required=True, help="UAI de l'établissement.")
+@click.option("--full", "complete", is_flag=True, help="Fichier complet : les élèves absents sont partis.")
 @click.option("--json", "as_json", is_flag=True)
 def pupils_import(paths, uai, complete, as_json):
-    """Import a CSV, or SIECLE exports (.xml or .zip); exit 1 with the bad rows."""
+    """Importer un CSV ou des exports SIECLE."""
     try:
         establishment = find_establishment(uai)
     except InvalidInput as error:
