@@ -73,6 +73,12 @@ def find_token(value, hint=None):
 
 
 def revoke_families(families, event, account=None, client=None):
-    """Revoke every token descending from these authorizations (code replay, refresh reuse)."""
-    result = db.session.execute(update(Token).where(Token.family.in_(families), Token.revoked_at.is_(None)).values(revoked_at=now()))
-    audit(event, account=account, client=client, revoked=result.rowcount)
+    """Revoke every token descending from these authorizations (code replay, refresh reuse).
+
+    Called from Authlib's hooks, which refuse the request right after: the revocation and
+    its audit row are one savepoint, whole or not at all, and the token view commits them
+    with the refusal.
+    """
+    with db.session.begin_nested():
+        result = db.session.execute(update(Token).where(Token.family.in_(families), Token.revoked_at.is_(None)).values(revoked_at=now()))
+        audit(event, account=account, client=client, revoked=result.rowcount)
