@@ -2,10 +2,8 @@
 never a 500; unexpected errors give a plain page; missing things are a 404."""
 
 import base64
-import re
 
 import pytest
-import time_machine
 
 from idp.extensions import db
 from idp.models import AuditEvent, LoginSession
@@ -232,23 +230,6 @@ def test_withdrawing_a_consent_that_does_not_exist_is_not_found(ent, parent):
     response = ent.client.post(f"/compte/services/{ent.client_id}/retrait", data={"csrf_token": csrf_token(page.text)})
     assert response.status_code == 404
     assert "Page introuvable" in response.text
-
-
-def test_a_session_past_its_idle_lifetime_is_neither_listed_nor_closable(app, ent, parent):
-    idle = app.config["SESSION_IDLE_LIFETIME"]
-    with time_machine.travel("2026-11-30 08:00:00", tick=False) as traveller:
-        ent.full_login("jean.dupont1", PASSWORD)
-        ent.new_browser()
-        traveller.shift(idle - 600)
-        ent.full_login("jean.dupont1", PASSWORD)
-        page = ent.client.get("/compte/")
-        ids = re.findall(r"/compte/sessions/(\d+)/fin", page.text)
-        assert len(ids) == 2
-        traveller.shift(601)  # the first browser has been idle past the lifetime
-        page = ent.client.get("/compte/")
-        assert re.findall(r"/compte/sessions/(\d+)/fin", page.text) == [max(ids)]
-        response = ent.client.post(f"/compte/sessions/{min(ids)}/fin", data={"csrf_token": csrf_token(page.text)})
-        assert response.status_code == 404
 
 
 # --- unexpected errors ------------------------------------------------------------------------

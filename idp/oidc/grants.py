@@ -2,7 +2,9 @@
 
 Authorization codes and refresh tokens are claimed with one conditional UPDATE, so two
 concurrent requests can never both spend the same one; the loser is treated as a replay
-and revokes what the value produced (RFC 6749 §4.1.2, RFC 9700 §4.14).
+and revokes what the value produced (RFC 6749 §4.1.2, RFC 9700 §4.14). Hooks never
+commit: a replay is raised to the token view, which refuses the request and commits the
+revocation as a transaction of its own.
 """
 
 from datetime import timedelta
@@ -21,7 +23,7 @@ from ..models import Account, AuthorizationCode, Client, Token
 from ..security import token_hash
 from .claims import Person, load_person, user_info
 from .keys import key_store
-from .tokens import find_token, revoke_families
+from .tokens import Replay, find_token
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 
@@ -82,7 +84,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             spent = db.session.scalar(CODE_LOOKUP, params)
             if spent is not None:
                 families = db.session.scalars(select(Token.family).where(Token.authorization_code_id == spent.id)).all()
-                revoke_families(families, "code_replayed", account=spent.account, client=client)
+                raise Replay(families, "code_replayed", spent.account, client)
             return None
         if row.expires_at <= params["moment"]:
             return None
@@ -145,7 +147,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         # Not spendable: find out whether it is a reuse of a spent token (rare path).
         known = find_token(refresh_token, "refresh_token")
         if known is not None and known.presented_as == "refresh_token" and known.client_pk == client.id and known.refresh_used_at:
-            revoke_families([known.family], "refresh_token_reused", account=known.account, client=known.client)
+            raise Replay([known.family], "refresh_token_reused", known.account, known.client)
         return None
 
     def authenticate_user(self, refresh_token):

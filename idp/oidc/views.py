@@ -6,7 +6,7 @@ Each hands the request to Authlib; protocol errors are JSON (conventions, habit 
 import json
 
 from authlib.oauth2 import OAuth2Error
-from authlib.oauth2.rfc6749 import InvalidRequestError
+from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError
 from flask import abort, current_app, render_template, request, url_for
 from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError
@@ -19,6 +19,7 @@ from .grants import AUTH_METHODS
 from .keys import key_store
 from .parameters import check_parameters
 from .server import authorization_server
+from .tokens import Replay, revoke_replayed
 
 
 @bp.before_request
@@ -95,7 +96,12 @@ def jwks():
 @bp.post("/token")
 @csrf.exempt
 def token():
-    response = authorization_server().create_token_response()
+    server = authorization_server()
+    try:
+        response = server.create_token_response()
+    except Replay as replay:
+        revoke_replayed(replay)
+        return server.handle_error_response(None, InvalidGrantError())
     db.session.commit()
     return response
 
