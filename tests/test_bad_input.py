@@ -128,6 +128,8 @@ def test_basic_credentials_that_are_not_utf8_or_not_base64_are_invalid_request(c
         "Basic " + base64.b64encode(b"\xff\xfe:\xfd").decode(),
         "Basic " + base64.b64encode(b"client%00:secret").decode(),
         "Basic ¤¤¤",
+        "Basic ",
+        "Bearer ",
     ):
         assert_invalid_request(client.post(path, data={"token": "x", "grant_type": "refresh_token"}, headers={"Authorization": header}))
 

@@ -85,11 +85,13 @@ def check_parameters(request):
 
 def basic_credentials(header):
     """The client_id and secret of an HTTP Basic header, as Authlib reads them, or None."""
-    scheme, _, token = header.strip().partition(" ")
-    if scheme.lower() != "basic":
-        return None
+    parts = header.split(None, 1)
+    if " " in header and len(parts) != 2:  # "Basic " or "Bearer ", and nothing after
+        raise InvalidRequestError("Malformed Authorization header.")
+    if len(parts) != 2 or parts[0].lower() != "basic":
+        return None  # not Basic: Authlib ignores it
     try:
-        pair = base64.b64decode(token.strip()).decode()
+        pair = base64.b64decode(parts[1]).decode()
     except ValueError as error:  # not base64, or not UTF-8
         raise InvalidRequestError("Malformed Basic credentials.") from error
     client_id, _, secret = pair.partition(":")
