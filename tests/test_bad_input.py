@@ -2,6 +2,7 @@
 never a 500; unexpected errors give a plain page; missing things are a 404."""
 
 import base64
+from urllib.parse import urlencode
 
 import pytest
 
@@ -263,3 +264,14 @@ def test_unexpected_error_on_a_protocol_endpoint_is_json(ent, monkeypatch):
     response = ent.client.post("/token", data={"grant_type": "authorization_code"})
     assert response.status_code == 500
     assert response.json == {"error": "server_error"}
+
+
+def test_an_accepted_authorization_request_always_fits_the_login_page(ent, parent):
+    # Characters that percent-encoding doubles, twice: the request itself is under 4 KiB.
+    response, values = ent.authorize(state="&=%/" * 300)
+    assert len(urlencode(values)) < 4096
+    assert response.status_code == 400
+    for size in (50, 120):
+        response, _ = ent.authorize(state="&=%/" * size)
+        assert response.status_code == 302
+        assert ent.client.get(response.location).status_code == 200

@@ -59,9 +59,6 @@ RULES = {
         )
     },
 }
-# An authorization request travels whole in URLs (to the login page, the consent form):
-# the POST form of one may not be larger than the GET form could be.
-TRAVELLING = {"oidc.authorize", "oidc.consent"}
 
 
 def check_parameters(request):
@@ -71,7 +68,7 @@ def check_parameters(request):
             rule = RULES.get(name)
             if rule is not None and not rule.fullmatch(value):
                 raise InvalidRequestError(f"Invalid '{name}' parameter.")
-    if request.endpoint in TRAVELLING and len(urlencode(list(request.values.items(multi=True)))) > MAX_QUERY_STRING:
+    if request.endpoint == "oidc.authorize" and login_query_size(request.values) > MAX_QUERY_STRING:
         raise InvalidRequestError("The request is too large.")
     credentials = basic_credentials(request.headers.get("Authorization", ""))
     if credentials is not None:
@@ -81,6 +78,16 @@ def check_parameters(request):
         if "client_secret" in request.form or "client_secret" in request.args:
             # RFC 6749 §2.3: one authentication method per request.
             raise InvalidRequestError("The client authenticated with more than one method.")
+
+
+def login_query_size(parameters):
+    """The length of the login page's query string for this authorization request: the
+    request travels whole in URLs (nothing about it is stored), the longest being the login
+    page's, whose `next` is the request encoded once more. It must fit the query bound, by
+    GET or by POST."""
+    pairs = list(parameters.items(multi=True))
+    hints = [(name, value) for name, value in pairs if name in ("login_hint", "ui_locales")]
+    return len(urlencode([("next", "/authorize?" + urlencode(pairs)), *hints]))
 
 
 def basic_credentials(header):
