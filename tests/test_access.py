@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import literal, select
 
-from idp.accounts.access import relying_party_allowed, relying_party_refusal
+from idp.accounts.access import relying_party_admits, relying_party_refusal
 from idp.extensions import db
 from idp.models import Account, AccountKind, AccountState, Establishment, Guardianship, Pupil
 from idp.oidc.claims import with_schooling
@@ -79,7 +79,8 @@ def test_the_refusal_page_only_leads_back_to_the_service_with_access_denied(app,
     CONDITIONS[reason](app)
     response, values = teleservice.authorize()
     assert response.status_code == 403
-    links = re.findall(r'href="([^"]+)"', response.text.split("<main", 1)[1])
+    main = response.text.split("<main", 1)[1].split("</main>", 1)[0]
+    links = re.findall(r'href="([^"]+)"', main)
     assert len(links) == 1
     back = links[0].replace("&amp;", "&")
     assert back.startswith(teleservice.redirect_uri + "?")
@@ -148,9 +149,9 @@ def test_the_sql_twin_agrees_with_the_python_rule(app, establishment):
         db.session.commit()
         for account, category in itertools.product(cases, ("ent", "teleservice")):
             expected = relying_party_refusal(account, SimpleNamespace(category=category)) is None
-            alone = db.session.scalar(select(relying_party_allowed(literal(category))).where(Account.id == account.id))
+            alone = db.session.scalar(select(relying_party_admits(literal(category))).where(Account.id == account.id))
             # Also inside a query that already joins the pupils and guardianships (userinfo's).
-            query = select(Account.id, relying_party_allowed(literal(category)).label("allowed")).where(Account.id == account.id)
+            query = select(Account.id, relying_party_admits(literal(category)).label("allowed")).where(Account.id == account.id)
             joined = db.session.execute(with_schooling(query)).all()
             assert bool(alone) is expected, (account.state, account.teleservices_refused, category)
             assert {bool(row.allowed) for row in joined} == {expected}

@@ -11,7 +11,7 @@ from sqlalchemy import event
 
 from idp.accounts.identifiers import allocate_identifiers
 from idp.accounts.lifecycle import SECRET_ALPHABET, canonical_secret, provisional_secret_matches
-from idp.admin import InvalidInput
+from idp.errors import InvalidInput
 from idp.extensions import db
 from idp.models import Account, AccountState, AuditEvent, Establishment, Guardianship, LegalGuardian
 from idp.schools.issuing import issue_accounts

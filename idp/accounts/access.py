@@ -1,7 +1,7 @@
 """Who may log in where: the checks every login path shares (design §3).
 
 `relying_party_refusal` is the one rule deciding whether an account may use a relying
-party now; `relying_party_allowed` is the same rule as a SQL condition, for the hot paths
+party now; `relying_party_admits` is the same rule as a SQL condition, for the hot paths
 that decide in their own statement (code exchange, refresh, userinfo, introspection).
 Both are built from the same three checks, in the same order, and a test holds them equal.
 """
@@ -13,7 +13,7 @@ from sqlalchemy.orm import aliased
 
 from ..clock import now
 from ..extensions import db
-from ..models import Account, AccountState, Guardianship, Pupil
+from ..models import Account, AccountState, Client, Guardianship, Pupil
 from .identifiers import normalize
 
 # States in which a person may open a session on the provider's own pages: a pending
@@ -58,7 +58,9 @@ def relying_party_refusal(account, client):
 
     The account must be active; an account whose pupils have all left their establishment
     stops working everywhere; the reply coupon refuses `teleservice` relying parties and
-    has no effect on the ENT.
+    has no effect on the ENT. Every door to a relying party asks: authorization, code and
+    refresh token exchange, userinfo, introspection; the hot paths use `relying_party_admits`,
+    its SQL form.
     """
     if account.state != AccountState.ACTIVE:
         return account.state.value
@@ -93,7 +95,9 @@ def _refusals(category):
     ]
 
 
-def relying_party_allowed(category):
-    """SQL twin of `relying_party_refusal(...) is None`: true for the `account` rows that may
-    log in now to a relying party of `category`. Put it in a statement's WHERE (or select it)."""
-    return not_(or_(*_refusals(category)))
+def relying_party_admits(category=None):
+    """`relying_party_refusal(...) is None` as an SQL condition on the `account` row: true
+    when the account may log in now to a relying party of `category`, a SQL expression
+    (by default `client.category`, for a query that joins the client). Put it in a
+    statement's WHERE (or select it)."""
+    return not_(or_(*_refusals(Client.category if category is None else category)))

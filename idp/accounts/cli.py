@@ -1,7 +1,8 @@
 """`idp accounts`: issue an establishment's accounts with their letters, show an account,
 regenerate it, record or withdraw the reply coupon's refusal.
 
-JSON output never carries a provisional secret: it is only on the letters.
+JSON output never carries a provisional secret: it is only on the letters. The commands
+follow the conventions of `idp.cli` (French messages, --json, refusals without traceback).
 """
 
 import os
@@ -11,8 +12,8 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from ..admin import InvalidInput
-from ..cli import _emit
+from ..cli import Refused, emit, json_option
+from ..errors import InvalidInput
 from ..extensions import db
 from ..models import Establishment
 from ..schools.issuing import KINDS, issue_accounts
@@ -20,7 +21,9 @@ from ..schools.letters import render_letters
 from .access import find_account, pupils_of
 from .lifecycle import regenerate, set_refusal
 
-accounts = AppGroup("accounts", help="Issued accounts: issue with letters, show, regenerate, refuse.")
+accounts = AppGroup("accounts", help="Comptes émis par les établissements.")
+
+LETTERS = click.Path(dir_okay=False, path_type=Path)
 
 
 def _establishment(uai):
@@ -62,7 +65,6 @@ def describe(account):
 def _commit_with_letters(path, issued):
     """Write the letters beside `path`, commit, then put them in place: a failed commit
     leaves no letters of accounts that do not exist, a failed write issues nothing."""
-    path = Path(path)
     partial = path.with_name(path.name + ".part")
     try:
         partial.write_bytes(render_letters(issued))
@@ -76,72 +78,77 @@ def _commit_with_letters(path, issued):
     os.replace(partial, path)
 
 
-def _run(action):
-    """Run `action`; bad input becomes a clean error and nothing is saved."""
+def _run(action, as_json):
+    """Run `action`, which commits and returns `(data, message)`, then print; bad input
+    becomes a clean refusal and nothing is saved."""
     try:
-        return action()
+        data, message = action()
     except InvalidInput as error:
         db.session.rollback()
-        raise click.ClickException(str(error)) from None
+        raise Refused(str(error)) from None
+    emit(as_json, data, message)
 
 
 @accounts.command("issue")
-@click.option("--establishment", "uai", required=True, help="UAI of the establishment.")
-@click.option("--class", "class_name", help="Only the pupils of this class (and their guardians).")
-@click.option("--kind", type=click.Choice(KINDS), default="all", show_default=True)
-@click.option("--letters", "letters", required=True, type=click.Path(dir_okay=False), help="Where to write the letters (PDF).")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--establishment", "uai", required=True, help="UAI de l'établissement.")
+@click.option("--class", "class_name", help="Seulement les élèves de cette classe (et leurs responsables).")
+@click.option("--kind", type=click.Choice(KINDS), default="all", show_default=True, help="parent, eleve ou all.")
+@click.option("--letters", required=True, type=LETTERS, help="Fichier PDF où écrire les lettres.")
+@json_option
 def issue(uai, class_name, kind, letters, as_json):
-    """Issue the accounts the establishment's pupils and legal guardians lack, with their letters."""
+    """Émettre les comptes et leurs lettres.
+
+    Un compte par responsable légal et par enfant, un compte par élève ; ceux qui ont déjà
+    le leur sont laissés tels quels. Le mot de passe provisoire n'est que sur les lettres.
+    """
 
     def action():
         issued = issue_accounts(_establishment(uai), class_name, kind)
         data = {"issued": [_issued(item) for item in issued]}
-        if issued:
-            _commit_with_letters(letters, issued)
+        if not issued:
+            return data, "Aucun compte à émettre : tous ont déjà le leur (aucune lettre écrite)."
+        _commit_with_letters(letters, issued)
         parents = sum(1 for entry in data["issued"] if entry["kind"] == "parent")
-        message = (
-            f"{len(issued)} compte(s) émis ({parents} parent(s), {len(issued) - parents} élève(s)) ; lettres : {letters}"
-            if issued
-            else "Aucun compte à émettre : tous ont déjà le leur (aucune lettre écrite)."
-        )
-        _emit(as_json, data, message)
+        return data, f"{len(issued)} compte(s) émis ({parents} parent(s), {len(issued) - parents} élève(s)) ; lettres : {letters}"
 
-    _run(action)
+    _run(action, as_json)
 
 
 @accounts.command("show")
 @click.argument("identifier")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 def show(identifier, as_json):
-    """An account's state, refusal and pupils."""
+    """Afficher un compte : état, refus, élèves."""
 
     def action():
         data = describe(_account(identifier))
         pupils = ", ".join(f"{each['given_name']} {each['family_name']} ({each['class'] or '-'}, {each['uai']})" for each in data["pupils"])
-        message = (
-            f"{data['identifier']} ({data['kind']}) : {data['state']}"
-            f"{', téléservices refusés' if data['refused'] else ''}\nélève(s) : {pupils or '-'}"
-        )
-        _emit(as_json, data, message)
+        refused = ", téléservices refusés" if data["refused"] else ""
+        return data, f"{data['identifier']} ({data['kind']}) : {data['state']}{refused}\nélève(s) : {pupils or '-'}"
 
-    _run(action)
+    _run(action, as_json)
 
 
 @accounts.command("regenerate")
 @click.argument("identifier")
-@click.option("--letters", "letters", required=True, type=click.Path(dir_okay=False), help="Where to write the new letter (PDF).")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--letters", required=True, type=LETTERS, help="Fichier PDF où écrire la nouvelle lettre.")
+@json_option
 def regenerate_command(identifier, letters, as_json):
-    """A new provisional secret and letter for the same account (identifier and sub kept)."""
+    """Régénérer un compte (nouvelle lettre).
+
+    Un nouveau mot de passe provisoire, sur une nouvelle lettre.
+
+    Même identifiant, même compte pour les services ; l'ancien mot de passe, les sessions
+    et les jetons cessent de fonctionner.
+    """
 
     def action():
         issued = regenerate(_account(identifier))
         data = describe(issued.account)
         _commit_with_letters(letters, [issued])
-        _emit(as_json, data, f"Compte {data['identifier']} régénéré ; nouvelle lettre : {letters}")
+        return data, f"Compte {data['identifier']} régénéré ; nouvelle lettre : {letters}"
 
-    _run(action)
+    _run(action, as_json)
 
 
 def _refusal(identifier, refused, as_json):
@@ -154,22 +161,25 @@ def _refusal(identifier, refused, as_json):
             message = "Refus des téléservices enregistré." if changed else "Le refus des téléservices était déjà enregistré."
         else:
             message = "Refus des téléservices annulé." if changed else "Aucun refus des téléservices n'était enregistré."
-        _emit(as_json, data, f"{data['identifier']} : {message}")
+        return data, f"{data['identifier']} : {message}"
 
-    _run(action)
+    _run(action, as_json)
 
 
 @accounts.command("refuse")
 @click.argument("identifier")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 def refuse(identifier, as_json):
-    """Record the reply coupon: no téléservices for this account (the ENT is not affected)."""
+    """Enregistrer le refus des téléservices.
+
+    Le coupon réponse : plus aucun téléservice pour ce compte ; l'ENT reste accessible.
+    """
     _refusal(identifier, True, as_json)
 
 
 @accounts.command("unrefuse")
 @click.argument("identifier")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 def unrefuse(identifier, as_json):
-    """Withdraw a recorded refusal of the téléservices."""
+    """Annuler le refus des téléservices."""
     _refusal(identifier, False, as_json)

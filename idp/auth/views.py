@@ -11,31 +11,27 @@ from ..accounts.passwords import check_credentials
 from ..audit import audit
 from ..extensions import db
 from ..oidc.server import query_client
-from ..security import allow_form_action
-from ..throttle import throttle
+from ..security import allow_form_action, safe_next
+from ..throttle import retry_message, throttle, too_many_attempts
 from .forms import LoginForm
 from .sessions import current_login_session, log_out, start_login_session
 
 bp = Blueprint("auth", __name__)
 
 
-def safe_next(target):
-    """A local path to return to after login, or None (never another site)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return None
-    return target
-
-
 def _login_page(form, next_url, status=200):
+    client = None
     if next_url:
         # The form's redirect chain ends at the relying party's registered URI, which the
-        # page's CSP form-action must name.
+        # page's CSP form-action must name; the page names the service the person goes to.
         query = parse_qs(urlsplit(next_url).query)
-        client = query_client(query.get("client_id", [""])[0])
+        candidate = query_client(query.get("client_id", [""])[0])
         uri = query.get("redirect_uri", [None])[0]
-        if client is not None and uri and client.check_redirect_uri(uri):
-            allow_form_action(uri)
-    return render_template("auth/login.html", form=form), status
+        if candidate is not None and (uri is None or candidate.check_redirect_uri(uri)):
+            client = candidate
+            if uri:
+                allow_form_action(uri)
+    return render_template("auth/login.html", form=form, client=client), status
 
 
 @bp.route("/connexion", methods=["GET", "POST"])
@@ -49,11 +45,12 @@ def login():
 
     identifier = normalize(form.identifier.data)
     ip = request.remote_addr or ""
-    if throttle.blocked("login", identifier, ip):
-        audit("login_throttled", identifier=identifier)
+    wait = throttle.wait_time("login", identifier, ip)
+    if wait:
+        audit("login_throttled", identifier=identifier, retry_after=wait)
         db.session.commit()
-        form.password.errors.append(_("Trop de tentatives. Patientez un quart d'heure avant de réessayer."))
-        return _login_page(form, next_url, 429)
+        form.password.errors.append(retry_message(wait))
+        return too_many_attempts(_login_page(form, next_url), wait)
 
     account = find_account(identifier)
     if check_credentials(account, form.password.data) is None:
@@ -62,6 +59,7 @@ def login():
         db.session.commit()
         form.password.errors.append(_("Identifiant ou mot de passe incorrect."))
         return _login_page(form, next_url)
+    throttle.succeeded("login", identifier, ip)
 
     refusal = provider_refusal(account)
     if refusal is not None:
@@ -69,7 +67,7 @@ def login():
         db.session.commit()
         return render_template("auth/refused.html", reason=refusal, account=account, client=None), 403
 
-    start_login_session(account)
+    start_login_session(account, next_url)
     note_use(account)
     audit("login", account=account)
     db.session.commit()
@@ -79,6 +77,7 @@ def login():
 @bp.post("/deconnexion")
 def logout():
     log_out()
+    db.session.commit()
     return render_template("auth/logged_out.html")
 
 

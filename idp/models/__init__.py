@@ -1,7 +1,9 @@
 """The tables, split by domain. Importing this package registers every model."""
 
 from .audit import AuditEvent
+from .keys import SigningKey
 from .oauth import AuthorizationCode, Client, Consent, Token
+from .outbox import MailStatus, OutboxMessage
 from .people import Account, AccountKind, AccountState, Establishment, Guardianship, LegalGuardian, Pupil
 from .sessions import LoginSession
 from .staff import PupilImport, StaffMember, StaffRecoveryCode, StaffRole, StaffSession, staff_establishment
@@ -18,12 +20,15 @@ __all__ = [
     "Guardianship",
     "LegalGuardian",
     "LoginSession",
+    "MailStatus",
+    "OutboxMessage",
     "Pupil",
     "PupilImport",
     "StaffMember",
     "StaffRecoveryCode",
     "StaffRole",
     "StaffSession",
+    "SigningKey",
     "Token",
     "staff_establishment",
 ]

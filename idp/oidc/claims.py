@@ -8,7 +8,7 @@ access token's columns to that same query, so that it costs one round trip.
 from authlib.oidc.core import UserInfo
 from sqlalchemy import bindparam, func, select
 
-from ..accounts.access import relying_party_allowed
+from ..accounts.access import relying_party_admits
 from ..extensions import db
 from ..models import Account, AccountKind, Establishment, Guardianship, Pupil
 
@@ -62,7 +62,7 @@ def with_schooling(query):
 
 # Built once: SQLAlchemy then reuses the compiled form without recomputing cache keys.
 PERSON = with_schooling(
-    select(*IDENTITY_COLUMNS, relying_party_allowed(bindparam("category")).label("allowed")).where(Account.id == bindparam("account_id"))
+    select(*IDENTITY_COLUMNS, relying_party_admits(bindparam("category")).label("allowed")).where(Account.id == bindparam("account_id"))
 )
 
 

@@ -5,7 +5,6 @@ from types import SimpleNamespace
 from authlib.integrations.flask_oauth2 import ResourceProtector
 from authlib.oauth2.rfc6749 import TokenMixin
 from authlib.oauth2.rfc6750 import BearerTokenValidator as _BearerTokenValidator
-from authlib.oauth2.rfc6750 import InvalidTokenError
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
 from authlib.oidc.core import UserInfoEndpoint as _UserInfoEndpoint
@@ -14,7 +13,7 @@ from flask import current_app
 from flask import request as flask_request
 from sqlalchemy import bindparam, select, update
 
-from ..accounts.access import relying_party_allowed
+from ..accounts.access import relying_party_admits, relying_party_refusal
 from ..audit import audit
 from ..auth.sessions import log_out
 from ..clock import now, timestamp
@@ -26,19 +25,13 @@ from .grants import AUTH_METHODS
 from .keys import key_store
 from .tokens import find_token
 
-# Userinfo's one query: the token's state and the rows its claims are made of.
+# Userinfo's one query: the token's state and the rows its claims are made of, if the
+# account may still log in to the token's relying party.
 ACCESS_LOOKUP = with_schooling(
-    select(
-        Token.scope,
-        Token.access_expires_at,
-        Token.revoked_at,
-        Client.client_id,
-        relying_party_allowed(Client.category).label("allowed"),
-        *IDENTITY_COLUMNS,
-    )
+    select(Token.scope, Token.access_expires_at, Token.revoked_at, Client.client_id, *IDENTITY_COLUMNS)
     .join(Account, Token.account_id == Account.id)
     .join(Client, Token.client_pk == Client.id)
-    .where(Token.access_token_hash == bindparam("digest"))
+    .where(Token.access_token_hash == bindparam("digest"), relying_party_admits())
 )
 
 
@@ -72,11 +65,6 @@ class BearerTokenValidator(_BearerTokenValidator):
         connection = db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         rows = connection.execute(ACCESS_LOOKUP, {"digest": token_hash(token_string)}).all()
         return AccessGrant(rows) if rows else None
-
-    def validate_token(self, token, scopes, request):
-        super().validate_token(token, scopes, request)
-        if not token.token.allowed:
-            raise InvalidTokenError()
 
 
 class BearerProtector(ResourceProtector):
@@ -119,17 +107,6 @@ class RevocationEndpoint(_RevocationEndpoint):
         else:
             token.revoked_at = moment
         audit("token_revoked", account=token.account, client=token.client, kind=token.presented_as)
-        db.session.commit()
-
-
-# Whether a token's account may still use its relying party (the door rule).
-INTROSPECTION_ALLOWED = (
-    select(relying_party_allowed(Client.category))
-    .select_from(Token)
-    .join(Account, Token.account_id == Account.id)
-    .join(Client, Token.client_pk == Client.id)
-    .where(Token.id == bindparam("token_id"))
-)
 
 
 class IntrospectionEndpoint(_IntrospectionEndpoint):
@@ -143,7 +120,7 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
         return token.client_pk == client.id
 
     def introspect_token(self, token):
-        if not db.session.scalar(INTROSPECTION_ALLOWED, {"token_id": token.id}):
+        if relying_party_refusal(token.account, token.client) is not None:
             return {"active": False}
         expires = token.refresh_expires_at if token.presented_as == "refresh_token" else token.access_expires_at
         return {

@@ -12,9 +12,9 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from ..accounts.identifiers import allocate_identifiers, ascii_slug
 from ..accounts.lifecycle import Issued, new_provisional_secret, provisional_secret_hash
-from ..admin import InvalidInput
 from ..audit import audit_many
 from ..clock import now
+from ..errors import InvalidInput
 from ..extensions import db
 from ..models import Account, AccountKind, AccountState, Guardianship, LegalGuardian, Pupil
 
