@@ -39,6 +39,7 @@ def create_app(config=None):
 
     from . import cli, errors, oidc
     from .account.views import bp as account_bp
+    from .auth.activation import bp as activation_bp
     from .auth.sessions import write_session_cookie
     from .auth.views import bp as auth_bp
     from .oidc.documents import PublishedDocuments
@@ -49,6 +50,7 @@ def create_app(config=None):
     oidc.init_app(app)
     app.register_blueprint(auth_bp)
     app.register_blueprint(account_bp)
+    app.register_blueprint(activation_bp)
     errors.init_app(app)
     cli.init_app(app)
     app.after_request(write_session_cookie)

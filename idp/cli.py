@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from . import config as settings
 from .accounts.creation import create_active_account
+from .accounts.sweep import sweep
 from .admin import InvalidInput
 from .admin.clients import describe, find_client, register_client, rotate_secret, update_client
 from .admin.establishments import add_establishment
@@ -227,5 +228,23 @@ def settings_command(markdown):
 
 
 def init_app(app):
-    for group in (establishment, account, client, keys, settings_command):
+    for group in (establishment, account, client, keys, settings_command, sweep_command):
         app.cli.add_command(group)
+
+
+@click.command("sweep")
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), help="Evaluate the deadlines as if today were this date.")
+@click.option("--dry-run", is_flag=True, help="Count what would change, change nothing.")
+@click.option("--json", "as_json", is_flag=True)
+@with_appcontext
+def sweep_command(as_of, dry_run, as_json):
+    """Apply the life-cycle deadlines: expire, warn, invalidate (for a daily timer)."""
+    counts = sweep(as_of=as_of, dry_run=dry_run)
+    if not dry_run:
+        db.session.commit()
+    prefix = "Simulation : " if dry_run else ""
+    _emit(
+        as_json,
+        counts,
+        f"{prefix}{counts['expired']} compte(s) expiré(s), {counts['warned']} averti(s), {counts['invalidated']} invalidé(s).",
+    )

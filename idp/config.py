@@ -74,6 +74,11 @@ SETTINGS = [
     Setting("THROTTLE_PER_IP", "100 per 15 minutes", "Failed credential checks allowed per client address before it is held back."),
     Setting("THROTTLE_KEY_PREFIX", "idp", "Prefix of the throttling counters in Redis, to share one Redis between deployments."),
     Setting("PROXY_COUNT", 0, "Number of reverse proxies in front of the provider whose X-Forwarded-* headers are trusted.", int),
+    Setting("ACTIVATION_DAYS", 90, "Days an issued account has to be activated (its activation link lives as long); then it expires.", int),
+    Setting("INACTIVITY_DAYS", 365, "Days without a login after which an active account is invalidated.", int),
+    Setting("INACTIVITY_WARNING_DAYS", 30, "Days before the invalidation at which the warning email is sent.", int),
+    Setting("ENT_NAME", "L'Educ de Normandie", "Name of the ENT, which pages offer to go to once an account is active."),
+    Setting("ENT_URL", "https://www.l-educdenormandie.fr/", "Address of the ENT, which pages offer to go to once an account is active."),
     Setting("LANGUAGES", ["fr", "en"], "Languages of the pages, the first being the default.", list),
     Setting("LOG_LEVEL", "INFO", "Level of the application log."),
 ]
