@@ -14,17 +14,25 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from . import config as settings
 from .extensions import babel, csrf, db, migrate
 
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+PACKAGE = Path(__file__).resolve().parent
+MIGRATIONS = PACKAGE / "migrations"
+# A wheel carries the pages inside the package (setup.py maps the top-level templates/
+# there); a checkout, editable install included, keeps them beside idp/.
+INSTALLED = (PACKAGE / "templates").is_dir()
+TEMPLATES = PACKAGE / "templates" if INSTALLED else settings.ROOT / "templates"
 
 
-def create_app(config=None):
-    """Build the application: defaults, then `IDP_*` environment variables, then `config`."""
+def create_app(config=None, command_line=False):
+    """Build the application: defaults, then `IDP_*` environment variables, then `config`.
+
+    A serving application reads its signing keys at once, and refuses to start without
+    the key files the database names (idp.oidc.keys); the command line reads them only if
+    a command needs them.
+    """
     values = settings.load(config)
-    app = Flask(
-        __name__,
-        template_folder=str(settings.ROOT / "templates"),
-        instance_path=str(settings.ROOT / "instance"),
-    )
+    # Installed, the instance folder is Flask's: <prefix>/var/idp-instance (a virtualenv's
+    # prefix is the virtualenv itself); in a checkout, instance/ beside idp/.
+    app = Flask(__name__, template_folder=str(TEMPLATES), instance_path=None if INSTALLED else str(settings.ROOT / "instance"))
     app.config.update(values)
     app.session_interface = CookieSessionOnDemand()
     _configure(app)
@@ -37,31 +45,39 @@ def create_app(config=None):
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale, default_translation_directories=str(Path(__file__).parent / "translations"))
 
-    from . import cli, errors, oidc
+    from . import cli, errors, mail, oidc
     from .account.views import bp as account_bp
     from .auth.activation import bp as activation_bp
     from .auth.sessions import write_session_cookie
     from .auth.views import bp as auth_bp
+    from .oidc import keys as signing_keys
     from .oidc.documents import PublishedDocuments
+    from .pages.views import bp as pages_bp
     from .security import set_security_headers
     from .throttle import throttle
 
     throttle.init_app(app)
     oidc.init_app(app)
+    mail.init_app(app)
     app.register_blueprint(auth_bp)
     app.register_blueprint(account_bp)
     app.register_blueprint(activation_bp)
+    app.register_blueprint(pages_bp)
     errors.init_app(app)
     cli.init_app(app)
     app.after_request(write_session_cookie)
     app.after_request(set_security_headers)
     app.context_processor(lambda: {"current_locale": select_locale(), "languages": app.config["LANGUAGES"]})
     app.wsgi_app = PublishedDocuments(app)
+    if not command_line:
+        signing_keys.start(app)
     return app
 
 
 def _configure(app):
     config = app.config
+    if not config["KEYS_DIR"]:
+        config["KEYS_DIR"] = str(Path(app.instance_path) / "keys" if INSTALLED else settings.ROOT / "keys")
     if not config["SECRET_KEY"]:
         config["SECRET_KEY"] = _development_secret(Path(config["KEYS_DIR"]))
     if not config["HASH_KEY"]:
@@ -81,12 +97,18 @@ def _configure(app):
     config["BABEL_DEFAULT_LOCALE"] = config["LANGUAGES"][0]
     config["BABEL_DEFAULT_TIMEZONE"] = "Europe/Paris"
     config["JSON_SORT_KEYS"] = False
+    # The design system's stylesheet, fonts and icons: kept an hour by browsers, rather than
+    # asked again (seven requests) on every page.
+    config["SEND_FILE_MAX_AGE_DEFAULT"] = 3600
     if config["PROXY_COUNT"]:
         count = config["PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count, x_prefix=count)
     if config.get("TESTING"):
         app.jinja_env.undefined = StrictUndefined
-    logging.getLogger("idp").setLevel(config["LOG_LEVEL"])
+    # app.logger is the "idp" logger, parent of "idp.audit": Flask gives it a handler to
+    # standard error unless logging is configured already, so that the security events
+    # reach gunicorn's log and the CLI's standard error.
+    app.logger.setLevel(config["LOG_LEVEL"])
     # Authlib logs issued tokens at DEBUG level: never let that reach a log, whatever
     # level the deployment chooses.
     logging.getLogger("authlib").setLevel(max(logging.INFO, logging.getLogger("authlib").level))
@@ -116,7 +138,10 @@ def _development_secret(directory):
 
 
 def select_locale():
-    """ui_locales of the request, then the language chosen on a page, then the browser's."""
+    """ui_locales of the request, then the language chosen on a page, else French.
+
+    Never the browser's Accept-Language: parents follow a French paper guide ("Valider"),
+    whatever language their browser is set to."""
     languages = current_app.config["LANGUAGES"]
     if not has_request_context():
         return languages[0]
@@ -129,7 +154,7 @@ def select_locale():
     chosen = session.get("locale")
     if chosen in languages:
         return chosen
-    return request.accept_languages.best_match(languages) or languages[0]
+    return languages[0]
 
 
 def _sqlite_pragmas(dbapi_connection, connection_record):

@@ -1,7 +1,12 @@
-"""The `idp` command: database, establishments, accounts, relying parties, keys, settings.
+"""The `idp` command: database, establishments, accounts, relying parties, keys, purge, settings.
 
-Every command that changes something prints a short confirmation, or JSON with --json,
-so operators can script it; bad input ends with a clear message and changes nothing.
+Conventions every command follows, so that operators can script them:
+- a one-line help (the docstring's first line);
+- whatever it prints, it prints as JSON with --json; lists have a header line;
+- messages are French, one language per message;
+- bad input ends with a clear message, exit status 1, and nothing changed (`transactional`);
+- a database whose schema is behind the code gives one message, exit status 1, and no
+  traceback (`IdpGroup.invoke`, the one place every command passes through).
 """
 
 import json
@@ -11,240 +16,309 @@ import click
 from flask import current_app
 from flask.cli import AppGroup, FlaskGroup, with_appcontext
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from . import config as settings
+from . import create_app
 from .accounts.creation import create_active_account
 from .accounts.sweep import sweep
-from .admin import InvalidInput
-from .admin.clients import describe, find_client, register_client, rotate_secret, update_client
-from .admin.establishments import add_establishment
 from .audit import audit
+from .errors import InvalidInput
 from .extensions import db
+from .mail.cli import mail
 from .models import Client
-from .oidc.keys import key_store
+from .oidc.commands import keys, purge
+from .relying_parties import describe, find_client, register_client, rotate_secret, update_client
+from .schools.cli import pupils
+from .schools.establishments import add_establishment
+
+SCHEMA_BEHIND = "La base de données n'est pas à jour : lancez `idp db upgrade`."
+# PostgreSQL's undefined_table and undefined_column; SQLite says it in words.
+UNDEFINED_TABLE_OR_COLUMN = {"42P01", "42703"}
 
 
-def main():
-    from . import create_app
+class Refused(click.ClickException):
+    """A refusal printed as is (click would prefix it with an English "Error:"); exit status 1."""
 
-    FlaskGroup(
-        create_app=lambda: create_app(),
-        add_default_commands=True,
-        add_version_option=False,
-        help="Administration of the Téléservices identity provider.",
-    )()
+    def show(self, file=None):
+        click.echo(self.format_message(), err=True)
+
+
+def _schema_is_behind(error):
+    if getattr(error.orig, "sqlstate", None) in UNDEFINED_TABLE_OR_COLUMN:
+        return True
+    message = str(error.orig)
+    return message.startswith(("no such table", "no such column")) or " has no column named " in message
+
+
+class IdpGroup(FlaskGroup):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (OperationalError, ProgrammingError) as error:
+            if _schema_is_behind(error):
+                raise Refused(SCHEMA_BEHIND) from None
+            raise
+
+
+main = IdpGroup(
+    name="idp",
+    create_app=lambda: create_app(command_line=True),
+    add_default_commands=True,
+    add_version_option=False,
+    load_dotenv=False,
+    help="Administration du fournisseur d'identité Téléservices.\n\n"
+    "Réglages : les variables IDP_* de l'environnement, comme le serveur ; `idp settings` les affiche.",
+)
+# FlaskGroup's --app, --env-file and --debug: the application is ours and the settings
+# come from the environment only.
+main.params = [param for param in main.params if param.name not in {"app", "env_file", "debug"}]
+
+
+def json_option(command):
+    return click.option("--json", "as_json", is_flag=True, help="Sortie en JSON.")(command)
 
 
 def transactional(command):
-    """Run `command` in one transaction; InvalidInput becomes a clean error, nothing saved."""
+    """Run `command` in one transaction, then print what it returns, `(data, message)`: the
+    French message, or the data as JSON with the --json option this adds. Nothing is printed
+    before the commit succeeds; InvalidInput becomes a clean refusal and nothing is saved."""
 
     @wraps(command)
-    def wrapped(*args, **kwargs):
+    def wrapped(*args, as_json, **kwargs):
         try:
-            result = command(*args, **kwargs)
+            data, message = command(*args, **kwargs)
             db.session.commit()
-            return result
         except InvalidInput as error:
             db.session.rollback()
-            raise click.ClickException(str(error)) from None
+            raise Refused(str(error)) from None
+        emit(as_json, data, message)
 
-    return wrapped
+    return json_option(wrapped)
 
 
-def _emit(as_json, data, message):
+def emit(as_json, data, message):
+    """Print `data` as JSON with --json, else the French `message`."""
     click.echo(json.dumps(data, ensure_ascii=False) if as_json else message)
 
 
-establishment = AppGroup("establishment", help="Establishments (UAI).")
-account = AppGroup("account", help="Accounts for demonstrations and tests.")
-client = AppGroup("client", help="Relying parties (ENT, téléservices).")
-keys = AppGroup("keys", help="ID token signing keys.")
+def table(headers, rows):
+    """Rows under a header line, in columns two spaces apart."""
+    lines = [headers, *rows]
+    widths = [max(len(str(cell)) for cell in column) for column in zip(*lines, strict=True)]
+    return "\n".join("  ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip() for line in lines)
+
+
+establishment = AppGroup("establishment", help="Établissements (UAI).")
+account = AppGroup("account", help="Comptes pour les démonstrations et les tests.")
+client = AppGroup("client", help="Services : ENT et téléservices.")
+
+CATEGORY = click.Choice(["ent", "teleservice"])
+AUTH_METHOD = click.Choice(["client_secret_basic", "client_secret_post", "none"])
 
 
 @establishment.command("add")
-@click.option("--uai", required=True, help="UAI code, e.g. 0140001A.")
-@click.option("--name", required=True)
-@click.option("--academie", default="Normandie", show_default=True)
-@click.option("--degree", type=click.Choice(["1d", "2d"]), default="2d", show_default=True, help="1d: école; 2d: collège, lycée.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--uai", required=True, help="Code UAI, par exemple 0140001A.")
+@click.option("--name", required=True, help="Nom de l'établissement.")
+@click.option("--academie", default="Normandie", show_default=True, help="Académie.")
+@click.option("--degree", type=click.Choice(["1d", "2d"]), default="2d", show_default=True, help="1d : école ; 2d : collège, lycée.")
 @transactional
-def establishment_add(uai, name, academie, degree, as_json):
+def establishment_add(uai, name, academie, degree):
+    """Ajouter un établissement."""
     created = add_establishment(uai, name, academie, degree)
     audit("establishment_added", uai=created.uai)
-    _emit(as_json, {"uai": created.uai, "name": created.name}, f"Établissement {created.uai} « {created.name} » ajouté.")
+    return {"uai": created.uai, "name": created.name}, f"Établissement {created.uai} « {created.name} » ajouté."
 
 
 @account.command("create")
-@click.option("--kind", type=click.Choice(["parent", "eleve"]), required=True)
-@click.option("--given-name", required=True)
-@click.option("--family-name", required=True)
-@click.option("--email")
-@click.option("--password", required=True, help="The chosen password (8 characters or more, letters and digits).")
-@click.option("--establishment", "uai", required=True, help="UAI of the establishment.")
-@click.option("--birthdate", help="A pupil's own birth date (eleve), YYYY-MM-DD.")
-@click.option("--ine", help="A pupil's INE (eleve).")
-@click.option("--child-given-name")
-@click.option("--child-family-name")
-@click.option("--child-birthdate", help="YYYY-MM-DD")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--kind", type=click.Choice(["parent", "eleve"]), required=True, help="Parent ou élève.")
+@click.option("--given-name", required=True, help="Prénom.")
+@click.option("--family-name", required=True, help="Nom.")
+@click.option("--email", help="Adresse mail (tenue pour vérifiée).")
+@click.option("--password", required=True, help="Mot de passe choisi (8 caractères ou plus, lettres et chiffres).")
+@click.option("--establishment", "uai", required=True, help="UAI de l'établissement.")
+@click.option("--birthdate", help="Date de naissance d'un élève (eleve), AAAA-MM-JJ.")
+@click.option("--ine", help="INE d'un élève (eleve).")
+@click.option("--child-given-name", help="Prénom de l'enfant (parent).")
+@click.option("--child-family-name", help="Nom de l'enfant (parent).")
+@click.option("--child-birthdate", help="Date de naissance de l'enfant (parent), AAAA-MM-JJ.")
 @transactional
 def account_create(
-    kind, given_name, family_name, email, password, uai, birthdate, ine, child_given_name, child_family_name, child_birthdate, as_json
+    kind, given_name, family_name, email, password, uai, birthdate, ine, child_given_name, child_family_name, child_birthdate
 ):
+    """Créer un compte actif (démonstration, test)."""
     child = None
     if kind == "parent" and (child_given_name or child_family_name or child_birthdate):
         child = {"given_name": child_given_name, "family_name": child_family_name, "birthdate": child_birthdate}
     created = create_active_account(kind, given_name, family_name, password, uai, email=email, birthdate=birthdate, ine=ine, child=child)
     db.session.flush()
     audit("account_created", account=created, kind=kind)
-    _emit(as_json, {"identifier": created.identifier, "sub": created.sub}, f"Compte {created.identifier} créé (actif).")
+    return {"identifier": created.identifier, "sub": created.sub}, f"Compte {created.identifier} créé (actif)."
 
 
 @client.command("add")
-@click.option("--name", required=True)
-@click.option("--category", type=click.Choice(["ent", "teleservice"]), required=True)
-@click.option("--redirect-uri", "redirect_uris", multiple=True, required=True)
-@click.option("--post-logout-redirect-uri", "post_logout_uris", multiple=True)
-@click.option(
-    "--auth-method",
-    type=click.Choice(["client_secret_basic", "client_secret_post", "none"]),
-    default="client_secret_basic",
-    show_default=True,
-)
-@click.option("--scope", "scopes", multiple=True, help="Allowed scope (repeat). Default: openid profile email scolarite.")
-@click.option("--trusted/--not-trusted", default=False, help="Trusted relying parties skip the consent page.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--name", required=True, help="Nom du service, montré aux familles.")
+@click.option("--category", type=CATEGORY, required=True, help="ent, ou teleservice (refusé aux familles qui l'ont refusé).")
+@click.option("--redirect-uri", "redirect_uris", multiple=True, required=True, help="URI de redirection (à répéter).")
+@click.option("--post-logout-redirect-uri", "post_logout_uris", multiple=True, help="URI de retour après déconnexion (à répéter).")
+@click.option("--auth-method", type=AUTH_METHOD, default="client_secret_basic", show_default=True, help="none : service public (PKCE).")
+@click.option("--scope", "scopes", multiple=True, help="Scope autorisé (à répéter). Par défaut : openid profile email scolarite.")
+@click.option("--trusted/--not-trusted", default=False, help="Un service de confiance ne demande pas le consentement.")
 @transactional
-def client_add(name, category, redirect_uris, post_logout_uris, auth_method, scopes, trusted, as_json):
+def client_add(name, category, redirect_uris, post_logout_uris, auth_method, scopes, trusted):
+    """Enregistrer un service.
+
+    Le secret d'un service confidentiel n'est affiché qu'une fois ; seule son empreinte est gardée.
+    """
     created, secret = register_client(name, category, redirect_uris, post_logout_uris, auth_method, scopes, trusted)
     audit("client_added", client=created)
     data = {"client_id": created.client_id, "client_secret": secret}
-    message = f"Service « {created.name} » enregistré.\nclient_id: {created.client_id}"
+    message = f"Service « {created.name} » enregistré.\nclient_id : {created.client_id}"
     if secret:
-        message += f"\nclient_secret: {secret}\n(le secret n'est affiché qu'une fois)"
-    _emit(as_json, data, message)
+        message += f"\nclient_secret : {secret}\n(le secret n'est affiché qu'une fois)"
+    return data, message
 
 
 @client.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 def client_list(as_json):
+    """Lister les services enregistrés."""
     clients = db.session.scalars(select(Client).order_by(Client.name)).all()
-    lines = [f"{each.client_id}  {each.category:<11} {'trusted ' if each.trusted else ''}{each.name}" for each in clients]
-    _emit(as_json, [describe(each) for each in clients], "\n".join(lines) or "Aucun service enregistré.")
+    rows = [(each.client_id, each.category, each.auth_method, "oui" if each.trusted else "non", each.name) for each in clients]
+    listing = table(("CLIENT_ID", "CATÉGORIE", "AUTHENTIFICATION", "CONFIANCE", "NOM"), rows) if rows else "Aucun service enregistré."
+    emit(as_json, [describe(each) for each in clients], listing)
+
+
+def _client_lines(described):
+    labels = {
+        "client_id": "client_id",
+        "name": "nom",
+        "category": "catégorie",
+        "auth_method": "authentification",
+        "trusted": "de confiance",
+        "redirect_uris": "URI de redirection",
+        "post_logout_redirect_uris": "URI de retour après déconnexion",
+        "scopes": "scopes",
+        "created_at": "enregistré le",
+    }
+    width = max(len(label) for label in labels.values())
+    lines = []
+    for key, label in labels.items():
+        value = described[key]
+        if isinstance(value, bool):
+            value = "oui" if value else "non"
+        elif isinstance(value, list):
+            value = " ".join(value) or "—"
+        lines.append(f"{label.ljust(width)} : {value}")
+    return "\n".join(lines)
 
 
 @client.command("show")
 @click.argument("client_id")
 @transactional
 def client_show(client_id):
-    click.echo(json.dumps(describe(find_client(client_id)), ensure_ascii=False, indent=2))
+    """Afficher un service."""
+    described = describe(find_client(client_id))
+    return described, _client_lines(described)
 
 
 @client.command("update")
 @click.argument("client_id")
-@click.option("--name")
-@click.option("--category", type=click.Choice(["ent", "teleservice"]))
-@click.option("--redirect-uri", "redirect_uris", multiple=True, help="Replaces the registered list.")
-@click.option("--post-logout-redirect-uri", "post_logout_uris", multiple=True, help="Replaces the registered list.")
-@click.option("--auth-method", type=click.Choice(["client_secret_basic", "client_secret_post", "none"]))
-@click.option("--scope", "scopes", multiple=True, help="Replaces the allowed scopes.")
-@click.option("--trusted/--not-trusted", default=None)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--name", help="Nouveau nom.")
+@click.option("--category", type=CATEGORY, help="Nouvelle catégorie.")
+@click.option("--redirect-uri", "redirect_uris", multiple=True, help="Remplace la liste enregistrée (à répéter).")
+@click.option("--post-logout-redirect-uri", "post_logout_uris", multiple=True, help="Remplace la liste enregistrée (à répéter).")
+@click.option("--auth-method", type=AUTH_METHOD, help="Nouvelle méthode ; un service qui devient confidentiel reçoit un secret.")
+@click.option("--scope", "scopes", multiple=True, help="Remplace les scopes autorisés (à répéter).")
+@click.option("--trusted/--not-trusted", default=None, help="Demander ou non le consentement.")
 @transactional
-def client_update(client_id, name, category, redirect_uris, post_logout_uris, auth_method, scopes, trusted, as_json):
+def client_update(client_id, name, category, redirect_uris, post_logout_uris, auth_method, scopes, trusted):
+    """Modifier un service.
+
+    Seul ce qui est indiqué change ; une liste donnée remplace la liste enregistrée.
+    """
     found = find_client(client_id)
     secret = update_client(found, name, category, redirect_uris, post_logout_uris, scopes, trusted, auth_method)
     audit("client_updated", client=found)
     data = describe(found) | ({"client_secret": secret} if secret else {})
-    _emit(as_json, data, f"Service « {found.name} » modifié." + (f"\nclient_secret: {secret}" if secret else ""))
+    return data, f"Service « {found.name} » modifié." + (f"\nclient_secret : {secret}" if secret else "")
 
 
 @client.command("rotate-secret")
 @click.argument("client_id")
-@click.option("--json", "as_json", is_flag=True)
 @transactional
-def client_rotate_secret(client_id, as_json):
+def client_rotate_secret(client_id):
+    """Remplacer le secret d'un service.
+
+    L'ancien secret cesse aussitôt de fonctionner.
+    """
     found = find_client(client_id)
     secret = rotate_secret(found)
     audit("client_secret_rotated", client=found)
-    _emit(
-        as_json,
-        {"client_id": found.client_id, "client_secret": secret},
-        f"Nouveau secret (l'ancien ne fonctionne plus) :\nclient_secret: {secret}",
-    )
+    data = {"client_id": found.client_id, "client_secret": secret}
+    return data, f"Nouveau secret (l'ancien ne fonctionne plus) :\nclient_secret : {secret}"
 
 
 @client.command("remove")
 @click.argument("client_id")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--yes", is_flag=True, help="Ne pas demander de confirmation.")
 @transactional
 def client_remove(client_id, yes):
+    """Supprimer un service et révoquer ses jetons."""
     found = find_client(client_id)
-    if not yes:
-        click.confirm(f"Supprimer « {found.name} » et révoquer ses jetons ?", abort=True)
+    if not yes and not click.confirm(f"Supprimer « {found.name} » et révoquer ses jetons ?"):
+        raise InvalidInput("Suppression annulée : rien n'a changé.")
     audit("client_removed", client=found)
     db.session.delete(found)
-    click.echo(f"Service « {found.name} » supprimé.")
+    return {"client_id": found.client_id, "removed": True}, f"Service « {found.name} » supprimé."
 
 
-@keys.command("rotate")
-def keys_rotate():
-    """Create a new signing key; the previous one stays published until its tokens expire."""
-    kid = key_store().rotate()
-    audit("signing_key_rotated", kid=kid)
-    db.session.commit()
-    click.echo(f"Nouvelle clé de signature : {kid}")
-
-
-@keys.command("prune")
-def keys_prune():
-    """Delete the retired keys whose ID tokens have all expired."""
-    removed = key_store().prune()
-    click.echo("\n".join(f"Clé retirée : {kid}" for kid in removed) or "Aucune clé à retirer.")
-
-
-@keys.command("list")
-def keys_list():
-    store = key_store()
-    published = {stored.kid for stored in store.published()}
-    signer = store.signing_key().kid
-    for stored in store.all_keys():
-        status = "signe" if stored.kid == signer else ("publiée" if stored.kid in published else "retirée")
-        click.echo(f"{stored.kid}  {status}")
+def _shown(name, value):
+    """A setting's value as `idp settings` prints it: secrets masked, URLs without password,
+    the SQLite file as the application resolves it."""
+    if name in {"SECRET_KEY", "HASH_KEY", "MAIL_PASSWORD"}:
+        return "***" if value else ""
+    if name == "DATABASE_URL":
+        return db.engine.url.render_as_string(hide_password=True)
+    if name == "REDIS_URL" and value:
+        return make_url(value).render_as_string(hide_password=True)
+    return value
 
 
 @click.command("settings")
-@click.option("--markdown", is_flag=True, help="The README's settings table.")
+@click.option("--markdown", is_flag=True, help="Le tableau des réglages du README.")
+@json_option
 @with_appcontext
-def settings_command(markdown):
-    """Print the settings (names, defaults) or their Markdown table."""
+def settings_command(markdown, as_json):
+    """Afficher les réglages en vigueur.
+
+    Tels que l'application les utilise : la base de données (fichier SQLite compris) et le
+    dossier des clés ; mots de passe et clés secrètes masqués.
+    """
     if markdown:
         click.echo(settings.markdown_table())
         return
-    secret = {"SECRET_KEY", "HASH_KEY"}
-    for setting in settings.SETTINGS:
-        value = "(set)" if setting.name in secret and current_app.config[setting.name] else current_app.config[setting.name]
-        click.echo(f"{setting.env}={value}")
+    values = {setting.env: _shown(setting.name, current_app.config[setting.name]) for setting in settings.SETTINGS}
+    emit(as_json, values, "\n".join(f"{name}={','.join(value) if isinstance(value, list) else value}" for name, value in values.items()))
 
 
 def init_app(app):
-    for group in (establishment, account, client, keys, settings_command, sweep_command):
+    for group in (establishment, account, client, keys, purge, mail, settings_command):
         app.cli.add_command(group)
+    app.cli.add_command(pupils)
+    app.cli.add_command(sweep_command)
 
 
 @click.command("sweep")
-@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), help="Evaluate the deadlines as if today were this date.")
-@click.option("--dry-run", is_flag=True, help="Count what would change, change nothing.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), help="Évaluer les délais à cette date.")
+@click.option("--dry-run", is_flag=True, help="Compter sans rien changer.")
 @with_appcontext
-def sweep_command(as_of, dry_run, as_json):
-    """Apply the life-cycle deadlines: expire, warn, invalidate (for a daily timer)."""
+@transactional
+def sweep_command(as_of, dry_run):
+    """Appliquer les délais : expirer, avertir, invalider."""
     counts = sweep(as_of=as_of, dry_run=dry_run)
-    if not dry_run:
-        db.session.commit()
+    if dry_run:
+        db.session.rollback()
     prefix = "Simulation : " if dry_run else ""
-    _emit(
-        as_json,
-        counts,
-        f"{prefix}{counts['expired']} compte(s) expiré(s), {counts['warned']} averti(s), {counts['invalidated']} invalidé(s).",
-    )
+    return counts, f"{prefix}{counts['expired']} compte(s) expiré(s), {counts['warned']} averti(s), {counts['invalidated']} invalidé(s)."

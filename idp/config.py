@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+# The top level of a checkout (idp/, templates/, keys/ side by side); installed, only
+# the package is there and idp.INSTALLED says so.
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -50,15 +52,20 @@ SETTINGS = [
     Setting(
         "DATABASE_URL",
         "sqlite:///idp.sqlite3",
-        "SQLAlchemy URL. A relative SQLite path lives in `instance/`; production uses `postgresql+psycopg://…`.",
+        "SQLAlchemy URL. A relative SQLite path lives in the instance folder; production uses `postgresql+psycopg://…`.",
     ),
     Setting(
         "REDIS_URL",
         "",
         "Redis URL for the throttling counters shared by several nodes (`redis://127.0.0.1:6379/0`). "
-        "Empty: counters in process memory (one node only).",
+        "Empty: counters in process memory (one node only), as while Redis does not answer.",
     ),
-    Setting("KEYS_DIR", str(ROOT / "keys"), "Folder of the signing keys (shared by every node)."),
+    Setting(
+        "KEYS_DIR",
+        "",
+        "Folder of the private signing keys, one `<kid>.pem` each: the same files on every node (the database names them). "
+        "Empty: `keys/` beside `idp/` in a checkout, `keys/` in the instance folder when installed.",
+    ),
     Setting("AUTHORIZATION_CODE_LIFETIME", 60, "Seconds an authorization code stays usable.", int),
     Setting("ACCESS_TOKEN_LIFETIME", 3600, "Seconds an access token stays valid.", int),
     Setting("ID_TOKEN_LIFETIME", 3600, "Seconds an ID token stays valid; a retired signing key stays in the JWKS this long.", int),
@@ -70,8 +77,48 @@ SETTINGS = [
     Setting("ARGON2_MEMORY_COST", 19456, "argon2id memory in KiB (19 MiB).", int),
     Setting("ARGON2_PARALLELISM", 1, "argon2id lanes.", int),
     Setting("PASSWORD_MIN_LENGTH", 8, "Minimum length of a chosen password (letters and digits required).", int),
-    Setting("THROTTLE_PER_IDENTIFIER", "10 per 15 minutes", "Failed credential checks allowed per identifier before it is held back."),
-    Setting("THROTTLE_PER_IP", "100 per 15 minutes", "Failed credential checks allowed per client address before it is held back."),
+    Setting(
+        "THROTTLE_FREE_FAILURES",
+        5,
+        "Failed credential checks of one identifier from one address before the next check of the pair has to wait.",
+        int,
+    ),
+    Setting(
+        "THROTTLE_BASE_DELAY",
+        60,
+        "Seconds a pair waits after its free failures; the wait doubles at every further failure.",
+        int,
+    ),
+    Setting("THROTTLE_MAX_DELAY", 3600, "Longest wait of a pair, in seconds.", int),
+    Setting(
+        "THROTTLE_FORGET_AFTER",
+        86400,
+        "Seconds after its last failure at which a pair starts afresh (the right secret clears it at once).",
+        int,
+    ),
+    Setting(
+        "THROTTLE_PER_IDENTIFIER",
+        "50 per 15 minutes",
+        "Failures of one identifier, from every address, past which each address waits from its first failure "
+        "(slows a guess spread over many addresses; an address that has not failed still gets its try).",
+    ),
+    Setting(
+        "THROTTLE_PER_IP",
+        "300 per 15 minutes",
+        "Failures from one address, whatever the identifiers, past which its checks wait for the end of the window; "
+        "high enough for a school's families behind one address.",
+    ),
+    Setting(
+        "THROTTLE_RECOVERY_PER_IP",
+        "20 per hour",
+        "Requests per address to the forms that check no secret but must be bounded (the recovery forms).",
+    ),
+    Setting(
+        "THROTTLE_REDIS_RETRY",
+        30,
+        "Seconds between two tries of a Redis that stopped answering; meanwhile the counters live in process memory.",
+        int,
+    ),
     Setting("THROTTLE_KEY_PREFIX", "idp", "Prefix of the throttling counters in Redis, to share one Redis between deployments."),
     Setting("PROXY_COUNT", 0, "Number of reverse proxies in front of the provider whose X-Forwarded-* headers are trusted.", int),
     Setting("ACTIVATION_DAYS", 90, "Days an issued account has to be activated (its activation link lives as long); then it expires.", int),
@@ -81,6 +128,27 @@ SETTINGS = [
     Setting("ENT_URL", "https://www.l-educdenormandie.fr/", "Address of the ENT, which pages offer to go to once an account is active."),
     Setting("LANGUAGES", ["fr", "en"], "Languages of the pages, the first being the default.", list),
     Setting("LOG_LEVEL", "INFO", "Level of the application log."),
+    Setting("MAIL_SERVER", "localhost", "SMTP server that sends the emails."),
+    Setting("MAIL_PORT", 25, "Port of the SMTP server.", int),
+    Setting("MAIL_USE_TLS", False, "Upgrade the SMTP connection with STARTTLS (usually port 587).", bool),
+    Setting("MAIL_USE_SSL", False, "Connect to the SMTP server over TLS from the start (usually port 465).", bool),
+    Setting("MAIL_USERNAME", "", "SMTP login; empty: no authentication."),
+    Setting("MAIL_PASSWORD", "", "SMTP password (never printed nor logged)."),
+    Setting(
+        "MAIL_DEFAULT_SENDER",
+        "Téléservices - Académie de Normandie <ne-pas-repondre@ac-normandie.fr>",
+        "Sender (From) of every email.",
+    ),
+    Setting("MAIL_TIMEOUT", 10, "Seconds to wait for the SMTP server at each step before the message waits for a later attempt.", int),
+    Setting(
+        "MAIL_SEND_AFTER_COMMIT",
+        True,
+        "Send a request's emails in the background as soon as its transaction commits; off: only `idp mail flush` or "
+        "`idp mail worker` send them.",
+        bool,
+    ),
+    Setting("MAIL_RETRY_DAYS", 4, "Days during which an email that could not be sent is retried before it is given up (audited).", int),
+    Setting("MAIL_KEEP_DAYS", 7, "Days the outbox keeps the trace (recipient, template, times) of a sent or given-up email.", int),
 ]
 
 
@@ -106,8 +174,8 @@ def markdown_table():
     rows = ["| variable | default | meaning |", "|---|---|---|"]
     for setting in SETTINGS:
         default = setting.default
-        if setting.name == "KEYS_DIR":
-            default = "keys/ (beside idp/)"
+        if isinstance(default, bool):
+            default = int(default)
         elif isinstance(default, list):
             default = ",".join(default)
         shown = f"`{default}`" if default not in (None, "") else ""

@@ -1,4 +1,5 @@
-"""Error pages: JSON for protocol endpoints, French HTML that says what to do next elsewhere."""
+"""Errors: the domain's refusal of bad input, and the error pages (JSON for protocol
+endpoints, French HTML that says what to do next elsewhere)."""
 
 import logging
 
@@ -9,6 +10,12 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from .extensions import db
 
 log = logging.getLogger("idp")
+
+
+class InvalidInput(ValueError):
+    """Input that a domain rule refuses, with a French message fit to show as is; the caller
+    rolls back, so nothing is changed."""
+
 
 PROTOCOL_PATHS = ("/token", "/userinfo", "/revoke", "/introspect", "/jwks.json", "/.well-known/")
 

@@ -1,6 +1,7 @@
 """Flask extensions, created here and bound to the application in `create_app`."""
 
 from flask_babel import Babel
+from flask_mail import Mail
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
@@ -25,3 +26,4 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 csrf = CSRFProtect()
 babel = Babel()
+mail = Mail()

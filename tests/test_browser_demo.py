@@ -17,8 +17,8 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 from werkzeug.serving import make_server
 
-from idp.admin.clients import register_client
 from idp.extensions import db
+from idp.relying_parties import register_client
 
 from .conftest import PASSWORD
 

@@ -2,8 +2,12 @@
 
 import json
 
+import click
 import pytest
+from click.testing import CliRunner
+from flask.cli import ScriptInfo
 
+from idp.cli import SCHEMA_BEHIND, main
 from idp.extensions import db
 from idp.models import Account, Client
 
@@ -67,9 +71,18 @@ def test_accented_names_make_ascii_identifiers(run, establishment):
     ("args", "message"),
     [
         (["--redirect-uri", "http://example.org/cb"], "http n'est admis que sur"),
-        (["--redirect-uri", "not a uri"], "malformé"),
+        (["--redirect-uri", "not a uri"], "espace"),
+        (["--redirect-uri", "/cb"], "malformée"),
+        (["--redirect-uri", "https://rp.example.org:https/cb"], "malformée"),
         (["--redirect-uri", "https://rp.example.org/cb#frag"], "fragment"),
-        (["--redirect-uri", "https://rp.example.org/cb", "--scope", "openid", "--scope", "phone"], "scope inconnu : phone"),
+        (["--redirect-uri", "https://rp.example.org/cb#"], "fragment"),
+        (["--redirect-uri", "https://*.example.org/cb"], "joker"),
+        (["--redirect-uri", "https://rp.example.org/*"], "joker"),
+        (["--redirect-uri", "https://rp.example.org/cb", "--post-logout-redirect-uri", "https://rp.example.org/*"], "joker"),
+        (["--redirect-uri", "https://user:password@rp.example.org/cb"], "user:password@"),
+        (["--redirect-uri", "https://rp.example.org@evil.example/cb"], "user:password@"),
+        (["--redirect-uri", "http://localhost.evil.example/cb"], "http n'est admis que sur"),
+        (["--redirect-uri", "https://rp.example.org/cb", "--scope", "openid", "--scope", "phone"], "Scope inconnu : phone"),
         (["--redirect-uri", "https://rp.example.org/cb", "--scope", "profile"], "openid est obligatoire"),
         (["--redirect-uri", "https://rp.example.org/cb", "--post-logout-redirect-uri", "ftp://x/"], "malformé"),
     ],
@@ -78,6 +91,7 @@ def test_bad_client_input_is_refused_and_changes_nothing(run, app, args, message
     result = run("client", "add", "--name", "Service", "--category", "teleservice", *args)
     assert result.exit_code == 1
     assert message in result.output
+    assert not result.output.startswith("Error")
     with app.app_context():
         assert db.session.scalar(db.select(db.func.count()).select_from(Client)) == 0
 
@@ -123,7 +137,7 @@ def test_list_show_update_rotate_remove(run, app):
     )
     client_id = registered["client_id"]
     assert "Cantine" in run("client", "list").output
-    shown = json.loads(run("client", "show", client_id).output)
+    shown = json.loads(run("client", "show", client_id, "--json").output)
     assert shown["trusted"] is False and shown["scopes"] == ["openid", "profile", "email", "scolarite"]
 
     result = run("client", "update", client_id, "--trusted", "--redirect-uri", "https://c.example.org/cb2", "--json")
@@ -137,8 +151,9 @@ def test_list_show_update_rotate_remove(run, app):
         assert not client.check_client_secret(registered["client_secret"])
 
     assert run("client", "show", "unknown").exit_code == 1
-    assert run("client", "remove", client_id, "--yes").exit_code == 0
+    assert json.loads(run("client", "remove", client_id, "--yes", "--json").output) == {"client_id": client_id, "removed": True}
     assert "Aucun service" in run("client", "list").output
+    assert json.loads(run("client", "list", "--json").output) == []
 
 
 def test_public_client_has_no_secret(run):
@@ -152,6 +167,108 @@ def test_public_client_has_no_secret(run):
 def test_admin_actions_are_audited(run, audit_events):
     run("client", "add", "--name", "Cantine", "--category", "teleservice", "--redirect-uri", "https://c.example.org/cb")
     assert [event.event for event in audit_events("client_added")] == ["client_added"]
+
+
+def _register(run, name="Cantine", *options):
+    result = run(
+        "client", "add", "--name", name, "--category", "teleservice", "--redirect-uri", "https://c.example.org/cb", *options, "--json"
+    )
+    return json.loads(result.output)["client_id"]
+
+
+def test_update_with_a_wildcard_uri_is_refused_and_changes_nothing(run):
+    client_id = _register(run)
+    for uri in ("https://c.example.org/*", "https://admin:secret@c.example.org/cb", "https://c.example.org/cb#top"):
+        result = run("client", "update", client_id, "--name", "Autre", "--redirect-uri", uri)
+        assert result.exit_code == 1, uri
+        assert "refusée" in result.output
+    shown = json.loads(run("client", "show", client_id, "--json").output)
+    assert shown["name"] == "Cantine" and shown["redirect_uris"] == ["https://c.example.org/cb"]
+
+
+def test_update_without_any_change_is_an_error(run, audit_events):
+    client_id = _register(run)
+    for extra in ([], ["--json"]):
+        result = run("client", "update", client_id, *extra)
+        assert result.exit_code == 1
+        assert "Rien à modifier" in result.output
+    assert audit_events("client_updated") == []
+
+
+def test_lists_have_a_header_line(run):
+    _register(run, "Cantine")
+    _register(run, "Bourses", "--trusted")
+    header, *rows = run("client", "list").output.splitlines()
+    assert header.split() == ["CLIENT_ID", "CATÉGORIE", "AUTHENTIFICATION", "CONFIANCE", "NOM"]
+    assert [row.split()[-1] for row in rows] == ["Bourses", "Cantine"]
+    assert [row.split()[3] for row in rows] == ["oui", "non"]
+
+
+def test_show_is_readable_and_json_on_demand(run):
+    client_id = _register(run)
+    shown = run("client", "show", client_id).output
+    assert f"client_id                       : {client_id}" in shown
+    assert "URI de redirection              : https://c.example.org/cb" in shown
+    assert json.loads(run("client", "show", client_id, "--json").output)["client_id"] == client_id
+
+
+def test_every_printed_result_has_its_json(run, establishment):
+    assert json.loads(run("establishment", "add", "--uai", "0140002B", "--name", "École", "--json").output)["uai"] == "0140002B"
+    client_id = _register(run)
+    updated = json.loads(run("client", "update", client_id, "--not-trusted", "--json").output)
+    assert updated["client_id"] == client_id
+    assert set(json.loads(run("client", "rotate-secret", client_id, "--json").output)) == {"client_id", "client_secret"}
+    assert json.loads(run("settings", "--json").output)["IDP_ISSUER"] == "http://localhost"
+
+
+def _commands(group, path=()):
+    for name, command in group.commands.items():
+        yield (*path, name), command
+        if isinstance(command, click.Group):
+            yield from _commands(command, (*path, name))
+
+
+def test_every_command_has_a_one_line_help(app):
+    ours = {name: command for name, command in app.cli.commands.items() if name != "db"}  # db: Flask-Migrate's
+    shorts = {" ".join(path): command.get_short_help_str() for path, command in _commands(click.Group(commands=ours))}
+    assert [path for path, short in shorts.items() if not short.strip() or short.endswith("...")] == []
+
+
+def test_settings_hide_passwords_and_show_the_folders_in_use(make_app, settings):
+    other = make_app(
+        settings | {"DATABASE_URL": "postgresql+psycopg://idp:hunter2@db.invalid/idp", "REDIS_URL": "redis://:hunter3@127.0.0.1:6379/0"},
+        command_line=True,
+    )
+    output = other.test_cli_runner().invoke(args=["settings"]).output
+    assert "hunter" not in output and "test-secret-key" not in output
+    assert "IDP_DATABASE_URL=postgresql+psycopg://idp:***@db.invalid/idp" in output.splitlines()
+    assert "IDP_REDIS_URL=redis://:***@127.0.0.1:6379/0" in output.splitlines()
+    assert f"IDP_KEYS_DIR={settings['KEYS_DIR']}" in output.splitlines()
+
+
+@pytest.fixture
+def unmigrated_url(database_url, tmp_path):
+    """A database without the schema: an empty SQLite file, or on PostgreSQL the test
+    database seen through a schema that does not exist."""
+    if database_url.startswith("postgresql"):
+        return database_url + "?options=-csearch_path%3Dunmigrated"
+    return f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "client list",
+        "client add --name Cantine --category teleservice --redirect-uri https://c.example.org/cb",
+        "establishment add --uai 0140001A --name Collège",
+        "account create --kind eleve --given-name Zoé --family-name Martin --password Cartable-2024 --establishment 0140001A",
+    ],
+)
+def test_unmigrated_database_asks_for_the_upgrade_without_a_traceback(make_app, settings, unmigrated_url, command):
+    unmigrated = make_app(settings | {"DATABASE_URL": unmigrated_url})
+    result = CliRunner().invoke(main, command.split(), obj=ScriptInfo(create_app=lambda: unmigrated), env={"FLASK_RUN_FROM_CLI": None})
+    assert result.exit_code == 1
+    assert result.output == SCHEMA_BEHIND + "\n"
 
 
 def test_settings_markdown_table_is_in_the_readme(run):

@@ -134,8 +134,3 @@ def test_ui_locales_unknown_falls_back_to_french(ent, parent):
     page = ent.client.get(response.location, headers={"Accept-Language": "de"})
     assert '<html lang="fr">' in page.text
     assert "Mot de passe" in page.text
-
-
-def test_browser_language_is_used_without_ui_locales(client):
-    page = client.get("/connexion", headers={"Accept-Language": "en-US,en;q=0.9"})
-    assert '<html lang="en">' in page.text

@@ -147,7 +147,8 @@ def test_compiled_catalogue_is_up_to_date():
 def test_login_page_in_english(client):
     problem = _compiled_catalogue_problem()
     assert problem is None, problem
-    page = client.get("/connexion", headers={"Accept-Language": "en"})
+    client.get("/langue/en")
+    page = client.get("/connexion")
     assert page.status_code == 200
     assert '<html lang="en">' in page.text
     for word in ("Username", "Password", "Submit", "forgotten password", "forgotten username"):

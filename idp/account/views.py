@@ -15,8 +15,10 @@ from ..auth.sessions import current_login_session, end_login_session
 from ..clock import now
 from ..extensions import db
 from ..models import Consent, LoginSession
+from .devices import describe_device
 
 bp = Blueprint("account", __name__, url_prefix="/compte")
+bp.add_app_template_filter(describe_device, "device")
 
 
 def login_required(view):

@@ -12,7 +12,7 @@ from ..audit import audit
 from ..extensions import db
 from ..oidc.server import query_client
 from ..security import allow_form_action
-from ..throttle import throttle
+from ..throttle import retry_message, throttle, too_many_attempts
 from .forms import LoginForm
 from .sessions import current_login_session, log_out, start_login_session
 
@@ -27,15 +27,18 @@ def safe_next(target):
 
 
 def _login_page(form, next_url, status=200):
+    client = None
     if next_url:
         # The form's redirect chain ends at the relying party's registered URI, which the
-        # page's CSP form-action must name.
+        # page's CSP form-action must name; the page names the service the person goes to.
         query = parse_qs(urlsplit(next_url).query)
-        client = query_client(query.get("client_id", [""])[0])
+        candidate = query_client(query.get("client_id", [""])[0])
         uri = query.get("redirect_uri", [None])[0]
-        if client is not None and uri and client.check_redirect_uri(uri):
-            allow_form_action(uri)
-    return render_template("auth/login.html", form=form), status
+        if candidate is not None and (uri is None or candidate.check_redirect_uri(uri)):
+            client = candidate
+            if uri:
+                allow_form_action(uri)
+    return render_template("auth/login.html", form=form, client=client), status
 
 
 @bp.route("/connexion", methods=["GET", "POST"])
@@ -49,11 +52,12 @@ def login():
 
     identifier = normalize(form.identifier.data)
     ip = request.remote_addr or ""
-    if throttle.blocked("login", identifier, ip):
-        audit("login_throttled", identifier=identifier)
+    wait = throttle.wait_time("login", identifier, ip)
+    if wait:
+        audit("login_throttled", identifier=identifier, retry_after=wait)
         db.session.commit()
-        form.password.errors.append(_("Trop de tentatives. Patientez un quart d'heure avant de réessayer."))
-        return _login_page(form, next_url, 429)
+        form.password.errors.append(retry_message(wait))
+        return too_many_attempts(_login_page(form, next_url), wait)
 
     account = find_account(identifier)
     if not verify_password(account, form.password.data):
@@ -62,6 +66,7 @@ def login():
         db.session.commit()
         form.password.errors.append(_("Identifiant ou mot de passe incorrect."))
         return _login_page(form, next_url)
+    throttle.succeeded("login", identifier, ip)
 
     refusal = provider_refusal(account)
     if refusal is not None:

@@ -1,7 +1,9 @@
 """The tables, split by domain. Importing this package registers every model."""
 
 from .audit import AuditEvent
+from .keys import SigningKey
 from .oauth import AuthorizationCode, Client, Consent, Token
+from .outbox import MailStatus, OutboxMessage
 from .people import (
     Account,
     AccountKind,
@@ -30,12 +32,15 @@ __all__ = [
     "LegalGuardian",
     "LinkPurpose",
     "LoginSession",
+    "MailStatus",
+    "OutboxMessage",
     "Pupil",
     "PupilImport",
     "StaffMember",
     "StaffRecoveryCode",
     "StaffRole",
     "StaffSession",
+    "SigningKey",
     "Token",
     "staff_establishment",
 ]

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin
 from authlib.oidc.core import AuthorizationCodeMixin
-from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..clock import now, timestamp
@@ -85,11 +85,15 @@ class Client(db.Model, ClientMixin):
 
 
 class AuthorizationCode(db.Model, AuthorizationCodeMixin):
+    # The nonce replay check looks codes up by (client, nonce); the index also serves the
+    # client's cascade.
+    __table_args__ = (Index("ix_authorization_code_client_pk_nonce", "client_pk", "nonce"),)
+
     id: Mapped[int] = mapped_column(primary_key=True)
     code_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    client_pk: Mapped[int] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"), index=True)
+    client_pk: Mapped[int] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"))
     account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"), index=True)
-    login_session_id: Mapped[int | None] = mapped_column(ForeignKey("login_session.id", ondelete="SET NULL"))
+    login_session_id: Mapped[int | None] = mapped_column(ForeignKey("login_session.id", ondelete="SET NULL"), index=True)
     # None when the request relied on the single registered URI (then none is required at /token).
     redirect_uri: Mapped[str | None] = mapped_column(String(500))
     scope: Mapped[str] = mapped_column(String(200))
@@ -98,7 +102,7 @@ class AuthorizationCode(db.Model, AuthorizationCodeMixin):
     code_challenge: Mapped[str | None] = mapped_column(String(128))
     code_challenge_method: Mapped[str | None] = mapped_column(String(10))
     created_at: Mapped[datetime] = mapped_column(default=now)
-    expires_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
     used_at: Mapped[datetime | None]
 
     client: Mapped[Client] = relationship()
@@ -130,8 +134,9 @@ class Token(db.Model, TokenMixin):
     scope: Mapped[str] = mapped_column(String(200))
     auth_time: Mapped[datetime | None]
     issued_at: Mapped[datetime] = mapped_column(default=now)
-    access_expires_at: Mapped[datetime]
-    refresh_expires_at: Mapped[datetime | None]
+    # Both indexed for the purge (idp.oidc.purge).
+    access_expires_at: Mapped[datetime] = mapped_column(index=True)
+    refresh_expires_at: Mapped[datetime | None] = mapped_column(index=True)
     revoked_at: Mapped[datetime | None]
     refresh_used_at: Mapped[datetime | None]
 
@@ -175,7 +180,7 @@ class Consent(db.Model):
     """The scopes a person allowed a relying party that is not marked trusted."""
 
     account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"), primary_key=True)
-    client_pk: Mapped[int] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"), primary_key=True)
+    client_pk: Mapped[int] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"), primary_key=True, index=True)
     scopes: Mapped[str] = mapped_column(String(200))
     granted_at: Mapped[datetime] = mapped_column(default=now)
 

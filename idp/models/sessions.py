@@ -16,7 +16,7 @@ class LoginSession(db.Model):
     # `created_at` is the moment the person typed their password: the ID token's auth_time.
     created_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
-    expires_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
     ended_at: Mapped[datetime | None]
     user_agent: Mapped[str] = mapped_column(String(200), default="")
     ip: Mapped[str] = mapped_column(String(45), default="")

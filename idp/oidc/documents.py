@@ -18,7 +18,7 @@ class PublishedDocuments:
     def _version(self, path):
         if path == "/jwks.json":
             # Keys are published and retired with time as well as with rotations.
-            return tuple(stored.kid for stored in self.app.extensions["idp.keys"].published())
+            return self.app.extensions["idp.keys"].version()
         return None
 
     def __call__(self, environ, start_response):

@@ -15,7 +15,7 @@ from ..extensions import csrf, db
 from . import bp
 from .claims import CLAIMS_SUPPORTED, SCOPES
 from .grants import AUTH_METHODS
-from .keys import key_store
+from .keys import JWKS_MAX_AGE, key_store
 from .server import authorization_server
 
 
@@ -72,8 +72,8 @@ def discovery():
 
 @bp.get("/jwks.json")
 def jwks():
-    # Short enough that a rotation reaches relying parties long before old tokens expire.
-    return _json_document(json.dumps(key_store().jwks()).encode(), 300)
+    # A new key is published JWKS_MAX_AGE (and more) before it signs.
+    return _json_document(json.dumps(key_store().jwks()).encode(), JWKS_MAX_AGE)
 
 
 @bp.post("/token")

@@ -1,7 +1,7 @@
 """Schools and staff: pupils keyed by the establishment, legal guardians, issued accounts, staff with TOTP
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2026-11-29 00:05:13.976886
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0003'
-down_revision = '0001'
+down_revision = '0002'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """Links sent by email: activation, email change, password reset
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0006
 Create Date: 2026-11-29 00:09:46.093852
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0005'
-down_revision = '0003'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 

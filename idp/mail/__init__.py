@@ -1,0 +1,153 @@
+"""Email through a transactional outbox (design §7).
+
+`send(to, template, language, **context)` renders `templates/mail/<template>.txt` and `.html`
+and adds the message to the caller's transaction: a rollback drops it with the change that
+caused it. After the commit, a small pool of background threads sends it (the page does not
+wait for the SMTP server); whatever fails waits in the outbox for `idp mail flush` (cron) or
+`idp mail worker` (systemd), which retry with backoff (`delivery.py`).
+
+One small sender per email sits beside the generic `send`, as `send_test_message` below.
+
+The subject of an email is the `subject` variable that its `.txt` template sets; the `.html`
+template receives it, to put in its title.
+"""
+
+import logging
+import re
+import threading
+from concurrent.futures import ThreadPoolExecutor, wait
+from email.utils import make_msgid, parseaddr
+
+from flask import current_app
+from flask_babel import force_locale
+from sqlalchemy import event, inspect
+from sqlalchemy.orm import Session
+
+from .. import clock, extensions
+from ..extensions import db
+from ..models import OutboxMessage
+from .delivery import deliver, flush, purge, worker
+
+__all__ = ["deliver", "flush", "init_app", "purge", "send", "send_test_message", "wait_for_deliveries", "worker"]
+
+log = logging.getLogger(__name__)
+
+# One address, nothing that could add a header or a second recipient.
+ADDRESS = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+")
+_QUEUED = "idp.mail.queued"
+
+
+def send(to, template, language="fr", **context):
+    """Write the email `template` to `to` in the caller's transaction (no commit); it leaves
+    after the commit. Returns the outbox row. Raises ValueError for an unusable address."""
+    if not ADDRESS.fullmatch(to or ""):
+        raise ValueError("not a single email address")
+    languages = current_app.config["LANGUAGES"]
+    language = language if language in languages else languages[0]
+    subject, text, html = render(template, language, context)
+    sender = current_app.config["MAIL_DEFAULT_SENDER"]
+    moment = clock.now()
+    message = OutboxMessage(
+        message_id=make_msgid(domain=parseaddr(sender)[1].rpartition("@")[2] or "localhost"),
+        recipient=to,
+        sender=sender,
+        template=template,
+        language=language,
+        subject=subject,
+        body_text=text,
+        body_html=html,
+        created_at=moment,
+        next_attempt_at=moment,
+    )
+    db.session.add(message)
+    db.session.info.setdefault(_QUEUED, []).append(message)
+    return message
+
+
+def render(template, language, context):
+    """(subject, text, html) of `mail/<template>`, rendered in `language`."""
+    environment = current_app.jinja_env
+    context = {**context, "language": language}
+    with force_locale(language):
+        text = environment.get_template(f"mail/{template}.txt").make_module(context)
+        subject = " ".join(str(text.subject).split())
+        html = environment.get_template(f"mail/{template}.html").render(context, subject=subject)
+    return subject, str(text).strip() + "\n", html
+
+
+def send_test_message(to, language="fr"):
+    """The message of `idp mail test`: proves that the SMTP settings work."""
+    config = current_app.config
+    return send(to, "test", language, issuer=config["ISSUER"], server=f"{config['MAIL_SERVER']}:{config['MAIL_PORT']}")
+
+
+def wait_for_deliveries(app=None, timeout=None):
+    """Wait until the background sends started by earlier commits (of `app`, default the
+    current one) have finished."""
+    (app or current_app).extensions["idp.mail"].wait(timeout)
+
+
+class AfterCommitDelivery:
+    """Sends the messages of a committed transaction from two background threads, so that no
+    page waits for the SMTP server. A message that fails here waits for the worker."""
+
+    def __init__(self, app):
+        self.app = app
+        self._lock = threading.Lock()
+        self._executor = None  # created at the first use: after gunicorn has forked
+        self._futures = set()
+
+    def submit(self, ids):
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="idp-mail")
+            future = self._executor.submit(self._deliver, ids)
+            self._futures.add(future)
+        future.add_done_callback(self._forget)
+
+    def _forget(self, future):
+        with self._lock:
+            self._futures.discard(future)
+
+    def _deliver(self, ids):
+        with self.app.app_context():
+            try:
+                deliver(ids)
+            except Exception:
+                log.exception("mail: sending after commit failed; the messages wait for `idp mail flush` or the worker")
+
+    def wait(self, timeout=None):
+        with self._lock:
+            pending = list(self._futures)
+        wait(pending, timeout)
+
+
+def _after_commit(session):
+    queued = session.info.pop(_QUEUED, None)
+    if not queued or not current_app.config["MAIL_SEND_AFTER_COMMIT"]:
+        return
+    ids = [identity[0] for identity in (inspect(message).identity for message in queued) if identity]
+    if ids:
+        current_app.extensions["idp.mail"].submit(ids)
+
+
+def _after_transaction_end(session, transaction):
+    # After a commit, `_after_commit` has taken the queue already; after a rollback or a
+    # close, what was queued no longer exists.
+    if transaction.parent is None:
+        session.info.pop(_QUEUED, None)
+
+
+def init_app(app):
+    config = app.config
+    if config["MAIL_USE_TLS"] and config["MAIL_USE_SSL"]:
+        raise ValueError("IDP_MAIL_USE_TLS (STARTTLS) and IDP_MAIL_USE_SSL (TLS from the start) exclude each other: choose one.")
+    # The outbox decides what leaves, in tests too; smtplib's debug output would print the
+    # AUTH exchange, hence the password.
+    config["MAIL_SUPPRESS_SEND"] = False
+    config["MAIL_DEBUG"] = 0
+    extensions.mail.init_app(app)
+    app.extensions["idp.mail"] = AfterCommitDelivery(app)
+    for name, listener in (("after_commit", _after_commit), ("after_transaction_end", _after_transaction_end)):
+        if not event.contains(Session, name, listener):
+            event.listen(Session, name, listener)

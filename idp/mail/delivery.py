@@ -1,0 +1,284 @@
+"""Delivery of the outbox: claim a due message, send it over SMTP, record the outcome.
+
+Safe from several nodes at once: a sender claims one message with a single UPDATE that
+takes a lease (`claimed_by`, `claimed_until`) only if no live lease exists, choosing the
+row with `FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite runs the same UPDATE under its
+write lock. Each outcome is committed at once, so a message goes out once; a sender that
+dies mid-send leaves a lease that expires, and the message is then retried.
+
+Logs name the message by id and template, never its address or body.
+"""
+
+import logging
+import os
+import secrets
+import smtplib
+import socket
+import ssl
+from datetime import timedelta
+
+import flask_mail
+from flask import current_app
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.orm import aliased
+
+from .. import clock
+from ..audit import audit
+from ..extensions import db
+from ..models import MailStatus, OutboxMessage
+
+log = logging.getLogger(__name__)
+
+# Delays before the 2nd, 3rd, 4th and 5th attempts; then every RETRY_EVERY until MAIL_RETRY_DAYS.
+BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2))
+RETRY_EVERY = timedelta(hours=6)
+# How long a sender may work on one message before another may take it over.
+LEASE = timedelta(minutes=5)
+# Refusals that concern one message; the next one may still go out on the same connection.
+MESSAGE_ERRORS = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError, flask_mail.BadHeaderError)
+
+
+def backoff(attempts):
+    """Delay before the next attempt of a message that has failed `attempts` times."""
+    return BACKOFF[attempts - 1] if attempts <= len(BACKOFF) else RETRY_EVERY
+
+
+def flush(limit=None, now=None, stop=None):
+    """Send what is due (at most `limit` messages), purge old traces, and count:
+    {"sent": sent now, "failed": attempts that failed now, "waiting": messages still to send}.
+    Stops early when the SMTP server is unreachable, or when the event `stop` is set."""
+    counts = _send_due(limit=limit, now=now, stop=stop)
+    purge(now)
+    counts["waiting"] = db.session.scalar(select(func.count()).where(OutboxMessage.status == MailStatus.PENDING))
+    db.session.commit()
+    return counts
+
+
+def deliver(ids, now=None):
+    """Send the messages `ids` if they are due and nobody else is sending them."""
+    return _send_due(ids=ids, now=now)
+
+
+def worker(stop, interval=15, batch=50):
+    """Flush until the event `stop` is set: at once while messages are due, else every `interval` seconds."""
+    log.info("mail worker started")
+    while not stop.is_set():
+        try:
+            counts = flush(limit=batch, stop=stop)
+        except Exception:
+            log.exception("mail: flush failed; next try in %s s", interval)
+            db.session.rollback()
+            counts = {"sent": 0, "failed": 0}
+        if counts["sent"] + counts["failed"] < batch:
+            stop.wait(interval)
+    log.info("mail worker stopped")
+
+
+def purge(now=None):
+    """Delete the traces of messages sent or given up more than MAIL_KEEP_DAYS ago."""
+    cutoff = (now or clock.now()) - timedelta(days=current_app.config["MAIL_KEEP_DAYS"])
+    result = db.session.execute(
+        delete(OutboxMessage).where(OutboxMessage.status.in_([MailStatus.SENT, MailStatus.FAILED]), OutboxMessage.last_attempt_at < cutoff)
+    )
+    db.session.commit()
+    return result.rowcount
+
+
+def _send_due(ids=None, limit=None, now=None, stop=None):
+    counts = {"sent": 0, "failed": 0}
+    sender_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"[-64:]
+    smtp = _Smtp()
+    try:
+        while limit is None or counts["sent"] + counts["failed"] < limit:
+            if stop is not None and stop.is_set():
+                break
+            claimed = _claim(sender_id, now or clock.now(), ids)
+            if claimed is None:
+                break
+            try:
+                smtp.send(claimed)
+            except MESSAGE_ERRORS as error:
+                _record_failure(claimed, error, now or clock.now())
+                counts["failed"] += 1
+            except OSError as error:  # unreachable, timed out, TLS or login refused: the server, not the message
+                smtp.abandon()
+                _record_failure(claimed, error, now or clock.now())
+                counts["failed"] += 1
+                break
+            else:
+                _record_sent(claimed, now or clock.now())
+                counts["sent"] += 1
+    finally:
+        smtp.close()
+    return counts
+
+
+def _claimable(message, now):
+    return (
+        message.status == MailStatus.PENDING,
+        message.next_attempt_at <= now,
+        or_(message.claimed_until.is_(None), message.claimed_until < now),
+    )
+
+
+def _claim(sender_id, now, ids=None):
+    """Lease the next due message to `sender_id`, committed; None when there is none."""
+    candidate = aliased(OutboxMessage)
+    chosen = select(candidate.id).where(*_claimable(candidate, now))
+    if ids is not None:
+        chosen = chosen.where(candidate.id.in_(ids))
+    chosen = chosen.order_by(candidate.next_attempt_at, candidate.id).limit(1).with_for_update(skip_locked=True)
+    claimed = db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == chosen.scalar_subquery(), *_claimable(OutboxMessage, now))
+        .values(claimed_by=sender_id, claimed_until=now + LEASE)
+        .returning(
+            OutboxMessage.id,
+            OutboxMessage.message_id,
+            OutboxMessage.template,
+            OutboxMessage.recipient,
+            OutboxMessage.sender,
+            OutboxMessage.subject,
+            OutboxMessage.body_text,
+            OutboxMessage.body_html,
+            OutboxMessage.attempts,
+            OutboxMessage.created_at,
+        )
+        .execution_options(synchronize_session=False)
+    ).one_or_none()
+    db.session.commit()
+    return claimed
+
+
+def _record_sent(claimed, now):
+    # Whoever sent it, it is sent: no condition on the lease. The bodies may hold the secret
+    # the email carried; only the trace stays.
+    db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == claimed.id)
+        .values(
+            status=MailStatus.SENT,
+            attempts=OutboxMessage.attempts + 1,
+            last_attempt_at=now,
+            sent_at=now,
+            last_error=None,
+            body_text="",
+            body_html="",
+            claimed_by=None,
+            claimed_until=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    log.info("mail %s (%s) sent", claimed.id, claimed.template)
+
+
+def _record_failure(claimed, error, now):
+    attempts = claimed.attempts + 1
+    permanent = isinstance(error, smtplib.SMTPRecipientsRefused) and all(code >= 500 for code, _ in error.recipients.values())
+    give_up = permanent or now - claimed.created_at >= timedelta(days=current_app.config["MAIL_RETRY_DAYS"])
+    values = {
+        "attempts": attempts,
+        "last_attempt_at": now,
+        "last_error": _describe(error, detailed=True),
+        "claimed_by": None,
+        "claimed_until": None,
+    }
+    if give_up:
+        values |= {"status": MailStatus.FAILED, "body_text": "", "body_html": ""}
+    else:
+        values["next_attempt_at"] = now + backoff(attempts)
+    db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == claimed.id, OutboxMessage.status == MailStatus.PENDING)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    reason = _describe(error)
+    if give_up:
+        audit("mail_given_up", mail_id=claimed.id, template=claimed.template, attempts=attempts, error=reason)
+        log.warning("mail %s (%s) given up after %s attempt(s): %s", claimed.id, claimed.template, attempts, reason)
+    else:
+        log.warning(
+            "mail %s (%s) attempt %s failed: %s; next attempt at %s",
+            claimed.id,
+            claimed.template,
+            attempts,
+            reason,
+            values["next_attempt_at"].isoformat(timespec="seconds"),
+        )
+    db.session.commit()
+
+
+def _describe(error, detailed=False):
+    """The kind of failure and the SMTP code; `detailed` adds the server's words (for the
+    table only: a refusal may quote the address, which the logs do not carry)."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        code, text = next(iter(error.recipients.values()))
+    elif isinstance(error, smtplib.SMTPResponseException):
+        code, text = error.smtp_code, error.smtp_error
+    else:
+        code, text = None, str(error)
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    described = type(error).__name__ + (f" {code}" if code else "")
+    if detailed and text:
+        described += f": {' '.join(text.split())}"
+    return described[:200]
+
+
+class _Connection(flask_mail.Connection):
+    """Flask-Mail's connection with a timeout and verified TLS certificates (smtplib's own
+    default verifies none), and without smtplib's debug output (it prints the password)."""
+
+    def configure_host(self):
+        state = self.mail
+        timeout = current_app.config["MAIL_TIMEOUT"]
+        if state.use_ssl:
+            host = smtplib.SMTP_SSL(state.server, state.port, timeout=timeout, context=ssl.create_default_context())
+        else:
+            host = smtplib.SMTP(state.server, state.port, timeout=timeout)
+        try:
+            if state.use_tls:
+                host.starttls(context=ssl.create_default_context())
+            if state.username and state.password:
+                host.login(state.username, state.password)
+        except BaseException:
+            host.close()
+            raise
+        return host
+
+
+class _Smtp:
+    """One SMTP connection for a run of messages, opened at the first one."""
+
+    def __init__(self):
+        self.connection = None
+
+    def send(self, claimed):
+        if self.connection is None:
+            self.connection = _Connection(current_app.extensions["mail"]).__enter__()
+        message = flask_mail.Message(
+            subject=claimed.subject,
+            recipients=[claimed.recipient],
+            body=claimed.body_text,
+            html=claimed.body_html,
+            sender=claimed.sender,
+        )
+        message.msgId = claimed.message_id
+        self.connection.send(message)
+
+    def abandon(self):
+        """Drop a connection that failed, without the courtesy of QUIT."""
+        if self.connection is not None and self.connection.host is not None:
+            self.connection.host.close()
+        self.connection = None
+
+    def close(self):
+        if self.connection is None:
+            return
+        try:
+            self.connection.host.quit()
+        except OSError:
+            self.connection.host.close()
+        self.connection = None

@@ -1,0 +1,1 @@
+"""The footer's pages: legal notice, accessibility statement, contact."""

@@ -1,0 +1,177 @@
+"""Where the throttle's counts live: Redis when it answers, process memory otherwise.
+
+Every store has the same four operations, on keys that `idp.throttle` builds (a window's
+counters carry the window in their key):
+    read(pair, by_identifier, by_ip) -> (failures, time of the last one, identifier count, ip count)
+    fail(pair, by_identifier, by_ip, now)    count one failure
+    forget(pair)                             the right secret was given
+    count(key, now, ttl) -> count            one more request in a budget
+"""
+
+import logging
+import threading
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from .. import clock
+
+log = logging.getLogger("idp.throttle")
+
+
+class MemoryCounters:
+    """The counters of one process: for a single node, and while Redis is away."""
+
+    def __init__(self, policy):
+        self.policy = policy
+        self._lock = threading.Lock()
+        self._pairs = {}  # key: (failures, time of the last one)
+        self._counts = {}  # key (holding its window): (count, when it may be dropped)
+        self._next_sweep = 0
+
+    def read(self, pair, by_identifier, by_ip):
+        with self._lock:
+            failures, last = self._pairs.get(pair, (0, 0))
+            return failures, last, self._counts.get(by_identifier, (0,))[0], self._counts.get(by_ip, (0,))[0]
+
+    def fail(self, pair, by_identifier, by_ip, now):
+        policy = self.policy
+        with self._lock:
+            self._sweep(now)
+            failures, last = self._pairs.get(pair, (0, 0))
+            self._pairs[pair] = (failures + 1 if now - last <= policy.forget_after else 1, now)
+            self._add(by_identifier, now, policy.per_identifier.seconds)
+            self._add(by_ip, now, policy.per_ip.seconds)
+
+    def forget(self, pair):
+        with self._lock:
+            self._pairs.pop(pair, None)
+
+    def count(self, key, now, ttl):
+        with self._lock:
+            self._sweep(now)
+            return self._add(key, now, ttl)
+
+    def clear(self):
+        with self._lock:
+            self._pairs.clear()
+            self._counts.clear()
+
+    def _add(self, key, now, ttl):
+        count = self._counts.get(key, (0,))[0] + 1
+        self._counts[key] = (count, now + ttl)
+        return count
+
+    def _sweep(self, now):
+        """Drops what has expired, once a minute, so that memory stays bounded."""
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + 60
+        self._counts = {key: value for key, value in self._counts.items() if now < value[1]}
+        self._pairs = {key: value for key, value in self._pairs.items() if now - value[1] <= self.policy.forget_after}
+
+
+# One round trip per failure, atomic: the pair's failures (started afresh when forgotten),
+# then both window counters. Hash fields: n = failures, t = time of the last one.
+_FAIL = """
+local failures = tonumber(redis.call('HGET', KEYS[1], 'n') or 0)
+if tonumber(ARGV[1]) - tonumber(redis.call('HGET', KEYS[1], 't') or 0) > tonumber(ARGV[2]) then
+  failures = 0
+end
+redis.call('HSET', KEYS[1], 'n', failures + 1, 't', ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+for i = 2, 3 do
+  redis.call('INCR', KEYS[i])
+  redis.call('EXPIRE', KEYS[i], ARGV[i + 1])
+end
+"""
+
+
+class RedisCounters:
+    """The same counters in Redis, shared by every node. Any failure raises `redis.RedisError`."""
+
+    def __init__(self, url, policy):
+        self.policy = policy
+        # Short timeouts and no retries: while Redis is away, one request per retry interval
+        # pays the timeout, and the others do not even try.
+        self.client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5, retry=Retry(NoBackoff(), 0))
+        self._fail = self.client.register_script(_FAIL)
+
+    def read(self, pair, by_identifier, by_ip):
+        with self.client.pipeline(transaction=False) as pipe:
+            pipe.hmget(pair, "n", "t").get(by_identifier).get(by_ip)
+            (failures, last), identifier_count, ip_count = pipe.execute()
+        return int(failures or 0), int(last or 0), int(identifier_count or 0), int(ip_count or 0)
+
+    def fail(self, pair, by_identifier, by_ip, now):
+        policy = self.policy
+        self._fail(
+            keys=[pair, by_identifier, by_ip],
+            args=[now, policy.forget_after, policy.per_identifier.seconds, policy.per_ip.seconds],
+        )
+
+    def forget(self, pair):
+        self.client.delete(pair)
+
+    def count(self, key, now, ttl):
+        with self.client.pipeline() as pipe:
+            count, _ = pipe.incr(key).expire(key, ttl).execute()
+        return count
+
+
+class Counters:
+    """Redis when it answers, process memory otherwise: the state of one application."""
+
+    def __init__(self, policy, prefix, redis_url, retry_interval):
+        self.policy = policy
+        self.prefix = prefix
+        self.redis = RedisCounters(redis_url, policy) if redis_url else None
+        self.memory = MemoryCounters(policy)
+        self.retry_interval = retry_interval
+        self._lock = threading.Lock()
+        self._down_since = None
+        self._next_try = 0
+
+    def run(self, operation):
+        """`operation(counters)` on Redis, or on process memory while Redis is away."""
+        if self.redis is not None and self._redis_worth_trying():
+            try:
+                result = operation(self.redis)
+            except redis.RedisError as error:
+                self._went_down(error)
+            else:
+                if self._down_since is not None:
+                    self._came_back()
+                return result
+        return operation(self.memory)
+
+    def _redis_worth_trying(self):
+        if self._down_since is None:
+            return True
+        with self._lock:
+            now = clock.timestamp()
+            if now < self._next_try:
+                return False
+            self._next_try = now + self.retry_interval  # one request tries, the others wait
+            return True
+
+    def _went_down(self, error):
+        with self._lock:
+            now = clock.timestamp()
+            self._next_try = now + self.retry_interval
+            if self._down_since is None:
+                self._down_since = now
+                log.error(
+                    "throttling: Redis does not answer (%s); counting in process memory, trying again every %d s",
+                    error,
+                    self.retry_interval,
+                )
+
+    def _came_back(self):
+        with self._lock:
+            if self._down_since is None:
+                return
+            log.warning("throttling: Redis answers again after %d s; counters shared again", clock.timestamp() - self._down_since)
+            self._down_since = None
+            self.memory.clear()

@@ -1,0 +1,159 @@
+"""The pages in a real browser, in the State design system: every static file they ask for
+is served, none carries a script, and axe-core finds no violation on the login, consent,
+« gérer son compte », logged-out, refusal and error pages.
+
+axe-core comes from the axe-playwright-python package (its bundled axe.min.js), so the test
+works offline; the browser is the system Chromium, as in test_browser_demo.
+"""
+
+from contextlib import contextmanager
+from urllib.parse import urlencode, urlsplit
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import expect, sync_playwright
+
+from idp.extensions import db
+from idp.models import Account, AccountState
+
+from .conftest import PASSWORD
+from .test_browser_demo import CHROMIUM, CHROMIUM_ARGS, bound_server, serving
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def provider_socket():
+    with bound_server() as server:
+        yield server
+
+
+@pytest.fixture
+def settings(settings, provider_socket):
+    return settings | {"ISSUER": f"http://127.0.0.1:{provider_socket.port}"}
+
+
+@pytest.fixture
+def provider_url(app, provider_socket):
+    with serving(provider_socket, app) as url:
+        yield url
+
+
+class Browser:
+    """One Chromium page that remembers every failed request and checks each page it shows."""
+
+    def __init__(self, page, base_url):
+        self.page = page
+        self.base_url = base_url
+        self.missing = []
+        self.axe = Axe()
+        page.on("response", self._note)
+        page.on("requestfailed", lambda request: self.missing.append(f"{request.url} ({request.failure})"))
+
+    def _note(self, response):
+        # Error pages answer 4xx on purpose; what they ask for must still be there.
+        if response.status >= 400 and response.request.resource_type != "document":
+            self.missing.append(f"{response.url} ({response.status})")
+
+    def check(self, what):
+        """axe-core on the page as shown, and no script of ours in it."""
+        assert self.page.locator("script").count() == 0, f"{what}: the page carries a script"
+        violations = self.axe.run(self.page).response["violations"]
+        report = [f"{item['id']} ({item['impact']}): {item['help']} at {[node['target'] for node in item['nodes']]}" for item in violations]
+        assert not report, f"{what}: axe-core violations:\n  " + "\n  ".join(report)
+
+
+@contextmanager
+def chromium(locale="fr-FR", width=1280):
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: install the distribution's package (apt-get install chromium).", pytrace=False)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser.new_page(locale=locale, viewport={"width": width, "height": 900})
+        finally:
+            browser.close()
+
+
+def log_in(page, identifier, password):
+    page.get_by_label("Identifiant", exact=True).fill(identifier)
+    page.get_by_label("Mot de passe", exact=True).fill(password)
+    page.get_by_role("button", name="Valider").click()
+
+
+def test_pages_pass_axe_and_find_every_static_file(app, provider_url, make_rp, make_account, parent):
+    canteen = make_rp("Cantine en ligne", category="teleservice", trusted=False)
+    make_account("parent", "Marie", "Martin", email="marie@example.org")
+    with app.app_context():
+        db.session.scalar(db.select(Account).where(Account.identifier == "marie.martin1")).state = AccountState.INVALIDATED
+        db.session.commit()
+
+    with chromium() as page:
+        browser = Browser(page, provider_url)
+        page.goto(f"{provider_url}/authorize?" + urlencode(canteen.authorize_params(scope="openid profile email")))
+        expect(page.get_by_text("Connectez-vous pour accéder à Cantine en ligne.")).to_be_visible()
+        browser.check("login page")
+        page.get_by_role("link", name="mot de passe oublié").click()
+        browser.check("forgotten password page")
+        page.go_back()
+
+        log_in(page, "jean.dupont1", "Wrong-pass1")
+        expect(page.get_by_text("Identifiant ou mot de passe incorrect.")).to_be_visible()
+        browser.check("login page with an error")
+
+        log_in(page, "jean.dupont1", PASSWORD)
+        expect(page.get_by_role("heading", level=1)).to_have_text("Cantine en ligne demande l'accès à votre compte")
+        browser.check("consent page")
+        allow = page.get_by_role("button", name="Autoriser").bounding_box()
+        deny = page.get_by_role("button", name="Refuser").bounding_box()
+        gap = max(deny["x"] - (allow["x"] + allow["width"]), deny["y"] - (allow["y"] + allow["height"]))
+        assert gap >= 16, f"the consent buttons are {gap}px apart"
+
+        page.goto(f"{provider_url}/compte/")
+        expect(page.get_by_role("heading", level=1)).to_have_text("Gérer son compte")
+        expect(page.get_by_text("Chrome sur Linux", exact=True)).to_be_visible()
+        browser.check("account page")
+
+        page.goto(f"{provider_url}/logout")
+        expect(page.get_by_role("heading", level=1)).to_have_text("Se déconnecter ?")
+        browser.check("logout confirmation page")
+        page.get_by_role("link", name="Rester connecté").click()
+
+        page.get_by_role("button", name="Se déconnecter").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Vous êtes déconnecté")
+        browser.check("logged-out page")
+
+        page.goto(f"{provider_url}/connexion")
+        log_in(page, "marie.martin1", PASSWORD)
+        expect(page.get_by_role("heading", level=1)).to_have_text("Connexion impossible")
+        browser.check("refusal page")
+
+        page.goto(f"{provider_url}/authorize?" + urlencode({"client_id": "inconnu", "response_type": "code"}))
+        expect(page.get_by_role("heading", level=1)).to_have_text("Demande de connexion invalide")
+        browser.check("invalid authorization request page")
+
+        page.goto(f"{provider_url}/nulle-part")
+        expect(page.get_by_role("heading", level=1)).to_have_text("Page introuvable")
+        browser.check("not-found page")
+
+        for link in ("Mentions légales", "Accessibilité : partiellement conforme", "Contact"):
+            page.get_by_role("link", name=link, exact=True).click()
+            expect(page.get_by_role("heading", level=1)).to_be_visible()
+            browser.check(link)
+
+    assert not browser.missing, browser.missing
+
+
+def test_small_screens_keep_the_language_link_and_an_english_browser_stays_french(provider_url):
+    with chromium(locale="en-US", width=375) as page:
+        browser = Browser(page, provider_url)
+        page.goto(f"{provider_url}/connexion")
+        expect(page.get_by_role("button", name="Valider")).to_be_visible()
+        browser.check("login page on a small screen")
+
+        page.get_by_role("link", name="English", exact=True).click()
+        assert urlsplit(page.url).path == "/connexion"
+        expect(page.get_by_role("button", name="Submit")).to_be_visible()
+        expect(page.get_by_role("link", name="Français", exact=True)).to_be_visible()
+        browser.check("login page in English")
+    assert not browser.missing, browser.missing
