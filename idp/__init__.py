@@ -9,6 +9,7 @@ from flask import Flask, current_app, has_request_context, request, session
 from flask.sessions import SecureCookieSessionInterface
 from jinja2 import StrictUndefined
 from sqlalchemy import event
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config as settings
@@ -45,7 +46,7 @@ def create_app(config=None, command_line=False):
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale, default_translation_directories=str(Path(__file__).parent / "translations"))
 
-    from . import cli, errors, mail, oidc
+    from . import cli, errors, inputs, mail, oidc
     from .account.views import bp as account_bp
     from .auth.activation import bp as activation_bp
     from .auth.sessions import write_session_cookie
@@ -56,6 +57,7 @@ def create_app(config=None, command_line=False):
     from .security import set_security_headers
     from .throttle import throttle
 
+    inputs.init_app(app)
     throttle.init_app(app)
     oidc.init_app(app)
     mail.init_app(app)
@@ -145,7 +147,11 @@ def select_locale():
     languages = current_app.config["LANGUAGES"]
     if not has_request_context():
         return languages[0]
-    for tag in request.values.get("ui_locales", "").split():
+    try:
+        requested = request.values.get("ui_locales", "")
+    except RequestEntityTooLarge:  # the page that refuses the body may not read it
+        requested = request.args.get("ui_locales", "")
+    for tag in requested.split():
         language = tag.split("-")[0].lower()
         if language in languages:
             if session.get("locale") != language:

@@ -10,7 +10,7 @@ HMAC-SHA256 under a key kept outside the database for the secrets a person reads
 import hashlib
 import hmac
 import secrets
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from flask import current_app, g
 
@@ -30,6 +30,36 @@ def keyed_hash(value):
 
 def keyed_hash_matches(value, stored):
     return hmac.compare_digest(keyed_hash(value), stored)
+
+
+# What WHATWG URL parsing (every browser) does to a Location header before reading it:
+# C0 controls and spaces around it are dropped, tabs and newlines anywhere are removed,
+# and in an http(s) URL a backslash is a slash.
+_AROUND = "".join(chr(code) for code in range(0x21))
+_TABS_AND_NEWLINES = str.maketrans("", "", "\t\n\r")
+
+
+def _as_browser_reads(value):
+    return value.strip(_AROUND).translate(_TABS_AND_NEWLINES).replace("\\", "/")
+
+
+def safe_next(target):
+    """The path on this site to go to after a page (login, language), or None.
+
+    `target` is read as a browser would read it (a tab between two slashes vanishes and
+    leaves `//evil.com`, another site), and once more percent-decoded, so that no form of
+    it names another host or a scheme. The path returned is the normalised one, the one
+    checked.
+    """
+    if not isinstance(target, str):
+        return None
+    path = _as_browser_reads(target)
+    for form in (path, _as_browser_reads(unquote(path))):
+        if not form.startswith("/") or form.startswith("//"):
+            return None
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in path):
+        return None
+    return path
 
 
 CONTENT_SECURITY_POLICY = (

@@ -1,13 +1,16 @@
 """The code flow from a relying party's side: the Basic OP certification behaviours."""
 
+import base64
 import time
 from urllib.parse import urlencode, urlsplit
+
+import pytest
 
 from idp.extensions import db
 from idp.models import Client
 
 from .conftest import ISSUER, PASSWORD
-from .oidc_helpers import query_of
+from .oidc_helpers import pkce_pair, query_of
 
 
 def test_happy_path_with_client_secret_basic(ent, parent):
@@ -34,6 +37,45 @@ def test_client_secret_method_must_be_the_registered_one(make_rp, parent):
     response = rp.token_request({"grant_type": "authorization_code", "code": code, "redirect_uri": rp.redirect_uri}, "client_secret_basic")
     assert response.status_code == 401
     assert response.json["error"] == "invalid_client"
+
+
+@pytest.mark.parametrize(
+    ("registered", "used"),
+    [
+        ("client_secret_basic", "client_secret_post"),
+        ("client_secret_basic", "none"),
+        ("client_secret_post", "none"),
+        ("none", "client_secret_basic"),
+        ("none", "client_secret_post"),
+    ],
+)
+def test_only_the_registered_client_authentication_method_is_accepted(make_rp, parent, registered, used):
+    rp = make_rp(auth_method=registered)
+    verifier, challenge = pkce_pair()
+    code, _ = rp.log_in_and_get_code("jean.dupont1", PASSWORD, code_challenge=challenge, code_challenge_method="S256")
+    if registered == "none":
+        rp.secret = "any-secret"  # a public client has none; presenting one is another method
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": rp.redirect_uri, "code_verifier": verifier}
+    response = rp.token_request(data, used)
+    assert response.json["error"] == "invalid_client", response.json
+    # The code was not spent by the refused request.
+    assert rp.token_request(data).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/token", "/revoke", "/introspect"])
+def test_client_using_two_authentication_methods_at_once_is_refused(ent, parent, path):
+    code, _ = ent.log_in_and_get_code("jean.dupont1", PASSWORD)
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": ent.redirect_uri, "token": "x"}
+    data.update(client_id=ent.client_id, client_secret=ent.secret)
+    response = ent.token_request(data) if path == "/token" else ent.client.post(path, data=data, headers=basic_header(ent))
+    assert response.status_code == 400
+    assert response.json["error"] == "invalid_request"
+    if path == "/token":
+        assert ent.exchange(code).status_code == 200
+
+
+def basic_header(rp):
+    return {"Authorization": "Basic " + base64.b64encode(f"{rp.client_id}:{rp.secret}".encode()).decode()}
 
 
 def test_wrong_client_secret_is_refused(ent, parent):

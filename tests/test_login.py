@@ -164,6 +164,23 @@ def test_sessions_are_listed_and_can_be_closed(app, ent, parent):
     assert ent.client.get("/compte/").status_code == 200
 
 
+def test_a_session_past_its_idle_lifetime_is_neither_listed_nor_closable(app, ent, parent):
+    idle = app.config["SESSION_IDLE_LIFETIME"]
+    with time_machine.travel("2026-11-30 08:00:00", tick=False) as traveller:
+        ent.full_login("jean.dupont1", PASSWORD)
+        ent.new_browser()
+        traveller.shift(idle - 600)
+        ent.full_login("jean.dupont1", PASSWORD)
+        page = ent.client.get("/compte/")
+        ids = re.findall(r"/compte/sessions/(\d+)/fin", page.text)
+        assert len(ids) == 2
+        traveller.shift(601)  # the first browser has been idle past the lifetime
+        page = ent.client.get("/compte/")
+        assert re.findall(r"/compte/sessions/(\d+)/fin", page.text) == [max(ids)]
+        response = ent.client.post(f"/compte/sessions/{min(ids)}/fin", data={"csrf_token": csrf_token(page.text)})
+        assert response.status_code == 404
+
+
 def test_password_hash_is_upgraded_when_settings_change(settings, make_account, make_app):
     make_account()
     settings["ARGON2_TIME_COST"] = 2

@@ -82,3 +82,19 @@ def test_own_logout_button(ent, parent):
     response = ent.client.post("/deconnexion", data={"csrf_token": csrf_token(page.text)})
     assert "Vous êtes déconnecté" in response.text
     assert urlsplit(ent.client.get("/compte/").location).path == "/connexion"
+
+
+def test_logout_hint_naming_another_account_asks_for_confirmation(ent, parent, make_account):
+    make_account(given_name="Marie", family_name="Curie")
+    theirs, _ = ent.full_login("marie.curie1", PASSWORD)
+    ent.new_browser()
+    ent.full_login("jean.dupont1", PASSWORD)
+    params = {"id_token_hint": theirs["id_token"], "post_logout_redirect_uri": POST_LOGOUT, "state": "xyz"}
+    page = ent.client.get("/logout", query_string=params)
+    assert page.status_code == 200
+    assert "Se déconnecter ?" in page.text
+    assert "jean.dupont1" in page.text
+    assert "code" in query_of(ent.authorize(prompt="none")[0].location)
+    confirmed = ent.client.post("/logout", data={**params, "csrf_token": csrf_token(page.text), "confirm": "1"})
+    assert confirmed.status_code == 302
+    assert "login_required" in ent.authorize(prompt="none")[0].location

@@ -1,12 +1,13 @@
 """prompt, max_age, id_token_hint, login_hint, ui_locales and single sign-on."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import time_machine
 
 from .conftest import ISSUER, PASSWORD
 from .oidc_helpers import query_of
+from .test_login import post_login
 
 
 def test_prompt_none_without_session_answers_login_required(ent, parent):
@@ -134,3 +135,42 @@ def test_ui_locales_unknown_falls_back_to_french(ent, parent):
     page = ent.client.get(response.location, headers={"Accept-Language": "de"})
     assert '<html lang="fr">' in page.text
     assert "Mot de passe" in page.text
+
+
+def test_prompt_login_right_after_a_plain_login_still_asks_for_the_password(ent, parent):
+    with time_machine.travel("2026-11-30 08:00:00", tick=False) as traveller:
+        assert post_login(ent.client, "jean.dupont1", PASSWORD).status_code == 303
+        traveller.shift(timedelta(seconds=20))
+        response, values = ent.authorize(prompt="login")
+        assert urlsplit(response.location).path == "/connexion"
+        traveller.shift(timedelta(seconds=10))
+        callback = ent.follow_to_callback(ent.log_in(response, "jean.dupont1", PASSWORD))
+        claims = ent.verify_id_token(ent.exchange(callback["code"]).json["id_token"], nonce=values["nonce"])
+    assert claims["auth_time"] == int(datetime(2026, 11, 30, 8, 0, 30, tzinfo=UTC).timestamp())
+
+
+def test_max_age_right_after_a_plain_login_still_applies(ent, parent):
+    with time_machine.travel("2026-11-30 08:00:00", tick=False) as traveller:
+        post_login(ent.client, "jean.dupont1", PASSWORD)
+        traveller.shift(timedelta(seconds=5))
+        response, _ = ent.authorize(max_age="2")
+        assert urlsplit(response.location).path == "/connexion"
+        response, _ = ent.authorize(max_age="2", prompt="none")
+        assert query_of(response.location)["error"] == "login_required"
+
+
+def test_a_login_made_for_one_authorization_request_does_not_serve_another(ent, parent):
+    ent.full_login("jean.dupont1", PASSWORD)
+    first, _ = ent.authorize(prompt="login")
+    assert ent.log_in(first, "jean.dupont1", PASSWORD).status_code == 303  # not followed
+    second, _ = ent.authorize(prompt="login")
+    assert urlsplit(second.location).path == "/connexion"
+
+
+def test_the_login_made_for_a_request_serves_it_once(ent, parent):
+    ent.full_login("jean.dupont1", PASSWORD)
+    response, _ = ent.authorize(prompt="login", nonce=None)
+    back = ent.log_in(response, "jean.dupont1", PASSWORD).location
+    assert "code" in query_of(ent.client.get(back).location)
+    # The same request replayed (a reload) asks for the password again.
+    assert urlsplit(ent.client.get(back).location).path == "/connexion"

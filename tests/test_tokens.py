@@ -4,10 +4,18 @@ introspection."""
 import base64
 from datetime import timedelta
 
+import pytest
 import time_machine
+from authlib.integrations.flask_oauth2 import AuthorizationServer
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from idp.extensions import db
+from idp.models import AccountState, AuditEvent, Token
 
 from .conftest import PASSWORD
 from .oidc_helpers import pkce_pair, query_of
+from .test_login import set_account
 
 
 def userinfo(rp, access_token, how="GET"):
@@ -87,6 +95,67 @@ def test_code_reused_immediately_is_refused_and_revokes_its_tokens(ent, parent, 
     assert again.json["error"] == "invalid_grant"
     assert userinfo(ent, first.json["access_token"]).status_code == 401
     assert [event.details["revoked"] for event in audit_events("code_replayed")] == [1]
+
+
+@pytest.fixture
+def commits_inside_authlib(monkeypatch):
+    """The database commits made while Authlib handles a request (in its hooks): a list
+    that must stay empty, since the views commit."""
+    inside = []
+    depth = []
+
+    def counted(method):
+        def wrapper(*args, **kwargs):
+            depth.append(method)
+            try:
+                return method(*args, **kwargs)
+            finally:
+                depth.pop()
+
+        return wrapper
+
+    for name in ("create_token_response", "create_endpoint_response", "get_consent_grant"):
+        monkeypatch.setattr(AuthorizationServer, name, counted(getattr(AuthorizationServer, name)))
+
+    def commit(connection):
+        if depth:
+            inside.append(depth[-1].__name__)
+
+    event.listen(Engine, "commit", commit)
+    yield inside
+    event.remove(Engine, "commit", commit)
+
+
+def test_replayed_code_is_refused_and_its_revocation_committed_on_its_own(app, ent, parent, commits_inside_authlib):
+    code, _ = ent.log_in_and_get_code("jean.dupont1", PASSWORD, scope="openid offline_access")
+    first = ent.exchange(code).json
+    again = ent.exchange(code)
+    assert again.status_code == 400
+    assert again.json["error"] == "invalid_grant"
+    # Persisted although the request ends in an error, with its audit row.
+    with app.app_context():
+        assert db.session.scalar(db.select(Token.revoked_at)) is not None
+        assert db.session.scalar(db.select(AuditEvent.details).where(AuditEvent.event == "code_replayed")) == {"revoked": 1}
+    assert ent.refresh(first["refresh_token"]).json["error"] == "invalid_grant"
+    assert commits_inside_authlib == []
+
+
+def test_reused_refresh_token_is_refused_and_its_revocation_committed_on_its_own(ent, parent, commits_inside_authlib):
+    tokens, _ = ent.full_login("jean.dupont1", PASSWORD, scope="openid offline_access")
+    second = ent.refresh(tokens["refresh_token"]).json
+    assert ent.refresh(tokens["refresh_token"]).json["error"] == "invalid_grant"
+    assert userinfo(ent, second["access_token"]).status_code == 401
+    assert commits_inside_authlib == []
+
+
+def test_revocation_and_logout_hooks_leave_the_commit_to_their_views(ent, parent, commits_inside_authlib):
+    tokens, _ = ent.full_login("jean.dupont1", PASSWORD)
+    assert ent.client.post("/revoke", data={"token": tokens["access_token"]}, headers=rp_basic(ent)).status_code == 200
+    assert userinfo(ent, tokens["access_token"]).status_code == 401
+    tokens, _ = ent.full_login("jean.dupont1", PASSWORD)
+    ent.client.get("/logout", query_string={"id_token_hint": tokens["id_token"]})
+    assert "login_required" in ent.authorize(prompt="none")[0].location
+    assert commits_inside_authlib == []
 
 
 def test_code_reused_later_is_refused_and_revokes_its_tokens(ent, parent):
@@ -270,6 +339,35 @@ def test_introspection_of_own_tokens(ent, parent):
     assert introspect(ent, tokens["refresh_token"], token_type_hint="refresh_token").json["active"] is True
     ent.client.post("/revoke", data={"token": tokens["access_token"]}, headers=rp_basic(ent))
     assert introspect(ent, tokens["access_token"]).json == {"active": False}
+
+
+def test_tokens_of_an_account_no_longer_active_are_inactive_everywhere(app, ent, parent):
+    tokens, _ = ent.full_login("jean.dupont1", PASSWORD, scope="openid profile offline_access")
+    for state in (AccountState.INVALIDATED, AccountState.EXPIRED, AccountState.PENDING_EMAIL):
+        set_account(app, "jean.dupont1", state=state)
+        assert introspect(ent, tokens["access_token"]).json == {"active": False}
+        assert introspect(ent, tokens["refresh_token"], token_type_hint="refresh_token").json == {"active": False}
+        assert userinfo(ent, tokens["access_token"]).status_code == 401
+    assert ent.refresh(tokens["refresh_token"]).json["error"] == "invalid_grant"
+
+
+def test_tokens_of_a_teleservice_are_inactive_once_the_family_refuses_teleservices(app, make_rp, parent):
+    teleservice = make_rp("Paiement en ligne", category="teleservice")
+    tokens, _ = teleservice.full_login("jean.dupont1", PASSWORD, scope="openid profile offline_access")
+    code, _ = teleservice.log_in_and_get_code("jean.dupont1", PASSWORD)
+    set_account(app, "jean.dupont1", teleservices_refused=True)
+    assert introspect(teleservice, tokens["access_token"]).json == {"active": False}
+    assert userinfo(teleservice, tokens["access_token"]).status_code == 401
+    assert teleservice.refresh(tokens["refresh_token"]).json["error"] == "invalid_grant"
+    assert teleservice.exchange(code).json["error"] == "invalid_grant"
+
+
+def test_refusing_teleservices_leaves_the_ent_tokens_active(app, ent, parent):
+    tokens, _ = ent.full_login("jean.dupont1", PASSWORD, scope="openid profile offline_access")
+    set_account(app, "jean.dupont1", teleservices_refused=True)
+    assert introspect(ent, tokens["access_token"]).json["active"] is True
+    assert userinfo(ent, tokens["access_token"]).status_code == 200
+    assert ent.refresh(tokens["refresh_token"]).status_code == 200
 
 
 def test_introspection_hides_other_clients_tokens_and_needs_authentication(ent, make_rp, parent):

@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from ..audit import audit
-from ..auth.sessions import current_login_session, end_login_session
+from ..auth.sessions import current_login_session, end_login_session, live_sessions
 from ..clock import now
 from ..extensions import db
 from ..models import Consent, LoginSession
@@ -19,6 +19,8 @@ from .devices import describe_device
 
 bp = Blueprint("account", __name__, url_prefix="/compte")
 bp.add_app_template_filter(describe_device, "device")
+
+MAX_ID = 2**31 - 1  # the largest id of an integer column
 
 
 def login_required(view):
@@ -38,19 +40,21 @@ def home(login_session):
     account = login_session.account
     moment = now()
     sessions = db.session.scalars(
-        select(LoginSession)
-        .where(LoginSession.account_id == account.id, LoginSession.ended_at.is_(None), LoginSession.expires_at > moment)
-        .order_by(LoginSession.created_at.desc())
+        select(LoginSession).where(LoginSession.account_id == account.id, live_sessions(moment)).order_by(LoginSession.created_at.desc())
     ).all()
     consents = db.session.scalars(select(Consent).where(Consent.account_id == account.id)).all()
-    return render_template("account/home.html", account=account, current=login_session, sessions=sessions, consents=consents)
+    page = render_template("account/home.html", account=account, current=login_session, sessions=sessions, consents=consents)
+    db.session.commit()  # the last activity current_login_session noted
+    return page
 
 
-@bp.post("/sessions/<int:session_id>/fin")
+@bp.post(f"/sessions/<int(max={MAX_ID}):session_id>/fin")
 @login_required
 def end_session(login_session, session_id):
-    target = db.session.get(LoginSession, session_id)
-    if target is None or target.account_id != login_session.account_id:
+    target = db.session.scalar(
+        select(LoginSession).where(LoginSession.id == session_id, LoginSession.account_id == login_session.account_id, live_sessions(now()))
+    )
+    if target is None:
         abort(404)
     end_login_session(target)
     audit("session_ended", account=login_session.account, session=session_id)

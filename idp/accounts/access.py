@@ -2,11 +2,11 @@
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, false, or_, select
 
 from ..clock import now
 from ..extensions import db
-from ..models import Account, AccountState
+from ..models import Account, AccountState, Client
 from .identifiers import normalize
 
 # States in which a person may open a session on the provider's own pages: a pending
@@ -40,10 +40,23 @@ def provider_refusal(account):
 
 
 def relying_party_refusal(account, client):
-    """Why `account` may not log in to `client`, or None (the reason names a page section)."""
+    """Why `account` may not log in to `client`, or None (the reason names a page section).
+
+    Every door to a relying party asks: authorization, code and refresh token exchange,
+    userinfo, introspection. The hot paths use `relying_party_admits`, its SQL form.
+    """
     if account.state != AccountState.ACTIVE:
         return account.state.value
     if client.category == "teleservice" and account.teleservices_refused:
         # The reply coupon refuses téléservices; it has no effect on the ENT.
         return "teleservices_refused"
     return None
+
+
+def relying_party_admits():
+    """`relying_party_refusal is None` as an SQL condition on Account and Client rows, for
+    the WHERE clause of a query that joins both (keep the two in step)."""
+    return and_(
+        Account.state == AccountState.ACTIVE,
+        or_(Client.category != "teleservice", Account.teleservices_refused == false()),
+    )

@@ -4,10 +4,12 @@ The cookie carries a random value; the table keeps its SHA-256 and the session's
 account, login time, last activity and absolute end. Any node can serve any request.
 """
 
+import json
 from datetime import timedelta
+from urllib.parse import parse_qsl, urlsplit
 
 from flask import current_app, g, request, session
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.orm import joinedload
 
 from ..audit import audit
@@ -17,8 +19,8 @@ from ..models import LoginSession, Token
 from ..security import new_token, token_hash
 
 COOKIE_NAME = "idp_session"
-# A login counts as "just done" for the authorization request that sent the person to
-# the login page during this long; after that, prompt=login and max_age apply afresh.
+# A login counts as "just done" for the request that sent the person to the login page
+# (and for no other) during this long; after that, prompt=login and max_age apply afresh.
 FRESH_LOGIN = timedelta(minutes=10)
 FRESH_LOGIN_KEY = "fresh_login_session"
 # Last activity is written at most this often, so that every page view is not a write.
@@ -38,8 +40,18 @@ def _is_live(login_session, moment):
     )
 
 
+def live_sessions(moment):
+    """The SQL condition of `_is_live` (keep the two in step), for queries on LoginSession."""
+    idle = timedelta(seconds=current_app.config["SESSION_IDLE_LIFETIME"])
+    return and_(LoginSession.ended_at.is_(None), LoginSession.expires_at > moment, LoginSession.last_seen_at > moment - idle)
+
+
 def current_login_session():
-    """The live login session of this browser, or None (looked up once per request)."""
+    """The live login session of this browser, or None (looked up once per request).
+
+    The new last activity it notes is written with the request's transaction, which the
+    view commits.
+    """
     if "login_session" in g:
         return g.login_session
     found = None
@@ -51,15 +63,18 @@ def current_login_session():
             found = candidate
             if moment - candidate.last_seen_at > TOUCH_INTERVAL:
                 candidate.last_seen_at = moment
-                db.session.commit()
         else:
             g.clear_session_cookie = True
     g.login_session = found
     return found
 
 
-def start_login_session(account):
-    """Open a session for `account` in this browser, replacing the one it had."""
+def start_login_session(account, for_url=None):
+    """Open a session for `account` in this browser, replacing the one it had.
+
+    `for_url` is the local URL the login page sends the person on to: the login counts as
+    just done for that request only (`consume_fresh_login`).
+    """
     previous = current_login_session()
     value = new_token()
     moment = now()
@@ -78,16 +93,26 @@ def start_login_session(account):
     db.session.flush()
     g.login_session = login_session
     g.new_session_cookie = value
-    session[FRESH_LOGIN_KEY] = login_session.id
+    if for_url:
+        target = urlsplit(for_url)
+        session[FRESH_LOGIN_KEY] = [login_session.id, _request_key(target.path, parse_qsl(target.query, keep_blank_values=True))]
+    else:
+        session.pop(FRESH_LOGIN_KEY, None)
     return login_session
 
 
+def _request_key(path, parameters):
+    """Names one request: its path and its parameters, in any order."""
+    return token_hash(json.dumps([path, sorted(parameters)]))
+
+
 def consume_fresh_login(login_session):
-    """True once, right after the login that opened `login_session` in this browser."""
-    if session.get(FRESH_LOGIN_KEY) != login_session.id:
-        return False
-    session.pop(FRESH_LOGIN_KEY)
-    return now() - login_session.created_at < FRESH_LOGIN
+    """True once, when this request is the one the login of `login_session` was made for,
+    right after it; so a login made before (or for another request) never passes for one
+    that prompt=login or max_age asked for."""
+    fresh = session.pop(FRESH_LOGIN_KEY, None)
+    this_request = [login_session.id, _request_key(request.script_root + request.path, request.values.items(multi=True))]
+    return fresh == this_request and now() - login_session.created_at < FRESH_LOGIN
 
 
 def end_login_session(login_session):
@@ -105,13 +130,12 @@ def end_login_session(login_session):
 
 
 def log_out(client=None):
-    """End this browser's login session, if it has one."""
+    """End this browser's login session, if it has one (the view commits)."""
     login_session = current_login_session()
     if login_session is None:
         return
     audit("logout", account=login_session.account, client=client)
     end_login_session(login_session)
-    db.session.commit()
 
 
 def write_session_cookie(response):

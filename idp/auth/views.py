@@ -11,19 +11,12 @@ from ..accounts.passwords import verify_password
 from ..audit import audit
 from ..extensions import db
 from ..oidc.server import query_client
-from ..security import allow_form_action
+from ..security import allow_form_action, safe_next
 from ..throttle import retry_message, throttle, too_many_attempts
 from .forms import LoginForm
 from .sessions import current_login_session, log_out, start_login_session
 
 bp = Blueprint("auth", __name__)
-
-
-def safe_next(target):
-    """A local path to return to after login, or None (never another site)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return None
-    return target
 
 
 def _login_page(form, next_url, status=200):
@@ -74,7 +67,7 @@ def login():
         db.session.commit()
         return render_template("auth/refused.html", reason=refusal, account=account, client=None), 403
 
-    start_login_session(account)
+    start_login_session(account, next_url)
     note_use(account)
     audit("login", account=account)
     db.session.commit()
@@ -84,6 +77,7 @@ def login():
 @bp.post("/deconnexion")
 def logout():
     log_out()
+    db.session.commit()
     return render_template("auth/logged_out.html")
 
 

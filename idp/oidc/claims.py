@@ -37,6 +37,7 @@ IDENTITY_COLUMNS = (
     Account.family_name,
     Account.email,
     Account.email_verified,
+    Account.teleservices_refused,
 )
 SCHOOLING_COLUMNS = (
     Pupil.given_name.label("pupil_given_name"),
@@ -74,6 +75,7 @@ class Person:
         self.rows = rows
         self.id = rows[0].id
         self.state = rows[0].state
+        self.teleservices_refused = rows[0].teleservices_refused
 
 
 def _scolarite(kind, pupils):

@@ -5,7 +5,6 @@ from types import SimpleNamespace
 from authlib.integrations.flask_oauth2 import ResourceProtector
 from authlib.oauth2.rfc6749 import TokenMixin
 from authlib.oauth2.rfc6750 import BearerTokenValidator as _BearerTokenValidator
-from authlib.oauth2.rfc6750 import InvalidTokenError
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
 from authlib.oidc.core import UserInfoEndpoint as _UserInfoEndpoint
@@ -14,23 +13,25 @@ from flask import current_app
 from flask import request as flask_request
 from sqlalchemy import bindparam, select, update
 
+from ..accounts.access import relying_party_admits, relying_party_refusal
 from ..audit import audit
 from ..auth.sessions import log_out
 from ..clock import now, timestamp
 from ..extensions import db
-from ..models import Account, AccountState, Client, Token
+from ..models import Account, Client, Token
 from ..security import token_hash
 from .claims import IDENTITY_COLUMNS, user_info, with_schooling
 from .grants import AUTH_METHODS
 from .keys import key_store
 from .tokens import find_token
 
-# Userinfo's one query: the token's state and the rows its claims are made of.
+# Userinfo's one query: the token's state and the rows its claims are made of, if the
+# account may still log in to the token's relying party.
 ACCESS_LOOKUP = with_schooling(
     select(Token.scope, Token.access_expires_at, Token.revoked_at, Client.client_id, *IDENTITY_COLUMNS)
     .join(Account, Token.account_id == Account.id)
     .join(Client, Token.client_pk == Client.id)
-    .where(Token.access_token_hash == bindparam("digest"))
+    .where(Token.access_token_hash == bindparam("digest"), relying_party_admits())
 )
 
 
@@ -64,11 +65,6 @@ class BearerTokenValidator(_BearerTokenValidator):
         connection = db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         rows = connection.execute(ACCESS_LOOKUP, {"digest": token_hash(token_string)}).all()
         return AccessGrant(rows) if rows else None
-
-    def validate_token(self, token, scopes, request):
-        super().validate_token(token, scopes, request)
-        if token.token.state != AccountState.ACTIVE:
-            raise InvalidTokenError()
 
 
 class BearerProtector(ResourceProtector):
@@ -111,7 +107,6 @@ class RevocationEndpoint(_RevocationEndpoint):
         else:
             token.revoked_at = moment
         audit("token_revoked", account=token.account, client=token.client, kind=token.presented_as)
-        db.session.commit()
 
 
 class IntrospectionEndpoint(_IntrospectionEndpoint):
@@ -125,6 +120,8 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
         return token.client_pk == client.id
 
     def introspect_token(self, token):
+        if relying_party_refusal(token.account, token.client) is not None:
+            return {"active": False}
         expires = token.refresh_expires_at if token.presented_as == "refresh_token" else token.access_expires_at
         return {
             "active": True,

@@ -2,7 +2,9 @@
 
 Authorization codes and refresh tokens are claimed with one conditional UPDATE, so two
 concurrent requests can never both spend the same one; the loser is treated as a replay
-and revokes what the value produced (RFC 6749 §4.1.2, RFC 9700 §4.14).
+and revokes what the value produced (RFC 6749 §4.1.2, RFC 9700 §4.14). Hooks never
+commit: a replay is raised to the token view, which refuses the request and commits the
+revocation as a transaction of its own.
 """
 
 from datetime import timedelta
@@ -14,13 +16,14 @@ from authlib.oidc.core import grants as oidc_grants
 from flask import current_app, g
 from sqlalchemy import bindparam, exists, select, update
 
+from ..accounts.access import relying_party_admits, relying_party_refusal
 from ..clock import now, timestamp
 from ..extensions import db
-from ..models import Account, AccountState, AuthorizationCode, Token
+from ..models import Account, AuthorizationCode, Client, Token
 from ..security import token_hash
 from .claims import Person, load_person, user_info
 from .keys import key_store
-from .tokens import find_token, revoke_families
+from .tokens import Replay, find_token
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 
@@ -81,8 +84,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             spent = db.session.scalar(CODE_LOOKUP, params)
             if spent is not None:
                 families = db.session.scalars(select(Token.family).where(Token.authorization_code_id == spent.id)).all()
-                revoke_families(families, "code_replayed", account=spent.account, client=client)
-                db.session.commit()
+                raise Replay(families, "code_replayed", spent.account, client)
             return None
         if row.expires_at <= params["moment"]:
             return None
@@ -94,11 +96,12 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
     def authenticate_user(self, authorization_code):
         person = Person(load_person(authorization_code.account_id))
-        return person if person.state == AccountState.ACTIVE else None
+        return person if relying_party_refusal(person, self.request.client) is None else None
 
 
 # Spends a refresh token in one statement, if it is this client's, unspent, unrevoked,
-# unexpired and its account still active; returns what the new token inherits.
+# unexpired and its account may still log in to the client; returns what the new token
+# inherits.
 REFRESH_CLAIM = (
     update(Token)
     .where(
@@ -107,7 +110,7 @@ REFRESH_CLAIM = (
         Token.refresh_used_at.is_(None),
         Token.revoked_at.is_(None),
         Token.refresh_expires_at > bindparam("moment"),
-        exists().where(Account.id == Token.account_id, Account.state == AccountState.ACTIVE),
+        exists().where(Account.id == Token.account_id, Client.id == Token.client_pk, relying_party_admits()),
     )
     .values(refresh_used_at=bindparam("moment"))
     .returning(Token.id, Token.family, Token.scope, Token.account_id, Token.login_session_id, Token.authorization_code_id, Token.auth_time)
@@ -144,12 +147,11 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         # Not spendable: find out whether it is a reuse of a spent token (rare path).
         known = find_token(refresh_token, "refresh_token")
         if known is not None and known.presented_as == "refresh_token" and known.client_pk == client.id and known.refresh_used_at:
-            revoke_families([known.family], "refresh_token_reused", account=known.account, client=known.client)
-            db.session.commit()
+            raise Replay([known.family], "refresh_token_reused", known.account, known.client)
         return None
 
     def authenticate_user(self, refresh_token):
-        # REFRESH_CLAIM checked that the account is active; the token row needs its id only.
+        # REFRESH_CLAIM checked the account against the client; the token row needs its id only.
         return SimpleNamespace(id=refresh_token.row.account_id)
 
     def revoke_old_credential(self, refresh_token):

@@ -10,13 +10,20 @@ from ..models import Client
 from . import keys
 from .endpoints import EndSessionEndpoint, IntrospectionEndpoint, RevocationEndpoint, UserInfoEndpoint, protector
 from .grants import AuthorizationCodeGrant, OpenIDCode, RefreshTokenGrant, S256CodeChallenge
+from .parameters import CLIENT_ID
 from .tokens import generate_token, save_token
 
 CLIENT_LOOKUP = select(Client).where(Client.client_id == bindparam("client_id"))
 
 
 def query_client(client_id):
-    """The relying party `client_id`, looked up once per request however often Authlib asks."""
+    """The relying party `client_id`, looked up once per request however often Authlib asks.
+
+    A value that cannot be a client identifier (a NUL byte from a decoded URL, say) is no
+    client, and never reaches the database.
+    """
+    if not isinstance(client_id, str) or not CLIENT_ID.fullmatch(client_id):
+        return None
     cache = g.setdefault("clients", {})
     if client_id not in cache:
         cache[client_id] = db.session.scalar(CLIENT_LOOKUP, {"client_id": client_id})

@@ -76,3 +76,20 @@ def revoke_families(families, event, account=None, client=None):
     """Revoke every token descending from these authorizations (code replay, refresh reuse)."""
     result = db.session.execute(update(Token).where(Token.family.in_(families), Token.revoked_at.is_(None)).values(revoked_at=now()))
     audit(event, account=account, client=client, revoked=result.rowcount)
+
+
+class Replay(Exception):
+    """A spent code or refresh token presented again (RFC 9700 §4.14), found in an Authlib
+    hook: hooks do not write, so it travels to the token view, which calls `revoke_replayed`."""
+
+    def __init__(self, families, event, account, client):
+        super().__init__(event)
+        self.families, self.event, self.account, self.client = families, event, account, client
+
+
+def revoke_replayed(replay):
+    """Revoke what a replayed value produced, in a transaction of its own: the request's
+    work is dropped, the revocation and its audit row are committed whole."""
+    db.session.rollback()
+    revoke_families(replay.families, replay.event, account=replay.account, client=replay.client)
+    db.session.commit()

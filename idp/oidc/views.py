@@ -6,7 +6,8 @@ Each hands the request to Authlib; protocol errors are JSON (conventions, habit 
 import json
 
 from authlib.oauth2 import OAuth2Error
-from flask import current_app, render_template, request, url_for
+from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError
+from flask import abort, current_app, render_template, request, url_for
 from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError
 
@@ -16,7 +17,23 @@ from . import bp
 from .claims import CLAIMS_SUPPORTED, SCOPES
 from .grants import AUTH_METHODS
 from .keys import JWKS_MAX_AGE, key_store
+from .parameters import check_parameters
 from .server import authorization_server
+from .tokens import Replay, revoke_replayed
+
+
+@bp.before_request
+def refuse_malformed_parameters():
+    """One door for the protocol parameters (idp.oidc.parameters), before any view runs."""
+    try:
+        check_parameters(request)
+    except InvalidRequestError as error:
+        if request.endpoint in ("oidc.authorize", "oidc.consent"):
+            return render_template("oidc/error.html", error=error), 400
+        if request.endpoint == "oidc.end_session":
+            abort(400)
+        return authorization_server().handle_error_response(None, error)
+    return None
 
 
 def public_url(endpoint):
@@ -79,7 +96,12 @@ def jwks():
 @bp.post("/token")
 @csrf.exempt
 def token():
-    response = authorization_server().create_token_response()
+    server = authorization_server()
+    try:
+        response = server.create_token_response()
+    except Replay as replay:
+        revoke_replayed(replay)
+        return server.handle_error_response(None, InvalidGrantError())
     db.session.commit()
     return response
 
@@ -93,7 +115,9 @@ def userinfo():
 @bp.post("/revoke")
 @csrf.exempt
 def revoke():
-    return authorization_server().create_endpoint_response("revocation")
+    response = authorization_server().create_endpoint_response("revocation")
+    db.session.commit()
+    return response
 
 
 @bp.post("/introspect")
@@ -105,7 +129,7 @@ def introspect():
 @bp.route("/logout", methods=["GET", "POST"])
 @csrf.exempt
 def end_session():
-    """RP-initiated logout. Without a valid id_token_hint the person confirms first."""
+    """RP-initiated logout. Without a valid id_token_hint naming them, the person confirms first."""
     server = authorization_server()
     try:
         logout_request = server.validate_endpoint_request("end_session")
@@ -114,15 +138,25 @@ def end_session():
         # person may still end their session here.
         logout_request = None
     login_session = current_login_session()
-    vouched = logout_request is not None and not logout_request.needs_confirmation
-    if login_session is not None and not vouched and not _confirmed():
+    if login_session is not None and not _vouched(logout_request, login_session) and not _confirmed():
         params = [(key, value) for key, value in request.values.items(multi=True) if key not in ("csrf_token", "confirm")]
         return render_template("auth/logout_confirm.html", account=login_session.account, params=params)
     if logout_request is None:
         log_out()
+        db.session.commit()
         return render_template("auth/logged_out.html")
     response = server.create_endpoint_response("end_session", logout_request)
+    db.session.commit()
     return response or render_template("auth/logged_out.html")
+
+
+def _vouched(logout_request, login_session):
+    """A valid id_token_hint that names the person logged in here: no need to ask them."""
+    return (
+        logout_request is not None
+        and not logout_request.needs_confirmation
+        and logout_request.id_token_claims.get("sub") == login_session.account.sub
+    )
 
 
 def _confirmed():

@@ -1,0 +1,52 @@
+"""What any request may bring: the checks every page and endpoint shares (design §6).
+
+Bad input is refused here with a 400 (the French error page, or JSON on the protocol
+endpoints), before a view could turn it into a database error: bounded sizes, parameters
+without control characters (PostgreSQL refuses NUL in text, and nothing a person types
+holds the others), and a client address that is an IP address (with trusted proxies it
+comes from X-Forwarded-For, and is stored). The protocol endpoints add the shape of
+their own parameters in `idp.oidc.parameters`.
+"""
+
+import ipaddress
+import re
+from itertools import chain
+
+from flask import abort, request
+
+MAX_CONTENT_LENGTH = 64 * 1024
+MAX_QUERY_STRING = 4 * 1024
+# Longest text form of an IP address (IPv4-mapped IPv6), the size of the ip columns.
+MAX_ADDRESS_LENGTH = 45
+# C0 controls other than tab and newlines, and DEL.
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def init_app(app):
+    app.config["MAX_CONTENT_LENGTH"] = MAX_CONTENT_LENGTH
+    app.before_request(refuse_malformed_request)
+
+
+def refuse_malformed_request():
+    if len(request.query_string) > MAX_QUERY_STRING:
+        request.query_string = b""  # dropped, so that the error page cannot echo it
+        abort(414)
+    if not is_address(request.remote_addr) or CONTROL.search(request.headers.get("User-Agent", "")):
+        abort(400)
+    path = ((name, value) for name, value in (request.view_args or {}).items() if isinstance(value, str))
+    for name, value in chain(path, request.args.items(multi=True), request.form.items(multi=True)):
+        if CONTROL.search(name) or CONTROL.search(value):
+            abort(400)
+
+
+def is_address(address):
+    """True for an IP address, or for none at all (a server on a Unix socket gives none)."""
+    if not address:
+        return True
+    if len(address) > MAX_ADDRESS_LENGTH:
+        return False
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return True
