@@ -107,7 +107,7 @@ def test_sweep_is_idempotent(app, accounts):
 
 def test_sweep_revokes_the_sessions_and_tokens_of_the_accounts_it_ends(app, make_account, ent):
     victim = make_account(given_name="Paul", family_name="Ended")
-    tokens = ent.full_login("paul.ended1", PASSWORD, scope="openid offline_access")
+    tokens, _ = ent.full_login("paul.ended1", PASSWORD, scope="openid offline_access")
     _set(app, victim.id, state=AccountState.ACTIVE, last_login_at=now() - 400 * DAY, inactivity_warned_at=now() - 31 * DAY)
     assert _run(app, now())["invalidated"] == 1
     with app.app_context():
@@ -155,6 +155,7 @@ def test_two_sweeps_at_once_count_each_account_once(app, make_app, settings, acc
 
 def test_sweep_command_prints_json_counts(app, accounts):
     as_of, _ = accounts
-    result = app.test_cli_runner().invoke(args=["sweep", "--as-of", as_of.strftime("%Y-%m-%d"), "--dry-run", "--json"])
+    next_day = as_of + DAY
+    result = app.test_cli_runner().invoke(args=["sweep", "--as-of", next_day.strftime("%Y-%m-%d"), "--dry-run", "--json"])
     assert result.exit_code == 0, result.output
     assert result.output.strip() == '{"expired": 2, "warned": 1, "invalidated": 0}'
