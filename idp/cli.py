@@ -316,7 +316,7 @@ def init_app(app):
 @with_appcontext
 @transactional
 def sweep_command(as_of, dry_run):
-    """Appliquer les délais : expirer, avertir, invalider."""
+    """Appliquer les délais du cycle de vie."""
     counts = sweep(as_of=as_of, dry_run=dry_run)
     if dry_run:
         db.session.rollback()
