@@ -48,6 +48,7 @@ def create_app(config=None, command_line=False):
 
     from . import cli, errors, inputs, mail, oidc
     from .account.views import bp as account_bp
+    from .auth.activation import bp as activation_bp
     from .auth.sessions import write_session_cookie
     from .auth.views import bp as auth_bp
     from .oidc import keys as signing_keys
@@ -62,6 +63,7 @@ def create_app(config=None, command_line=False):
     mail.init_app(app)
     app.register_blueprint(auth_bp)
     app.register_blueprint(account_bp)
+    app.register_blueprint(activation_bp)
     app.register_blueprint(pages_bp)
     errors.init_app(app)
     cli.init_app(app)

@@ -22,6 +22,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from . import config as settings
 from . import create_app
 from .accounts.creation import create_active_account
+from .accounts.sweep import sweep
 from .audit import audit
 from .errors import InvalidInput
 from .extensions import db
@@ -306,6 +307,21 @@ def init_app(app):
     for group in (establishment, account, client, keys, purge, mail, settings_command):
         app.cli.add_command(group)
     app.cli.add_command(pupils)
+    app.cli.add_command(sweep_command)
     from .accounts.cli import accounts  # imported here: it uses this module's helpers
 
     app.cli.add_command(accounts)
+
+
+@click.command("sweep")
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), help="Évaluer les délais à cette date.")
+@click.option("--dry-run", is_flag=True, help="Compter sans rien changer.")
+@with_appcontext
+@transactional
+def sweep_command(as_of, dry_run):
+    """Appliquer les délais du cycle de vie."""
+    counts = sweep(as_of=as_of, dry_run=dry_run)
+    if dry_run:
+        db.session.rollback()
+    prefix = "Simulation : " if dry_run else ""
+    return counts, f"{prefix}{counts['expired']} compte(s) expiré(s), {counts['warned']} averti(s), {counts['invalidated']} invalidé(s)."

@@ -9,6 +9,7 @@ on a loopback address), without wildcard, credentials or fragment.
 
 import ipaddress
 import secrets
+import string
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
@@ -96,6 +97,15 @@ def _new_secret(client):
     return secret
 
 
+CLIENT_ID_ALPHABET = string.ascii_letters + string.digits
+
+
+def new_client_id():
+    """24 letters and digits (142 bits): never a leading "-" that a command line would read
+    as an option, nothing to escape in a URL."""
+    return "".join(secrets.choice(CLIENT_ID_ALPHABET) for _ in range(24))
+
+
 def register_client(
     name, category, redirect_uris, post_logout_redirect_uris=(), auth_method="client_secret_basic", scopes=None, trusted=False
 ):
@@ -104,7 +114,7 @@ def register_client(
     if not redirect_uris:
         raise InvalidInput("Au moins une URI de redirection est obligatoire.")
     client = Client(
-        client_id=secrets.token_urlsafe(18),
+        client_id=new_client_id(),
         name=name,
         category=_check_choice(category, CATEGORIES, "Catégorie"),
         auth_method=_check_choice(auth_method, AUTH_METHODS, "Méthode d'authentification"),

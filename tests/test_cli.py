@@ -106,7 +106,7 @@ def test_bad_account_input_is_refused(run, establishment):
     base = ["account", "create", "--kind", "parent", "--given-name", "Jean", "--family-name", "Dupont", "--establishment"]
     assert "établissement inconnu" in run(*base, "0149999Z", "--password", "S3cret-pass").output
     assert "UAI invalide" in run(*base, "123", "--password", "S3cret-pass").output
-    assert "chiffres et des lettres" in run(*base, "0140001A", "--password", "motdepasse").output
+    assert "au moins un chiffre" in run(*base, "0140001A", "--password", "motdepasse").output
     assert "au moins 8 caractères" in run(*base, "0140001A", "--password", "a1").output
     result = run(
         *base,

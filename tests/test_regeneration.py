@@ -2,6 +2,7 @@
 secret, everything else revoked) and the reply coupon's refusal."""
 
 from datetime import datetime
+from urllib.parse import urlsplit
 
 import pytest
 import time_machine
@@ -28,10 +29,20 @@ def issued_parent(app, establishment):
 def test_the_provisional_secret_is_accepted_as_printed_or_retyped(app, issued_parent):
     secret = issued_parent.secret
     for typed in (secret, secret.lower(), secret.replace("-", " "), secret.replace("-", "")):
-        response = post_login(app.test_client(), "jean.dupont1", typed)
-        # Until the first-connection form lands, an issued account is told to use it.
-        assert response.status_code == 403, typed
-        assert "mot de passe provisoire fournis par" in response.text
+        client = app.test_client()
+        response = post_login(client, "jean.dupont1", typed)
+        # On to the guide's first-connection form.
+        assert response.status_code == 303, typed
+        assert urlsplit(response.location).path == "/premiere-connexion"
+        page = client.get(response.location)
+        assert "jean.dupont1" in page.text and "Votre enfant : Alice Dupont" in page.text
+
+
+def test_the_secret_of_an_expired_account_says_it_expired(app, issued_parent):
+    set_account(app, "jean.dupont1", state=AccountState.EXPIRED)
+    response = post_login(app.test_client(), "jean.dupont1", issued_parent.secret)
+    assert response.status_code == 403
+    assert "délai de 3 mois" in response.text
 
 
 def test_a_wrong_provisional_secret_is_a_failed_login(app, issued_parent, audit_events):
@@ -84,7 +95,7 @@ def test_regeneration_kills_the_old_secret(app, issued_parent):
     secret = _regenerate(app, "jean.dupont1")
     client = app.test_client()
     assert post_login(client, "jean.dupont1", issued_parent.secret).status_code == 200  # refused: wrong
-    assert post_login(client, "jean.dupont1", secret).status_code == 403  # accepted: the issued page
+    assert post_login(client, "jean.dupont1", secret).status_code == 303  # accepted: first connection
 
 
 def test_regenerating_an_active_account_ends_its_password_sessions_and_tokens(app, ent, parent, audit_events):
@@ -110,7 +121,7 @@ def test_regenerating_an_active_account_ends_its_password_sessions_and_tokens(ap
     assert query_of(response.location)["error"] == "login_required"
     client = app.test_client()
     assert post_login(client, "jean.dupont1", PASSWORD).status_code == 200  # the password is gone
-    assert post_login(client, "jean.dupont1", secret).status_code == 403
+    assert post_login(client, "jean.dupont1", secret).status_code == 303
     assert [event.account_id for event in audit_events("account_regenerated")] == [parent.id]
 
 

@@ -35,6 +35,8 @@ def note_use(account):
     moment = now()
     if account.last_login_at is None or moment - account.last_login_at >= USE_PRECISION:
         account.last_login_at = moment
+        # A use answers the inactivity warning: the count starts again.
+        account.inactivity_warned_at = None
 
 
 def find_account(identifier):

@@ -13,12 +13,16 @@ from ..models import Account
 _NOT_ALLOWED = re.compile(r"[^a-z0-9-]+")
 
 
+def fold(text):
+    """Lower case without accents or ligatures: 'Jean-Éric' -> 'jean-eric', 'Œ' -> 'oe'."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    plain = "".join(char for char in decomposed if not unicodedata.combining(char)).lower()
+    return plain.replace("æ", "ae").replace("œ", "oe").replace("ß", "ss")
+
+
 def ascii_slug(name):
     """'Jean-Éric' -> 'jean-eric', "N'Diaye" -> 'ndiaye', 'Le Gall' -> 'legall'."""
-    decomposed = unicodedata.normalize("NFKD", name)
-    plain = "".join(char for char in decomposed if not unicodedata.combining(char)).lower()
-    plain = plain.replace("æ", "ae").replace("œ", "oe").replace("ß", "ss")
-    return _NOT_ALLOWED.sub("", plain).strip("-")[:30] or "x"
+    return _NOT_ALLOWED.sub("", fold(name)).strip("-")[:30] or "x"
 
 
 def normalize(identifier):

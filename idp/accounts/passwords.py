@@ -7,7 +7,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 
-from .identifiers import ascii_slug
+from .identifiers import fold
 from .lifecycle import provisional_secret_matches
 
 
@@ -61,17 +61,26 @@ def check_credentials(account, typed):
 
 
 def password_problems(password, identifier="", names=(), birth_dates=()):
-    """What is wrong with a new password, as messages to show (empty when it is fine)."""
+    """What is wrong with a new password, as messages to show (empty when it is fine).
+
+    The rules of the guide (8 characters, digits and letters) and of design §6: not the
+    identifier (compared whole, dots included), no name of the family whatever its length,
+    no birth date, accents and case aside.
+    """
     problems = []
     minimum = current_app.config["PASSWORD_MIN_LENGTH"]
     if len(password) < minimum:
         problems.append(_l("Le mot de passe doit comporter au moins %(count)d caractères.", count=minimum))
-    if not (re.search(r"[0-9]", password) and re.search(r"[^\W\d_]", password)):
-        problems.append(_l("Le mot de passe doit comporter des chiffres et des lettres."))
-    lowered = ascii_slug(password)
-    personal = [identifier.lower()] + [ascii_slug(name) for name in names if len(name) >= 3]
-    if any(part and part in lowered for part in personal):
-        problems.append(_l("Le mot de passe ne doit contenir ni votre identifiant ni votre nom."))
+    if not re.search(r"[0-9]", password):
+        problems.append(_l("Le mot de passe doit comporter au moins un chiffre."))
+    if not re.search(r"[^\W\d_]", password):
+        problems.append(_l("Le mot de passe doit comporter au moins une lettre."))
+    folded = fold(password)
+    if identifier and fold(identifier) in folded:
+        problems.append(_l("Le mot de passe ne doit pas contenir votre identifiant."))
+    letters = _letters_only(folded)
+    if any(_letters_only(fold(name)) in letters for name in names if _letters_only(fold(name))):
+        problems.append(_l("Le mot de passe ne doit pas contenir votre nom ni celui de votre enfant."))
     digits = re.sub(r"\D", "", password)
     for birth_date in birth_dates:
         forms = {birth_date.strftime(fmt) for fmt in ("%d%m%Y", "%Y%m%d", "%d%m%y")}
@@ -79,3 +88,7 @@ def password_problems(password, identifier="", names=(), birth_dates=()):
             problems.append(_l("Le mot de passe ne doit pas contenir une date de naissance."))
             break
     return problems
+
+
+def _letters_only(text):
+    return "".join(char for char in text if char.isalnum())

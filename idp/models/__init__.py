@@ -4,13 +4,24 @@ from .audit import AuditEvent
 from .keys import SigningKey
 from .oauth import AuthorizationCode, Client, Consent, Token
 from .outbox import MailStatus, OutboxMessage
-from .people import Account, AccountKind, AccountState, Establishment, Guardianship, LegalGuardian, Pupil
+from .people import (
+    Account,
+    AccountKind,
+    AccountLink,
+    AccountState,
+    Establishment,
+    Guardianship,
+    LegalGuardian,
+    LinkPurpose,
+    Pupil,
+)
 from .sessions import LoginSession
 from .staff import PupilImport, StaffMember, StaffRecoveryCode, StaffRole, StaffSession, staff_establishment
 
 __all__ = [
     "Account",
     "AccountKind",
+    "AccountLink",
     "AccountState",
     "AuditEvent",
     "AuthorizationCode",
@@ -19,6 +30,7 @@ __all__ = [
     "Establishment",
     "Guardianship",
     "LegalGuardian",
+    "LinkPurpose",
     "LoginSession",
     "MailStatus",
     "OutboxMessage",

@@ -171,3 +171,33 @@ class LegalGuardian(db.Model):
     @property
     def full_name(self):
         return f"{self.given_name} {self.family_name}"
+
+
+class LinkPurpose(enum.StrEnum):
+    # Confirms the address given at first connection and makes the account active.
+    ACTIVATION = "activation"
+    # Confirms a new address before it replaces the account's.
+    EMAIL_CHANGE = "email_change"
+    # "mot de passe oublié": the link and its temporary password.
+    PASSWORD_RESET = "password_reset"
+
+
+class AccountLink(db.Model):
+    """A single-use link sent by email, stored as a keyed hash (design §6).
+
+    At most one live link per (account, purpose): asking again replaces the older one.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[LinkPurpose] = mapped_column(_enum(LinkPurpose))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The address the link was sent to (and, for activation and email change, confirms).
+    email: Mapped[str] = mapped_column(String(254))
+    # Keyed hash of the temporary password that goes with a password-reset link.
+    secret_hash: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    used_at: Mapped[datetime | None]
+
+    account: Mapped[Account] = relationship()

@@ -10,7 +10,7 @@ Pages are drawn with fpdf2's `text` at computed positions: the paragraphs every 
 shares are wrapped once per language and PDF, so that ten thousand letters take seconds.
 """
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -20,6 +20,7 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from fpdf import FPDF
 
+from ..accounts.deadlines import activation_deadline
 from ..accounts.identifiers import ascii_slug
 from ..clock import now
 from ..models import AccountKind
@@ -34,11 +35,6 @@ WIDTH = 170
 RIGHT_COLUMN = 112
 CUT_LINE = 200
 GREY = (90, 90, 90)
-
-
-def activation_deadline(account):
-    """The last day to activate an issued account: its issue date + ACTIVATION_DAYS."""
-    return _local_date(account.issued_at + timedelta(days=current_app.config["ACTIVATION_DAYS"]))
 
 
 def _local_date(moment):
@@ -83,8 +79,10 @@ class _Texts:
                     "(passé ce délai, contactez l'établissement) : sans cela, vous ne pourrez pas vous connecter à l'ENT."
                 ),
                 _(
-                    "Connectez-vous ensuite à l'ENT : choisissez « Élève ou parent de l'enseignement public », "
-                    "puis saisissez votre identifiant et votre nouveau mot de passe."
+                    "Connectez-vous ensuite à %(ent)s (%(url)s) : choisissez « Élève ou parent de l'enseignement public », "
+                    "puis saisissez votre identifiant et votre nouveau mot de passe.",
+                    ent=config["ENT_NAME"],
+                    url=config["ENT_URL"],
                 ),
             ]
             parent_step = _("Entrez votre adresse mail et confirmez-la, puis la date de naissance de votre enfant.")
@@ -101,7 +99,7 @@ class _Texts:
             self.class_label = _("Classe : ")
             self.account = _("Compte : ")
             self.refuse = _("Je refuse l'utilisation des téléservices")
-            self.no_effect = _("Ce coupon est sans effet pour l'ENT, service d'un éditeur privé.")
+            self.no_effect = _("Ce coupon est sans effet pour l'ENT, %(ent)s étant le service d'un éditeur privé.", ent=config["ENT_NAME"])
             self.date = _("Date :")
             self.signature = _("Signature :")
             self.dated = _("Le %(date)s", date=self.long_date(dated_on))
@@ -257,7 +255,7 @@ class _Letters(FPDF):
         self.labelled(LEFT + 6, y + 8.5, words.identifier, account.identifier)
         self.labelled(LEFT + 6, y + 17, words.secret, secret)
         self.labelled(LEFT + 6, y + 24.5, words.site, current_app.config["ISSUER"], style="", size=10, label_size=10)
-        deadline = words.long_date(activation_deadline(account))
+        deadline = words.long_date(_local_date(activation_deadline(account)))
         self.labelled(LEFT + 6, y + 30, words.deadline, deadline, family="Sans", size=10, label_size=10)
 
         y += 41

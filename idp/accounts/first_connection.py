@@ -1,0 +1,146 @@
+"""First connection and activation (guide §1.1 and §1.2, design §3).
+
+With the letter in hand, a person chooses a password, gives an email twice and the child's
+birth date (a pupil gives their own). Success makes the account `pending_email` and queues
+the activation email; opening its link (and pressing the button) makes it `active`.
+Wrong birth dates are counted: at `BIRTH_DATE_ATTEMPTS` the account is blocked until the
+establishment regenerates it.
+"""
+
+import re
+from dataclasses import dataclass, field
+from flask_babel import lazy_gettext as _l
+
+from ..audit import audit
+from ..clock import now
+from ..models import AccountKind, AccountState, LinkPurpose
+from . import emails
+from .deadlines import activation_deadline
+from .links import find_link, new_link, spend
+from .passwords import hash_password, password_problems
+
+BIRTH_DATE_ATTEMPTS = 5
+
+# Deliberately simple: one @, something before it, a dot in the domain, no spaces.
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def pupils_to_check(account):
+    """The pupils whose birth date this account's holder must give: the child(ren), or the pupil."""
+    if account.kind == AccountKind.ELEVE:
+        return [account.pupil] if account.pupil is not None else []
+    return account.children
+
+
+def email_problems(email, confirmation):
+    """Messages per field for an email typed twice (keys: "email", "email_confirmation")."""
+    problems = {}
+    if not EMAIL.match(email or "") or len(email) > 254:
+        problems["email"] = [_l("Saisissez une adresse mail valide, par exemple nom@exemple.fr.")]
+    elif (confirmation or "").strip().lower() != email.strip().lower():
+        problems["email_confirmation"] = [_l("Les deux adresses mail sont différentes.")]
+    return problems
+
+
+def new_password_problems(account, password, confirmation):
+    """Messages per field for a new password typed twice (keys: "password", "password_confirmation")."""
+    pupils = pupils_to_check(account)
+    names = [account.given_name, account.family_name]
+    for pupil in pupils:
+        names += [pupil.given_name, pupil.family_name]
+    problems = {}
+    found = password_problems(password, account.identifier, names, [pupil.birth_date for pupil in pupils])
+    if found:
+        problems["password"] = found
+    elif confirmation != password:
+        problems["password_confirmation"] = [_l("Les deux mots de passe sont différents.")]
+    return problems
+
+
+@dataclass
+class Outcome:
+    """What a first-connection attempt gave: problems per field, or success."""
+
+    problems: dict = field(default_factory=dict)
+    blocked: bool = False
+
+    @property
+    def ok(self):
+        return not self.problems and not self.blocked
+
+
+def complete_first_connection(account, password, password_confirmation, email, email_confirmation, birth_date, language="fr"):
+    """Check the form of the guide and, when everything is right, move to `pending_email`.
+
+    The caller commits in every case: a wrong birth date is counted even when other fields
+    are wrong too.
+    """
+    if account.state != AccountState.ISSUED:
+        raise ValueError(f"first connection of an account in state {account.state}")
+    email = (email or "").strip()
+    problems = {**new_password_problems(account, password, password_confirmation), **email_problems(email, email_confirmation)}
+    if birth_date is None:
+        problems["birth_date"] = [_l("Saisissez la date de naissance au format JJ/MM/AAAA.")]
+    elif birth_date not in {pupil.birth_date for pupil in pupils_to_check(account)}:
+        account.birth_date_failures += 1
+        audit("first_connection_birth_date_failed", account=account, failures=account.birth_date_failures)
+        if account.birth_date_failures >= BIRTH_DATE_ATTEMPTS:
+            account.state = AccountState.BLOCKED
+            account.blocked_reason = "birth_date"
+            audit("account_blocked", account=account, reason="birth_date")
+            return Outcome(blocked=True)
+        problems["birth_date"] = [_l("La date de naissance ne correspond pas.")]
+    if problems:
+        return Outcome(problems)
+
+    moment = now()
+    account.password_hash = hash_password(password)
+    account.provisional_secret_hash = None
+    account.email = email
+    account.email_verified = False
+    account.language = language
+    account.first_connection_at = moment
+    account.birth_date_failures = 0
+    account.state = AccountState.PENDING_EMAIL
+    audit("first_connection", account=account)
+    send_activation(account)
+    return Outcome()
+
+
+def send_activation(account):
+    """A new activation link to the account's address (the older one stops working)."""
+    token = new_link(account, LinkPurpose.ACTIVATION, account.email, activation_deadline(account))
+    emails.activation(account, token)
+    audit("activation_sent", account=account)
+
+
+def change_pending_email(account, email, confirmation):
+    """Correct the address of a pending account and send it a new link; problems per field."""
+    email = (email or "").strip()
+    problems = email_problems(email, confirmation)
+    if problems:
+        return problems
+    account.email = email
+    account.email_verified = False
+    audit("activation_email_corrected", account=account)
+    send_activation(account)
+    return {}
+
+
+def find_activation(token):
+    """The live activation link `token` opens, if its account still waits for it."""
+    link = find_link(token, LinkPurpose.ACTIVATION)
+    if link is None or link.account.state != AccountState.PENDING_EMAIL or link.email != link.account.email:
+        return None
+    return link
+
+
+def activate(link):
+    """The button "Activer mon compte": the address is confirmed, the account active."""
+    account = link.account
+    spend(link)
+    account.state = AccountState.ACTIVE
+    account.email_verified = True
+    account.activated_at = now()
+    audit("account_activated", account=account)
+    return account

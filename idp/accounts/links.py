@@ -1,0 +1,51 @@
+"""Single-use links sent by email: activation, email change, password reset (design §6).
+
+The link carries a random token; the table keeps only its keyed hash. At most one live link
+per account and purpose: a new one replaces the older, which stops working at once.
+"""
+
+from sqlalchemy import delete, select
+
+from ..clock import now
+from ..extensions import db
+from ..models import AccountLink
+from ..security import keyed_hash, new_token
+
+
+def new_link(account, purpose, email, expires_at, secret=None):
+    """Create the link (and forget the account's older one of that purpose); return its token."""
+    db.session.execute(delete(AccountLink).where(AccountLink.account_id == account.id, AccountLink.purpose == purpose))
+    token = new_token()
+    db.session.add(
+        AccountLink(
+            account=account,
+            purpose=purpose,
+            token_hash=keyed_hash(token),
+            email=email,
+            secret_hash=keyed_hash(secret) if secret is not None else None,
+            expires_at=expires_at,
+        )
+    )
+    return token
+
+
+def find_link(token, purpose):
+    """The live link of this purpose that `token` opens, or None (used, expired or unknown)."""
+    if not token or len(token) > 100:
+        return None
+    link = db.session.scalar(select(AccountLink).where(AccountLink.token_hash == keyed_hash(token), AccountLink.purpose == purpose))
+    if link is None or link.used_at is not None or link.expires_at <= now():
+        return None
+    return link
+
+
+def spend(link):
+    link.used_at = now()
+
+
+def forget_links(account_id, *purposes):
+    """Make every live link of the account (of these purposes, or all) stop working."""
+    statement = delete(AccountLink).where(AccountLink.account_id == account_id)
+    if purposes:
+        statement = statement.where(AccountLink.purpose.in_(purposes))
+    db.session.execute(statement)
