@@ -10,7 +10,7 @@ from pypdf import PdfReader
 from idp.extensions import db
 from idp.models import Account, Establishment
 from idp.schools.issuing import issue_accounts
-from idp.schools.letters import render_letters
+from idp.schools.letters import CUT_LINE, render_letters
 
 from .issuing_helpers import add_pupil, issue, page_value, pdf_pages
 
@@ -111,3 +111,21 @@ def test_letters_are_sorted_by_class_then_name(app, establishment):
         "zoe.martin1",
         "paul.martin1",
     ]
+
+
+def test_the_steps_never_cross_the_cut_line_even_with_long_addresses(settings, make_app, establishment, app):
+    add_pupil(app, "0140001A", "Alice", "Dupont", "6A", [("Jean", "Dupont")])
+    settings["ISSUER"] = "https://teleservices-des-familles.etablissements-scolaires.ac-normandie.example.fr/ts"
+    settings["ENT_NAME"] = "L'Educ de Normandie, l'espace numérique de travail des collèges et des lycées"
+    settings["ENT_URL"] = "https://www.l-educdenormandie.example.fr/portail/connexion/"
+    other = make_app(settings)
+    _, pdf = issue(other, kind="parent", letters=True)
+    page = PdfReader(io.BytesIO(pdf)).pages[0]
+    heights = []
+    page.extract_text(visitor_text=lambda text, cm, tm, font, size: text.strip() and heights.append((tm[5], text.strip())))
+    cut = (297 - CUT_LINE) * 72 / 25.4  # PDF heights count from the bottom of the page
+    above = [(height, text) for height, text in heights if height > cut]
+    assert "Mot de passe provisoire :" in [text for _, text in above]
+    lowest_above = min(height for height, _ in above)
+    assert lowest_above > cut + 2, sorted(above)[:3]
+    assert "l'établissement peut vous attribuer un nouveau mot de passe provisoire." in [text for _, text in above]

@@ -222,8 +222,8 @@ class _Letters(FPDF):
         self.write_at(LEFT, 20, school, style="B", size=13, width=WIDTH)
         if establishment is not None:
             self.grey(LEFT, 25.5, words.academie(establishment.academie), 9)
-        self.write_at(RIGHT_COLUMN, 31, words.dated)
-        y = 41
+        self.write_at(RIGHT_COLUMN, 30, words.dated)
+        y = 39
         self.write_at(RIGHT_COLUMN, y, account.full_name, style="B", size=11, width=column)
         if is_parent:
             y += 5.5
@@ -232,7 +232,7 @@ class _Letters(FPDF):
             y += 5
             self.write_at(RIGHT_COLUMN, y, words.class_label + class_name, size=9, width=column)
 
-        y = 62
+        y = 59
         self.write_at(LEFT, y, words.title, style="B", size=15)
         y += 8.5
         if is_parent:
@@ -261,16 +261,20 @@ class _Letters(FPDF):
         y += 41
         self.write_at(LEFT, y, words.steps_title, style="B", size=11)
         y += 5.5
-        for number, lines in enumerate(words.steps[account.kind], start=1):
+        steps = words.steps[account.kind]
+        # Lines a little closer when a long site address or language needs it, so that
+        # the steps never cross the cut line.
+        count = sum(len(lines) for lines in steps) + len(words.keep)
+        leading = min(4.4, (CUT_LINE - 4 - y - 0.8 * len(steps)) / count)
+        for number, lines in enumerate(steps, start=1):
             self.write_at(LEFT, y, f"{number}.", style="B")
             for line in lines:
                 self.write_at(LEFT + 6, y, line)
-                y += 4.4
+                y += leading
             y += 0.8
-        y += 0.6
         for line in words.keep:
             self.grey(LEFT, y, line, 9)
-            y += 4
+            y += leading
         self.coupon(account, words, school, pupil_names, class_name, is_parent)
 
     def coupon(self, account, words, school, pupil_names, class_name, is_parent):
