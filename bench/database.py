@@ -13,9 +13,9 @@ from argon2 import PasswordHasher
 from idp import create_app
 from idp.accounts.creation import create_active_account
 from idp.admin.clients import register_client
-from idp.admin.establishments import add_establishment
 from idp.extensions import db
 from idp.models import Account
+from idp.schools.establishments import add_establishment
 from psycopg import sql
 from sqlalchemy import update
 

@@ -18,9 +18,9 @@ from idp import create_app
 from idp.accounts.access import find_account
 from idp.accounts.creation import create_active_account
 from idp.admin.clients import register_client, rotate_secret, update_client
-from idp.admin.establishments import add_establishment, find_establishment
 from idp.extensions import db
 from idp.models import Client
+from idp.schools.establishments import add_establishment, find_establishment
 
 UAI = "0140001A"
 ENT_NAME = "L'Educ de Normandie"

@@ -16,11 +16,12 @@ from . import config as settings
 from .accounts.creation import create_active_account
 from .admin import InvalidInput
 from .admin.clients import describe, find_client, register_client, rotate_secret, update_client
-from .admin.establishments import add_establishment
 from .audit import audit
 from .extensions import db
 from .models import Client
 from .oidc.keys import key_store
+from .schools.cli import pupils
+from .schools.establishments import add_establishment
 
 
 def main():
@@ -229,3 +230,4 @@ def settings_command(markdown):
 def init_app(app):
     for group in (establishment, account, client, keys, settings_command):
         app.cli.add_command(group)
+    app.cli.add_command(pupils)

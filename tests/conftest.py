@@ -19,9 +19,9 @@ from sqlalchemy import MetaData, text
 from idp import MIGRATIONS, create_app
 from idp.accounts.creation import create_active_account
 from idp.admin.clients import register_client
-from idp.admin.establishments import add_establishment
 from idp.extensions import db
 from idp.models import AuditEvent
+from idp.schools.establishments import add_establishment
 
 from .oidc_helpers import RelyingParty
 

@@ -7,10 +7,10 @@ account that is already active, with a password chosen by the operator.
 from datetime import date
 
 from ..admin import InvalidInput
-from ..admin.establishments import find_establishment
 from ..clock import now
 from ..extensions import db
 from ..models import Account, AccountKind, AccountState, Guardianship, Pupil
+from ..schools.establishments import find_establishment
 from .identifiers import next_identifier
 from .passwords import hash_password, password_problems
 

@@ -1,4 +1,4 @@
-"""Académie administration: relying parties and establishments."""
+"""Académie administration: relying parties."""
 
 
 class InvalidInput(ValueError):

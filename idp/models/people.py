@@ -61,7 +61,9 @@ class Pupil(db.Model):
     given_name: Mapped[str] = mapped_column(String(100))
     family_name: Mapped[str] = mapped_column(String(100))
     birth_date: Mapped[date] = mapped_column(Date)
-    ine: Mapped[str | None] = mapped_column(String(11), unique=True)
+    # The national pupil identifier. Not unique: a pupil who changes establishment appears in
+    # the new one's file while the old one may still list them until its next import.
+    ine: Mapped[str | None] = mapped_column(String(11), index=True)
     establishment_id: Mapped[int] = mapped_column(ForeignKey("establishment.id", ondelete="RESTRICT"), index=True)
     # The establishment's own key of the pupil: `id_eleve` of a CSV, `ELEVE_ID` of SIECLE.
     # None for pupils created by hand (`idp account create`).

@@ -4,9 +4,9 @@ import re
 
 from sqlalchemy import select
 
+from ..admin import InvalidInput
 from ..extensions import db
 from ..models import Establishment
-from . import InvalidInput
 
 UAI = re.compile(r"^[0-9]{7}[A-Z]$")
 
