@@ -43,12 +43,14 @@ def create_app(config=None):
     from .auth.views import bp as auth_bp
     from .oidc.documents import PublishedDocuments
     from .security import set_security_headers
+    from .staff import bp as staff_bp
     from .throttle import throttle
 
     throttle.init_app(app)
     oidc.init_app(app)
     app.register_blueprint(auth_bp)
     app.register_blueprint(account_bp)
+    app.register_blueprint(staff_bp)
     errors.init_app(app)
     cli.init_app(app)
     app.after_request(write_session_cookie)

@@ -22,6 +22,7 @@ from .models import Client
 from .oidc.keys import key_store
 from .schools.cli import pupils
 from .schools.establishments import add_establishment
+from .staff_accounts.cli import staff
 
 
 def main():
@@ -231,3 +232,4 @@ def init_app(app):
     for group in (establishment, account, client, keys, settings_command):
         app.cli.add_command(group)
     app.cli.add_command(pupils)
+    app.cli.add_command(staff)
