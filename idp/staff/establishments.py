@@ -65,7 +65,7 @@ def import_pupils(uai):
     result = problems = None
     status = 200
     if form.validate_on_submit():
-        files = [(upload.filename or "fichier", upload.read()) for upload in form.files.data if upload and upload.filename]
+        files = [(upload.filename or "fichier", upload.read()) for upload in form.files.data or () if upload and upload.filename]
         try:
             result = import_files(establishment, files, complete=form.complete.data, staff=g.staff)
         except ImportRefused as refused:

@@ -4,6 +4,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import MultipleFileField
 from wtforms import BooleanField, HiddenField, PasswordField, RadioField, SelectField, StringField, SubmitField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
 TOO_LONG = _l("Ce champ est trop long.")
@@ -59,7 +60,7 @@ class EstablishmentForm(FlaskForm):
     name = StringField(_l("Nom"), validators=[DataRequired(message=_l("Saisissez le nom.")), Length(max=200, message=TOO_LONG)])
     degree = RadioField(
         _l("Degré"),
-        choices=[("2d", _l("second degré (collège, lycée)")), ("1d", _l("premier degré (école)"))],
+        choices=[SelectChoice("2d", _l("second degré (collège, lycée)")), SelectChoice("1d", _l("premier degré (école)"))],
         default="2d",
     )
     submit = SubmitField(_l("Ajouter l'établissement"))
@@ -75,7 +76,10 @@ class StaffForm(FlaskForm):
     family_name = StringField(_l("Nom"), validators=[DataRequired(message=_l("Saisissez le nom.")), Length(max=100, message=TOO_LONG)])
     role = RadioField(
         _l("Rôle"),
-        choices=[("etablissement", _l("personnel d'établissement")), ("academie", _l("administrateur de l'académie"))],
+        choices=[
+            SelectChoice("etablissement", _l("personnel d'établissement")),
+            SelectChoice("academie", _l("administrateur de l'académie")),
+        ],
         default="etablissement",
     )
     uais = StringField(_l("Établissements (UAI)"), validators=[Optional(), Length(max=400, message=TOO_LONG)])
@@ -99,7 +103,7 @@ class IssueForm(FlaskForm):
     class_name = SelectField(_l("Classe"), choices=[])
     kind = RadioField(
         _l("Comptes"),
-        choices=[("all", _l("parents et élèves")), ("parent", _l("parents")), ("eleve", _l("élèves"))],
+        choices=[SelectChoice("all", _l("parents et élèves")), SelectChoice("parent", _l("parents")), SelectChoice("eleve", _l("élèves"))],
         default="all",
     )
     submit = SubmitField(_l("Éditer les comptes et télécharger les courriers"))
