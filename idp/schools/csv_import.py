@@ -16,6 +16,10 @@ import io
 from flask_babel import gettext as _
 
 from .records import (
+    FAMILY_NAME,
+    GIVEN_NAME,
+    GUARDIAN_FAMILY_NAME,
+    GUARDIAN_GIVEN_NAME,
     MAX_CLASS,
     MAX_KEY,
     GuardianRecord,
@@ -161,7 +165,7 @@ def _pupil(row, line, filename, problem):
     elif len(key) > MAX_KEY:
         problem(line, "id_eleve", _("l'identifiant dépasse %(max)s caractères.", max=MAX_KEY))
         bad = True
-    for column, what in (("nom", _("le nom")), ("prenom", _("le prénom"))):
+    for column, what in (("nom", FAMILY_NAME), ("prenom", GIVEN_NAME)):
         reason = name_problem(row[column], what)
         if reason:
             problem(line, column, reason)
@@ -183,7 +187,7 @@ def _guardian(row, line, problem):
     if not any(row[column] for column in GUARDIAN_COLUMNS):
         return None
     bad = False
-    for column, what in (("nom_responsable", _("le nom du responsable")), ("prenom_responsable", _("le prénom du responsable"))):
+    for column, what in (("nom_responsable", GUARDIAN_FAMILY_NAME), ("prenom_responsable", GUARDIAN_GIVEN_NAME)):
         reason = name_problem(row[column], what)
         if reason:
             problem(line, column, reason)

@@ -22,7 +22,7 @@ from datetime import UTC
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
-from sqlalchemy import delete, insert, select, tuple_, update
+from sqlalchemy import bindparam, delete, insert, select, tuple_, update
 
 from ..audit import audit
 from ..clock import now
@@ -122,11 +122,12 @@ def _import_pupils(establishment_id, pupils, complete, today, counts):
         counts["pupils_left"] += len(departed)
         changed.extend(departed)
     if created:
-        for row in db.session.execute(insert(Pupil).returning(Pupil.id, Pupil.school_key), created):
+        # Core inserts: every row has every column, so they go as one executemany (the ORM's
+        # bulk insert would split the rows wherever a value is None).
+        for row in db.session.execute(insert(Pupil.__table__).returning(Pupil.id, Pupil.school_key), created):
             ids[row.school_key] = row.id
         counts["pupils_created"] = len(created)
-    for batch in _same_keys(changed):
-        db.session.execute(update(Pupil), batch)
+    _update(Pupil, changed)
     return ids
 
 
@@ -142,12 +143,16 @@ def _values(record, stored_ine, left_on):
     }
 
 
-def _same_keys(rows):
-    """The rows grouped by their set of columns: one executemany per group."""
+def _update(model, rows):
+    """UPDATE rows [{"id": …, column: value}] by primary key: one executemany per set of columns."""
     groups = defaultdict(list)
     for row in rows:
         groups[tuple(row)].append(row)
-    return groups.values()
+    table = model.__table__
+    for columns, batch in groups.items():
+        names = [name for name in columns if name != "id"]
+        statement = update(table).where(table.c.id == bindparam("row_id")).values({name: bindparam(f"new_{name}") for name in names})
+        db.session.execute(statement, [{"row_id": row["id"], **{f"new_{name}": row[name] for name in names}} for row in batch])
 
 
 def _import_guardians(establishment_id, guardians, pupil_ids, counts):
@@ -182,11 +187,10 @@ def _import_guardians(establishment_id, guardians, pupil_ids, counts):
                     moved.append({"id": row.id, "rank": record.rank + 10})
 
     _remove_guardians(removed)
-    for batch in (moved, changed):
-        if batch:
-            db.session.execute(update(LegalGuardian), batch)
+    _update(LegalGuardian, moved)
+    _update(LegalGuardian, changed)
     if created:
-        db.session.execute(insert(LegalGuardian), created)
+        db.session.execute(insert(LegalGuardian.__table__), created)
     counts["guardians_created"] = len(created)
     counts["guardians_updated"] = len(changed)
     counts["guardians_removed"] = len(removed)

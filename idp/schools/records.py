@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from ..clock import now
 
@@ -16,6 +17,12 @@ MAX_NAME = 100
 MAX_CLASS = 40
 MAX_KEY = 32
 MAX_EMAIL = 254
+
+# What name_problem speaks of, translated only when there is a problem to tell.
+FAMILY_NAME = _l("le nom")
+GIVEN_NAME = _l("le prénom")
+GUARDIAN_FAMILY_NAME = _l("le nom du responsable")
+GUARDIAN_GIVEN_NAME = _l("le prénom du responsable")
 
 EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>.]+$")
 INE = re.compile(r"^[0-9A-Z]{11}$")
@@ -96,8 +103,9 @@ class SchoolData:
 
 
 def clean(value):
-    """A value as typed, with its spaces collapsed; '' when absent."""
-    return " ".join((value or "").split())
+    """A value as typed, in Unicode's composed form (a Mac writes "é" as e and an accent),
+    with its spaces collapsed; '' when absent."""
+    return " ".join(unicodedata.normalize("NFC", value or "").split())
 
 
 def parse_date(value):

@@ -21,6 +21,8 @@ from defusedxml import DefusedXmlException
 from flask_babel import gettext as _
 
 from .records import (
+    FAMILY_NAME,
+    GIVEN_NAME,
     INE,
     MAX_CLASS,
     MAX_KEY,
@@ -155,7 +157,7 @@ def read_pupils(root, filename):
         family_name = node.value("NOM_DE_FAMILLE", "NOM")
         given_name = node.value("PRENOM")
         bad = False
-        for column, value, what in (("NOM_DE_FAMILLE", family_name, _("le nom")), ("PRENOM", given_name, _("le prénom"))):
+        for column, value, what in (("NOM_DE_FAMILLE", family_name, FAMILY_NAME), ("PRENOM", given_name, GIVEN_NAME)):
             reason = name_problem(value, what)
             if reason:
                 problem(node, column, _("élève %(key)s : %(reason)s", key=key, reason=reason))
@@ -171,6 +173,8 @@ def read_pupils(root, filename):
         elif ine is not None and ine in ines:
             problem(node, "ID_NATIONAL", _("élève %(key)s : même INE que l'élève %(other)s.", key=key, other=ines[ine]))
             bad = True
+        elif ine is not None:
+            ines[ine] = key
         left_on = None
         if node.value("DATE_SORTIE"):
             left_on = parse_date(node.value("DATE_SORTIE"))
@@ -180,8 +184,6 @@ def read_pupils(root, filename):
                 bad = True
         if bad:
             continue
-        if ine is not None:
-            ines[ine] = key
         pupils[key] = PupilRecord(key, given_name, family_name, birth_date, classes.get(key), ine, left_on, node.line, filename)
     if not pupils and not problems:
         problems.append(Problem(None, None, _("l'export ne contient aucun élève."), filename))
@@ -222,7 +224,7 @@ def read_guardians(root, filename):
         family_name = person.value("NOM_DE_FAMILLE", "NOM")
         given_name = person.value("PRENOM")
         bad = False
-        for column, value, what in (("NOM_DE_FAMILLE", family_name, _("le nom")), ("PRENOM", given_name, _("le prénom"))):
+        for column, value, what in (("NOM_DE_FAMILLE", family_name, FAMILY_NAME), ("PRENOM", given_name, GIVEN_NAME)):
             reason = name_problem(value, what)
             if reason:
                 reason = _("responsable %(key)s : %(reason)s", key=person_key, reason=reason)
