@@ -233,3 +233,6 @@ def init_app(app):
         app.cli.add_command(group)
     app.cli.add_command(pupils)
     app.cli.add_command(staff)
+    from .accounts.cli import accounts  # imported here: it uses this module's helpers
+
+    app.cli.add_command(accounts)

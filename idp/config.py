@@ -69,6 +69,12 @@ SETTINGS = [
     Setting("ARGON2_TIME_COST", 2, "argon2id iterations for chosen passwords.", int),
     Setting("ARGON2_MEMORY_COST", 19456, "argon2id memory in KiB (19 MiB).", int),
     Setting("ARGON2_PARALLELISM", 1, "argon2id lanes.", int),
+    Setting(
+        "ACTIVATION_DAYS",
+        90,
+        "Days an issued account has to be activated (the letter's deadline, counted from the issue date).",
+        int,
+    ),
     Setting("PASSWORD_MIN_LENGTH", 8, "Minimum length of a chosen password (letters and digits required).", int),
     Setting(
         "THROTTLE_FREE_FAILURES",

@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 
 from ..accounts.access import find_account, note_use, provider_refusal
 from ..accounts.identifiers import normalize
-from ..accounts.passwords import verify_password
+from ..accounts.passwords import check_credentials
 from ..audit import audit
 from ..extensions import db
 from ..oidc.server import query_client
@@ -57,7 +57,7 @@ def login():
         return too_many_attempts(_login_page(form, next_url), wait)
 
     account = find_account(identifier)
-    if not verify_password(account, form.password.data):
+    if check_credentials(account, form.password.data) is None:
         throttle.failed("login", identifier, ip)
         audit("login_failed", account=account, known=account is not None)
         db.session.commit()

@@ -14,11 +14,12 @@ from flask import current_app
 from flask import request as flask_request
 from sqlalchemy import bindparam, select, update
 
+from ..accounts.access import relying_party_allowed
 from ..audit import audit
 from ..auth.sessions import log_out
 from ..clock import now, timestamp
 from ..extensions import db
-from ..models import Account, AccountState, Client, Token
+from ..models import Account, Client, Token
 from ..security import token_hash
 from .claims import IDENTITY_COLUMNS, user_info, with_schooling
 from .grants import AUTH_METHODS
@@ -27,7 +28,14 @@ from .tokens import find_token
 
 # Userinfo's one query: the token's state and the rows its claims are made of.
 ACCESS_LOOKUP = with_schooling(
-    select(Token.scope, Token.access_expires_at, Token.revoked_at, Client.client_id, *IDENTITY_COLUMNS)
+    select(
+        Token.scope,
+        Token.access_expires_at,
+        Token.revoked_at,
+        Client.client_id,
+        relying_party_allowed(Client.category).label("allowed"),
+        *IDENTITY_COLUMNS,
+    )
     .join(Account, Token.account_id == Account.id)
     .join(Client, Token.client_pk == Client.id)
     .where(Token.access_token_hash == bindparam("digest"))
@@ -67,7 +75,7 @@ class BearerTokenValidator(_BearerTokenValidator):
 
     def validate_token(self, token, scopes, request):
         super().validate_token(token, scopes, request)
-        if token.token.state != AccountState.ACTIVE:
+        if not token.token.allowed:
             raise InvalidTokenError()
 
 
@@ -114,6 +122,16 @@ class RevocationEndpoint(_RevocationEndpoint):
         db.session.commit()
 
 
+# Whether a token's account may still use its relying party (the door rule).
+INTROSPECTION_ALLOWED = (
+    select(relying_party_allowed(Client.category))
+    .select_from(Token)
+    .join(Account, Token.account_id == Account.id)
+    .join(Client, Token.client_pk == Client.id)
+    .where(Token.id == bindparam("token_id"))
+)
+
+
 class IntrospectionEndpoint(_IntrospectionEndpoint):
     CLIENT_AUTH_METHODS = AUTH_METHODS
 
@@ -125,6 +143,8 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
         return token.client_pk == client.id
 
     def introspect_token(self, token):
+        if not db.session.scalar(INTROSPECTION_ALLOWED, {"token_id": token.id}):
+            return {"active": False}
         expires = token.refresh_expires_at if token.presented_as == "refresh_token" else token.access_expires_at
         return {
             "active": True,

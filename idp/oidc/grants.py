@@ -14,9 +14,10 @@ from authlib.oidc.core import grants as oidc_grants
 from flask import current_app, g
 from sqlalchemy import bindparam, exists, select, update
 
+from ..accounts.access import relying_party_allowed
 from ..clock import now, timestamp
 from ..extensions import db
-from ..models import Account, AccountState, AuthorizationCode, Token
+from ..models import Account, AuthorizationCode, Token
 from ..security import token_hash
 from .claims import Person, load_person, user_info
 from .keys import key_store
@@ -93,12 +94,13 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         pass
 
     def authenticate_user(self, authorization_code):
-        person = Person(load_person(authorization_code.account_id))
-        return person if person.state == AccountState.ACTIVE else None
+        person = Person(load_person(authorization_code.account_id, self.request.client.category))
+        return person if person.allowed else None
 
 
 # Spends a refresh token in one statement, if it is this client's, unspent, unrevoked,
-# unexpired and its account still active; returns what the new token inherits.
+# unexpired and its account may still use this client (the door rule); returns what the
+# new token inherits.
 REFRESH_CLAIM = (
     update(Token)
     .where(
@@ -107,7 +109,7 @@ REFRESH_CLAIM = (
         Token.refresh_used_at.is_(None),
         Token.revoked_at.is_(None),
         Token.refresh_expires_at > bindparam("moment"),
-        exists().where(Account.id == Token.account_id, Account.state == AccountState.ACTIVE),
+        exists().where(Account.id == Token.account_id, relying_party_allowed(bindparam("category"))),
     )
     .values(refresh_used_at=bindparam("moment"))
     .returning(Token.id, Token.family, Token.scope, Token.account_id, Token.login_session_id, Token.authorization_code_id, Token.auth_time)
@@ -137,7 +139,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
     def authenticate_refresh_token(self, refresh_token):
         client = self.request.client
-        params = {"digest": token_hash(refresh_token), "presenting_client": client.id, "moment": now()}
+        params = {"digest": token_hash(refresh_token), "presenting_client": client.id, "category": client.category, "moment": now()}
         row = db.session.connection().execute(REFRESH_CLAIM, params).first()
         if row is not None:
             return SpentRefreshToken(row)
@@ -149,7 +151,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         return None
 
     def authenticate_user(self, refresh_token):
-        # REFRESH_CLAIM checked that the account is active; the token row needs its id only.
+        # REFRESH_CLAIM applied the door rule; the token row needs the account's id only.
         return SimpleNamespace(id=refresh_token.row.account_id)
 
     def revoke_old_credential(self, refresh_token):
