@@ -109,7 +109,8 @@ def figures(establishment):
 def class_names(establishment):
     """The classes of the establishment's present pupils, in order."""
     query = (
-        select(distinct(Pupil.class_name))
+        select(Pupil.class_name)
+        .distinct()
         .where(Pupil.establishment_id == establishment.id, Pupil.left_on.is_(None), Pupil.class_name.is_not(None))
         .order_by(Pupil.class_name)
     )

@@ -8,19 +8,7 @@ written at the end of every bar.
 
 from dataclasses import dataclass
 
-from flask_babel import lazy_gettext as _l
-
-from ..models import AccountState
-
-STATES = [
-    (AccountState.ACTIVE, _l("activés"), "#18753c"),
-    (AccountState.PENDING_EMAIL, _l("en attente d'activation"), "#716043"),
-    (AccountState.ISSUED, _l("édités, pas encore utilisés"), "#6a6af4"),
-    (AccountState.EXPIRED, _l("expirés"), "#b34000"),
-    (AccountState.INVALIDATED, _l("invalidés"), "#3a3a3a"),
-    (AccountState.BLOCKED, _l("bloqués"), "#ce0500"),
-]
-STATE_LABELS = {state: label for state, label, _ in STATES}
+from .labels import STATES
 
 WIDTH = 640
 LABEL_WIDTH = 110

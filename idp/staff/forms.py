@@ -5,7 +5,7 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import MultipleFileField
 from wtforms import BooleanField, HiddenField, PasswordField, RadioField, SelectField, StringField, SubmitField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, EqualTo, Length, Optional
+from wtforms.validators import AnyOf, DataRequired, EqualTo, Length, Optional
 
 TOO_LONG = _l("Ce champ est trop long.")
 
@@ -100,13 +100,27 @@ class ImportForm(FlaskForm):
 
 
 class IssueForm(FlaskForm):
-    class_name = SelectField(_l("Classe"), choices=[])
+    # Choices: "" (every class) and the establishment's classes, set by the view; a class
+    # gone since the page was shown is refused by issue_accounts, in words.
+    class_name = SelectField(_l("Classe"), choices=[], validate_choice=False)
     kind = RadioField(
         _l("Comptes"),
         choices=[SelectChoice("all", _l("parents et élèves")), SelectChoice("parent", _l("parents")), SelectChoice("eleve", _l("élèves"))],
         default="all",
     )
     submit = SubmitField(_l("Éditer les comptes et télécharger les courriers"))
+
+
+class RegenerateForm(FlaskForm):
+    confirm = BooleanField(
+        _l("Je confirme : le mot de passe actuel, les connexions en cours et l'adresse mail du compte ne fonctionneront plus"),
+        validators=[DataRequired(message=_l("Cochez la case pour confirmer la régénération."))],
+    )
+    submit = SubmitField(_l("Régénérer et télécharger le courrier"))
+
+
+class RefusalForm(FlaskForm):
+    refused = HiddenField(validators=[AnyOf(["0", "1"])])
 
 
 class ActionForm(FlaskForm):

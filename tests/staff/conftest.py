@@ -11,7 +11,10 @@ import time_machine
 
 from idp.clock import now
 from idp.extensions import db
-from idp.schools.establishments import add_establishment
+from idp.models import AccountState
+from idp.schools.establishments import add_establishment, find_establishment
+from idp.schools.imports import import_files
+from idp.schools.issuing import issue_accounts
 from idp.staff_accounts.members import create_staff, set_password
 from idp.staff_accounts.recovery import new_recovery_codes
 from idp.staff_accounts.totp import encrypt_secret, new_secret
@@ -19,8 +22,45 @@ from idp.staff_accounts.totp import encrypt_secret, new_secret
 from ..oidc_helpers import csrf_token
 
 STAFF_PASSWORD = "Bureau-de-vie-2024"
+HEADER = "id_eleve;nom;prenom;date_naissance;classe;nom_responsable;prenom_responsable;email_responsable;rang_responsable\n"
 # A moment in the middle of a 30-second TOTP step.
 MORNING = datetime(2026, 9, 7, 8, 0, 10)
+
+
+def import_csv(app, uai, text):
+    with app.app_context():
+        import_files(find_establishment(uai), [("eleves.csv", text.encode())])
+        db.session.commit()
+
+
+def issue(app, uai, class_name, states):
+    """Issue the class's accounts (as the issue page does), then put them in `states`
+    {identifier: AccountState}; returns {identifier: account id}."""
+    with app.app_context():
+        issued = issue_accounts(find_establishment(uai), class_name)
+        for item in issued:
+            item.account.state = states.get(item.account.identifier, AccountState.ISSUED)
+        db.session.commit()
+        return {item.account.identifier: item.account.id for item in issued}
+
+
+@pytest.fixture
+def school(app, establishment, other_establishment):
+    """At 0140001A: Alice (6A), Zoé (5B), Chloé (4C) and a guardian each; accounts issued for
+    6A (Alice and her parent Jean, both active) and 5B (Zoé issued, her parent François
+    pending), none for 4C. At 0610002B: Hugo and his parent, issued."""
+    import_csv(
+        app,
+        "0140001A",
+        HEADER + "E001;Dupont;Alice;04/05/2012;6A;Dupont;Jean;;1\n"
+        "E002;Bœuf;Zoé;12/11/2011;5B;Bœuf;François;;1\n"
+        "E003;Lefèvre;Chloé;30/06/2011;4C;Lefèvre;Paul;;1\n",
+    )
+    import_csv(app, "0610002B", HEADER + "L001;Petit;Hugo;01/02/2008;2NDE1;Petit;Luc;;1\n")
+    ids = issue(app, "0140001A", "6A", {"alice.dupont1": AccountState.ACTIVE, "jean.dupont1": AccountState.ACTIVE})
+    ids |= issue(app, "0140001A", "5B", {"francois.boeuf1": AccountState.PENDING_EMAIL})
+    ids |= issue(app, "0610002B", None, {})
+    return {identifier.split(".")[0]: account_id for identifier, account_id in ids.items()}
 
 
 @pytest.fixture
