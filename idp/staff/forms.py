@@ -60,6 +60,8 @@ class EstablishmentForm(FlaskForm):
     name = StringField(_l("Nom"), validators=[DataRequired(message=_l("Saisissez le nom.")), Length(max=200, message=TOO_LONG)])
     degree = RadioField(
         _l("Degré"),
+        validate_choice=False,
+        validators=[AnyOf(["1d", "2d"], message=_l("Choisissez le degré."))],
         choices=[SelectChoice("2d", _l("second degré (collège, lycée)")), SelectChoice("1d", _l("premier degré (école)"))],
         default="2d",
     )
@@ -76,6 +78,8 @@ class StaffForm(FlaskForm):
     family_name = StringField(_l("Nom"), validators=[DataRequired(message=_l("Saisissez le nom.")), Length(max=100, message=TOO_LONG)])
     role = RadioField(
         _l("Rôle"),
+        validate_choice=False,
+        validators=[AnyOf(["etablissement", "academie"], message=_l("Choisissez le rôle."))],
         choices=[
             SelectChoice("etablissement", _l("personnel d'établissement")),
             SelectChoice("academie", _l("administrateur de l'académie")),
@@ -105,6 +109,8 @@ class IssueForm(FlaskForm):
     class_name = SelectField(_l("Classe"), choices=[], validate_choice=False)
     kind = RadioField(
         _l("Comptes"),
+        validate_choice=False,
+        validators=[AnyOf(["all", "parent", "eleve"], message=_l("Choisissez les comptes à éditer."))],
         choices=[SelectChoice("all", _l("parents et élèves")), SelectChoice("parent", _l("parents")), SelectChoice("eleve", _l("élèves"))],
         default="all",
     )

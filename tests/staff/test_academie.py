@@ -187,3 +187,12 @@ def test_the_first_login_of_a_staff_member_made_by_the_cli(run, client, establis
     secret = re.search(r'id="totp-secret">([A-Z2-7 ]+)<', setup).group(1).replace(" ", "")
     client.post("/gestion/double-authentification", data={"code": pyotp.TOTP(secret).now(), "csrf_token": csrf_token(setup)})
     assert client.get("/gestion/academie/personnels").status_code == 200
+
+
+def test_an_unknown_role_is_refused_in_words(app, client, administrator, clock):
+    log_in(client, administrator)
+    data = {"email": "x@college.example", "given_name": "Anne", "family_name": "Leroy", "role": "roi", "uais": ""}
+    response = post_form(client, "/gestion/academie/personnels", **data)
+    assert "Choisissez le rôle." in response.text
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count()).select_from(StaffMember)) == 1

@@ -170,3 +170,12 @@ def test_account_actions_on_another_establishments_account_are_404(app, client, 
     with app.app_context():
         account = db.session.get(Account, jean)
         assert not account.teleservices_refused and account.state is AccountState.ISSUED
+
+
+def test_an_unknown_kind_of_account_is_refused_in_words(app, client, secretary, pupils, clock):
+    log_in(client, secretary)
+    response = post_issue(client, class_name="6A", kind="tous")
+    assert response.mimetype == "text/html"
+    assert "Choisissez les comptes à éditer." in response.text
+    with app.app_context():
+        assert db.session.scalar(select(db.func.count()).select_from(Account)) == 0
