@@ -37,14 +37,15 @@ def _lock_establishment(establishment):
         db.session.execute(text("SELECT pg_advisory_xact_lock(:space, :key)"), {"space": ISSUE_LOCK_SPACE, "key": establishment.id})
 
 
-def letter_order(pupil, addressee_rank, given_name, family_name):
-    """How letters are handed out: by class, then pupil, the pupil's own letter first."""
+def letter_order(pupil, account_kind, given_name, family_name):
+    """How letters are handed out: by class, then pupil, the pupil's own letter first, then
+    the parents' by name."""
     return (
         (pupil.class_name or "").upper(),
         ascii_slug(pupil.family_name),
         ascii_slug(pupil.given_name),
         pupil.id,
-        addressee_rank,
+        account_kind != AccountKind.ELEVE,
         ascii_slug(family_name),
         ascii_slug(given_name),
     )
@@ -76,7 +77,7 @@ def _to_issue(establishment, class_name, kind):
     def order(item):
         pupil, guardian = item
         person = guardian or pupil
-        return letter_order(pupil, guardian.rank if guardian else 0, person.given_name, person.family_name)
+        return letter_order(pupil, AccountKind.PARENT if guardian else AccountKind.ELEVE, person.given_name, person.family_name)
 
     return sorted(wanted, key=order)
 

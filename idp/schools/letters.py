@@ -20,6 +20,7 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from fpdf import FPDF
 
+from ..accounts.identifiers import ascii_slug
 from ..clock import now
 from ..models import AccountKind
 from .issuing import letter_order
@@ -165,19 +166,33 @@ class _Letters(FPDF):
         encoded = self.encoded.get(key)
         if encoded is None:
             encoded = self.encoded[key] = font.encode_text(text)
-        if not self.current_font_is_set_on_page:
-            self._out(self._set_font_for_page(font, self.font_size_pt))
         line = f"BT {x * self.k:.2f} {(self.h - y) * self.k:.2f} Td {encoded} ET"
         if self.fill_color != self.text_color:
             line = f"q {self.text_color.serialize().lower()} {line} Q"
+        if not self.current_font_is_set_on_page:
+            # Outside the q/Q above, so that the page keeps the font.
+            line = f"{self._set_font_for_page(font, self.font_size_pt)} {line}"
         self._out(line)
 
-    def write_at(self, x, y, text, family="Sans", style="", size=10):
-        """One line of text whose baseline is at `y`."""
+    def write_at(self, x, y, text, family="Sans", style="", size=10, width=None):
+        """One line of text whose baseline is at `y`, made smaller if it would be wider
+        than `width` (names and identifiers are as long as they are)."""
+        if width is not None:
+            size = self.fitting_size(text, family, style, size, width)
         if (family, style, size) != self.font_now:
             self.set_font(family, style, size)
             self.font_now = (family, style, size)
         self.text(x, y, text)
+
+    def fitting_size(self, text, family, style, size, width):
+        # A monospace glyph is 0.6 em wide and no DejaVu Sans glyph reaches 0.8 em on
+        # average over a line: only a long text needs measuring.
+        em = size * 25.4 / 72
+        if len(text) * em * (0.61 if family == "Mono" else 0.8) <= width:
+            return size
+        self.set_font(family, style, size)
+        self.font_now = (family, style, size)
+        return max(6, min(size, int(size * width / self.get_string_width(text) * 10) / 10))
 
     def labelled(self, x, y, label, value, family="Mono", style="B", size=13, label_size=11):
         """'Label : value' (the label is the same on every letter: measured once), on one
@@ -188,7 +203,13 @@ class _Letters(FPDF):
             self.font_now = ("Sans", "", label_size)
             self.widths[key] = self.get_string_width(label)
         self.write_at(x, y, label, size=label_size)
-        self.write_at(x + self.widths[key], y, value, family, style, size)
+        start = x + self.widths[key]
+        self.write_at(start, y, value, family, style, size, width=LEFT + WIDTH - 4 - start)
+
+    def grey(self, x, y, text, size):
+        self.set_text_color(*GREY)
+        self.write_at(x, y, text, size=size)
+        self.set_text_color(0)
 
     def letter(self, issued, words):
         account, secret, pupils = issued.account, issued.secret, issued.pupils
@@ -197,37 +218,37 @@ class _Letters(FPDF):
         pupil_names = ", ".join(pupil.full_name for pupil in pupils)
         class_name = ", ".join(sorted({pupil.class_name for pupil in pupils if pupil.class_name}))
         is_parent = account.kind == AccountKind.PARENT
+        column = column_width()
 
         self.add_page()
-        self.write_at(LEFT, 20, school, style="B", size=13)
+        self.write_at(LEFT, 20, school, style="B", size=13, width=WIDTH)
         if establishment is not None:
-            self.set_text_color(*GREY)
-            self.write_at(LEFT, 25.5, words.academie(establishment.academie), size=9)
-            self.set_text_color(0)
-        self.write_at(RIGHT_COLUMN, 20, words.dated)
-        y = 36
-        self.write_at(RIGHT_COLUMN, y, account.full_name, style="B", size=11)
+            self.grey(LEFT, 25.5, words.academie(establishment.academie), 9)
+        self.write_at(RIGHT_COLUMN, 31, words.dated)
+        y = 41
+        self.write_at(RIGHT_COLUMN, y, account.full_name, style="B", size=11, width=column)
         if is_parent:
             y += 5.5
-            self.write_at(RIGHT_COLUMN, y, words.guardian_of + pupil_names, size=9)
+            self.write_at(RIGHT_COLUMN, y, words.guardian_of + pupil_names, size=9, width=column)
         if class_name:
             y += 5
-            self.write_at(RIGHT_COLUMN, y, words.class_label + class_name, size=9)
+            self.write_at(RIGHT_COLUMN, y, words.class_label + class_name, size=9, width=column)
 
-        y = 58
+        y = 62
         self.write_at(LEFT, y, words.title, style="B", size=15)
-        y += 9
+        y += 8.5
         if is_parent:
             self.write_at(LEFT, y, words.greeting)
-            y += 6
+            y += 5.5
             self.write_at(LEFT, y, words.intro_parent)
             y += 6
-            self.write_at(LEFT + 6, y, pupil_names + (f" ({class_name})" if class_name else ""), style="B")
-            y += 6
+            child = pupil_names + (f" ({class_name})" if class_name else "")
+            self.write_at(LEFT + 6, y, child, style="B", width=WIDTH - 6)
+            y += 5.5
             self.write_at(LEFT, y, words.one_per_child, size=9)
         else:
             self.write_at(LEFT, y, words.intro_pupil)
-        y += 6
+        y += 5
 
         self.set_fill_color(238, 242, 250)
         self.set_draw_color(0, 0, 145)
@@ -239,21 +260,19 @@ class _Letters(FPDF):
         deadline = words.long_date(activation_deadline(account))
         self.labelled(LEFT + 6, y + 30, words.deadline, deadline, family="Sans", size=10, label_size=10)
 
-        y += 42
+        y += 41
         self.write_at(LEFT, y, words.steps_title, style="B", size=11)
-        y += 6
+        y += 5.5
         for number, lines in enumerate(words.steps[account.kind], start=1):
             self.write_at(LEFT, y, f"{number}.", style="B")
             for line in lines:
                 self.write_at(LEFT + 6, y, line)
-                y += 4.5
-            y += 1
-        y += 1
-        self.set_text_color(*GREY)
+                y += 4.4
+            y += 0.8
+        y += 0.6
         for line in words.keep:
-            self.write_at(LEFT, y, line, size=9)
-            y += 4.2
-        self.set_text_color(0)
+            self.grey(LEFT, y, line, 9)
+            y += 4
         self.coupon(account, words, school, pupil_names, class_name, is_parent)
 
     def coupon(self, account, words, school, pupil_names, class_name, is_parent):
@@ -263,35 +282,34 @@ class _Letters(FPDF):
         self.line(LEFT - 5, CUT_LINE, LEFT + WIDTH + 10, CUT_LINE)
         self.set_dash_pattern()
         self.write_at(LEFT - 12, CUT_LINE + 1.5, "✂", size=12)
-        self.set_text_color(*GREY)
-        self.write_at(LEFT, CUT_LINE + 4.5, words.cut, size=8)
-        self.set_text_color(0)
+        self.grey(LEFT, CUT_LINE + 4.5, words.cut, 8)
 
         y = CUT_LINE + 13
-        self.write_at(LEFT, y, f"{words.coupon_title} — {school}", style="B", size=11)
+        self.write_at(LEFT, y, f"{words.coupon_title} — {school}", style="B", size=11, width=WIDTH)
         y += 8
         if is_parent:
-            self.write_at(LEFT, y, words.guardian + account.full_name)
+            self.write_at(LEFT, y, words.guardian + account.full_name, width=WIDTH)
             y += 6
-        self.write_at(LEFT, y, words.pupil + pupil_names)
-        if class_name:
-            self.write_at(RIGHT_COLUMN + 20, y, words.class_label + class_name)
+        pupil = words.pupil + pupil_names + (f" — {words.class_label}{class_name}" if class_name else "")
+        self.write_at(LEFT, y, pupil, width=WIDTH)
         y += 6
-        self.write_at(LEFT, y, words.account + account.identifier)
+        self.write_at(LEFT, y, words.account + account.identifier, width=WIDTH)
         y += 11
         self.set_line_width(0.5)
         self.rect(LEFT, y - 5, 6, 6)
         self.write_at(LEFT + 10, y, words.refuse, style="B", size=11)
         y += 6
-        self.set_text_color(*GREY)
-        self.write_at(LEFT + 10, y, words.no_effect, size=9)
-        self.set_text_color(0)
+        self.grey(LEFT + 10, y, words.no_effect, 9)
         y += 13
         self.write_at(LEFT, y, words.date)
         self.set_line_width(0.2)
         self.line(LEFT + 12, y + 1, LEFT + 60, y + 1)
         self.write_at(RIGHT_COLUMN - 22, y, words.signature)
-        self.rect(RIGHT_COLUMN, y - 6, LEFT + WIDTH - RIGHT_COLUMN, 22)
+        self.rect(RIGHT_COLUMN, y - 6, column_width(), 22)
+
+
+def column_width():
+    return LEFT + WIDTH - RIGHT_COLUMN
 
 
 def render_letters(issued, as_of=None):
@@ -309,8 +327,7 @@ def render_letters(issued, as_of=None):
 
 
 def _order(item):
-    pupil = item.pupils[0] if item.pupils else None
     account = item.account
-    if pupil is None:
-        return ("", "", "", 0, 0, account.family_name, account.given_name)
-    return letter_order(pupil, 0 if account.kind == AccountKind.ELEVE else 1, account.given_name, account.family_name)
+    if not item.pupils:
+        return ("", "", "", 0, True, ascii_slug(account.family_name), ascii_slug(account.given_name))
+    return letter_order(item.pupils[0], account.kind, account.given_name, account.family_name)
