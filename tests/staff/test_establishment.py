@@ -172,3 +172,18 @@ def test_import_without_a_file_says_so(client, secretary, establishment, clock):
     response = client.post("/gestion/etablissements/0140001A/import", data={"csrf_token": csrf_token(page.text)})
     assert response.status_code == 422
     assert "aucun fichier reçu" in response.text
+
+
+def test_import_page_takes_a_file_of_thousands_of_pupils(app, client, secretary, establishment, clock):
+    rows = "".join(f"E{number:05};Nom{number};Prénom;01/01/2012;6{'ABCD'[number % 4]};Parent{number};Marie;;1\n" for number in range(3000))
+    data = (HEADER + rows).encode()
+    assert len(data) > 64 * 1024  # more than any other form of the provider may carry
+    log_in(client, secretary)
+    page = client.get("/gestion/etablissements/0140001A/import")
+    response = client.post(
+        "/gestion/etablissements/0140001A/import",
+        data={"csrf_token": csrf_token(page.text), "files": [(io.BytesIO(data), "eleves.csv")]},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 200
+    assert re.search(r"élèves ajoutés</th><td>3000</td>", response.text)
