@@ -20,6 +20,7 @@ from ..staff_accounts.members import (
     check_second_factor,
     enrol_second_factor,
     find_by_enrolment_token,
+    find_staff,
     remaining_recovery_codes,
     set_password,
     visible_establishments,
@@ -79,7 +80,9 @@ def login():
     staff = check_password(email, form.password.data)
     if staff is None:
         throttle.failed("staff_login", email, ip)
-        audit("staff_login_failed", step="password")
+        # The email is recorded only when it is a staff member's: a typo may be a password.
+        known = find_staff(email) is not None
+        audit("staff_login_failed", step="password", **({"staff": email} if known else {"known": False}))
         db.session.commit()
         form.password.errors.append(_("Adresse mail ou mot de passe incorrect."))
         return render_template("staff/login.html", form=form)

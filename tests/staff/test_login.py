@@ -131,7 +131,8 @@ def test_wrong_password_is_refused_with_one_message_for_unknown_and_known_emails
     for response in (wrong, unknown):
         assert response.status_code == 200
         assert "Adresse mail ou mot de passe incorrect." in response.text
-    assert len(audit_events("staff_login_failed")) == 2
+    failures = [event.details for event in audit_events("staff_login_failed")]
+    assert failures == [{"step": "password", "staff": secretary.email}, {"step": "password", "known": False}]
 
 
 def test_a_replayed_totp_code_is_refused(client, secretary, clock):
