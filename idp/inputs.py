@@ -24,7 +24,8 @@ CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 def init_app(app):
     app.config["MAX_CONTENT_LENGTH"] = MAX_CONTENT_LENGTH
-    app.before_request(refuse_malformed_request)
+    # First of all the before_request functions: CSRF protection reads the form too.
+    app.before_request_funcs.setdefault(None, []).insert(0, refuse_malformed_request)
 
 
 def accepts_uploads(max_bytes):
