@@ -13,18 +13,18 @@ from ..extensions import db
 from ..models import StaffRole
 from .members import create_staff, describe, enrolment_link
 
-staff = AppGroup("staff", help="Staff of the back office (establishments, académie).")
+staff = AppGroup("staff", help="Personnels du back-office (gestion).")
 
 
 @staff.command("add")
-@click.option("--email", required=True, help="The staff member's email: their login.")
+@click.option("--email", required=True, help="Adresse mail du personnel : son identifiant.")
 @click.option("--given-name", required=True)
 @click.option("--family-name", required=True)
-@click.option("--establishment", "uais", multiple=True, help="UAI of an establishment they work for (repeat).")
-@click.option("--role", type=click.Choice([role.value for role in StaffRole]), help="academie: sees every establishment.")
+@click.option("--establishment", "uais", multiple=True, help="UAI d'un établissement où il travaille (répétable).")
+@click.option("--role", type=click.Choice([role.value for role in StaffRole]), help="academie : voit tous les établissements.")
 @click.option("--json", "as_json", is_flag=True)
 def staff_add(email, given_name, family_name, uais, role, as_json):
-    """Create a staff member and print their enrolment link (valid 7 days, once)."""
+    """Créer un personnel (lien d'inscription)."""
     role = role or (StaffRole.ETABLISSEMENT.value if uais else None)
     if role is None:
         raise click.UsageError(_("Indiquez --establishment UAI (une ou plusieurs fois) ou --role academie."))
