@@ -23,7 +23,7 @@ from .oidc_helpers import csrf_token, query_of
 
 NEW_PASSWORD = "Nouveau-pass42"
 LINE = re.compile(r"^Mot de passe temporaire : (\S+)$", re.MULTILINE)
-LINK = re.compile(re.escape(ISSUER) + r"/mot-de-passe-oublie/[A-Za-z0-9_-]+")
+LINK = re.compile(r"http://[^/\s]+/mot-de-passe-oublie/[A-Za-z0-9_-]+")
 
 
 def ask_reset(client, identifier, next_url=None):
