@@ -6,12 +6,13 @@ person back to the relying party."""
 
 import logging
 import re
+import threading
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import pytest
 import time_machine
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from idp.accounts.creation import create_active_account
 from idp.extensions import db
@@ -459,6 +460,48 @@ def test_both_pages_answer_the_same_whatever_exists_and_whatever_its_state(app, 
         assert next(iter(answers))[0] == 200
     # Mail went out for the accounts that have an address (reset or refusal; identifiers).
     smtp_server.wait_for(len(AccountState) * 2 - 1)
+
+
+def statements_of(app, request):
+    """The SQL statements `request()` runs, as (verb, table)."""
+    seen = []
+
+    def note(connection, cursor, statement, parameters, context, executemany):
+        if threading.get_ident() != requesting:
+            return  # the background sender of the emails
+        verb = statement.split(None, 1)[0].upper()
+        table = re.search(r"\b(?:FROM|INTO|UPDATE)\s+\"?(\w+)", statement, re.IGNORECASE)
+        seen.append((verb, table.group(1) if table else ""))
+
+    requesting = threading.get_ident()
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        request()
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    return seen
+
+
+def test_a_request_that_matches_does_the_same_database_work_plus_the_rows_it_queues(app, parent, every_state):
+    client = app.test_client()
+    client.get("/mot-de-passe-oublie")
+    queued = [("INSERT", "account_link"), ("INSERT", "outbox_message")]
+    work = {}
+    for identifier in ("jean.dupont1", every_state["invalidated"][0], "personne.inconnue1"):
+        statements = statements_of(app, lambda identifier=identifier: ask_reset(client, identifier))
+        work[identifier] = [statement for statement in statements if statement not in queued]
+        assert statements.count(queued[0]) == (identifier == "jean.dupont1")
+    assert len(set(map(tuple, work.values()))) == 1, work
+    assert {("SELECT", "account"), ("DELETE", "account_link"), ("INSERT", "audit_event")} <= set(work["jean.dupont1"])
+
+    client.get("/identifiant-oublie")
+    found = statements_of(app, lambda: ask_identifiers(client, "jean@example.org"))
+    assert found.count(("INSERT", "outbox_message")) == 1
+    assert [statement for statement in found if statement not in queued] == statements_of(
+        app, lambda: ask_identifiers(client, "inconnu@example.org")
+    )
 
 
 # --- next ------------------------------------------------------------------------------------

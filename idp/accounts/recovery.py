@@ -30,7 +30,7 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_babel.speaklater import LazyString
 from sqlalchemy import select, update
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from ..audit import audit
 from ..clock import now
@@ -93,8 +93,6 @@ def request_password_reset(identifier):
     identifier = normalize(identifier)
     account = find_account(identifier)
     secret = new_temporary_password()
-    forget_links(account.id if account is not None else None, LinkPurpose.PASSWORD_RESET)
-
     if account is None:
         outcome = "unknown"
     elif account.state not in RESETTABLE:
@@ -103,14 +101,17 @@ def request_password_reset(identifier):
         outcome = "sent" if account.email else "no_email"
 
     if outcome == "sent":
-        expires_at = now() + reset_lifetime()
-        token = new_link(account, LinkPurpose.PASSWORD_RESET, account.email, expires_at, secret=_canonical(secret))
+        # new_link forgets the older link with the statement the other outcomes run.
+        token = new_link(account, LinkPurpose.PASSWORD_RESET, account.email, now() + reset_lifetime(), secret=_canonical(secret))
         emails.password_reset(account, token, secret, lifetime_words())
-    elif outcome == "refused":
-        emails.password_reset_refused(account)
     else:
-        # Nothing goes out; the email is rendered all the same, for the time it takes.
-        render("password_reset", "fr", emails.password_reset_context(identifier, identifier, new_token(), secret, lifetime_words()))
+        forget_links(account.id if account is not None else None, LinkPurpose.PASSWORD_RESET)
+        if outcome == "refused":
+            emails.password_reset_refused(account)
+        else:
+            # Nothing goes out; the email is rendered all the same, for the time it takes.
+            context = emails.password_reset_context(identifier, identifier, new_token(), secret, lifetime_words())
+            render("password_reset", "fr", context)
     audit("password_reset_requested", account=account, identifier=identifier, outcome=outcome)
 
 
@@ -188,15 +189,20 @@ def accounts_attached_to(email):
     confirmed since (an issued account's school-file address does not count). The address
     is compared as typed and in lower case, the way people write it; the index serves both."""
     candidates = {email, email.lower()}
-    return db.session.scalars(
-        select(Account)
-        .where(Account.email.in_(candidates), Account.first_connection_at.is_not(None), Account.state != AccountState.ISSUED)
-        .options(
-            selectinload(Account.guardianships).selectinload(Guardianship.pupil).selectinload(Pupil.establishment),
-            selectinload(Account.pupil).selectinload(Pupil.establishment),
+    # One statement whether or not anything matches (joined, not a query per relation).
+    return (
+        db.session.scalars(
+            select(Account)
+            .where(Account.email.in_(candidates), Account.first_connection_at.is_not(None), Account.state != AccountState.ISSUED)
+            .options(
+                joinedload(Account.guardianships).joinedload(Guardianship.pupil).joinedload(Pupil.establishment),
+                joinedload(Account.pupil).joinedload(Pupil.establishment),
+            )
+            .order_by(Account.identifier)
         )
-        .order_by(Account.identifier)
-    ).all()
+        .unique()
+        .all()
+    )
 
 
 def request_identifiers(email):
