@@ -20,8 +20,6 @@ match, written in the same commit; the request budget per address leaves far too
 to measure it.
 """
 
-import re
-import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -29,43 +27,25 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_babel.speaklater import LazyString
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from ..audit import audit
 from ..clock import now
 from ..extensions import db
 from ..mail import render
-from ..models import Account, AccountState, AuthorizationCode, Guardianship, LinkPurpose, LoginSession, Pupil, Token
+from ..models import Account, AccountState, Guardianship, LinkPurpose, Pupil
 from ..security import keyed_hash_matches, new_token
 from . import emails
 from .access import PROVIDER_STATES, find_account
 from .first_connection import EMAIL, new_password_problems
 from .identifiers import normalize
+from .lifecycle import canonical_secret, new_provisional_secret, revoke_everything
 from .links import find_link, forget_links, new_link, spend
 from .passwords import hash_password
 
 # The states whose password may be reset online: those that may open a session here.
 RESETTABLE = PROVIDER_STATES
-
-# No look-alikes (neither 0/O nor 1/I, no lower case): 32 symbols, 12 of them, 60 bits,
-# shown in three groups of four (K7PM-4XQR-9HTW) as the letters' provisional secrets.
-_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
-_LENGTH = 12
-_GROUP = 4
-# What may separate the groups when the temporary password is typed or pasted.
-_SEPARATORS = re.compile(r"[\s\-\u2010-\u2015\u2212.]+")
-
-
-def new_temporary_password():
-    # 32 symbols divide 256: the low five bits of a random byte pick one without bias.
-    symbols = "".join(_ALPHABET[byte & 31] for byte in secrets.token_bytes(_LENGTH))
-    return "-".join(symbols[index : index + _GROUP] for index in range(0, _LENGTH, _GROUP))
-
-
-def _canonical(typed):
-    """The temporary password as hashed: no separators, upper case."""
-    return _SEPARATORS.sub("", typed or "").upper()
 
 
 def reset_lifetime():
@@ -92,7 +72,7 @@ def request_password_reset(identifier):
     """
     identifier = normalize(identifier)
     account = find_account(identifier)
-    secret = new_temporary_password()
+    secret = new_provisional_secret()  # the letters' format: 60 bits, K7PM-4XQR-9HTW
     if account is None:
         outcome = "unknown"
     elif account.state not in RESETTABLE:
@@ -102,7 +82,7 @@ def request_password_reset(identifier):
 
     if outcome == "sent":
         # new_link forgets the older link with the statement the other outcomes run.
-        token = new_link(account, LinkPurpose.PASSWORD_RESET, account.email, now() + reset_lifetime(), secret=_canonical(secret))
+        token = new_link(account, LinkPurpose.PASSWORD_RESET, account.email, now() + reset_lifetime(), secret=canonical_secret(secret))
         emails.password_reset(account, token, secret, lifetime_words())
     else:
         forget_links(account.id if account is not None else None, LinkPurpose.PASSWORD_RESET)
@@ -143,7 +123,7 @@ def complete_password_reset(link, temporary_password, password, confirmation):
     The caller commits in every case (a wrong temporary password is audited)."""
     account = link.account
     problems = {}
-    wrong_secret = not keyed_hash_matches(_canonical(temporary_password), link.secret_hash)
+    wrong_secret = not keyed_hash_matches(canonical_secret(temporary_password), link.secret_hash)
     if wrong_secret:
         problems["temporary_password"] = [_l("Le mot de passe temporaire est incorrect.")]
     problems.update(new_password_problems(account, password, confirmation))
@@ -159,22 +139,6 @@ def complete_password_reset(link, temporary_password, password, confirmation):
     audit("password_reset", account=account)
     emails.password_reset_done(account)
     return ResetOutcome()
-
-
-def revoke_everything(account_id):
-    """End every login session of the account and revoke its tokens and unspent codes.
-
-    Stands for `idp.accounts.lifecycle.revoke_everything` until that lands on main."""
-    moment = now()
-    db.session.execute(
-        update(LoginSession).where(LoginSession.account_id == account_id, LoginSession.ended_at.is_(None)).values(ended_at=moment)
-    )
-    db.session.execute(update(Token).where(Token.account_id == account_id, Token.revoked_at.is_(None)).values(revoked_at=moment))
-    db.session.execute(
-        update(AuthorizationCode)
-        .where(AuthorizationCode.account_id == account_id, AuthorizationCode.used_at.is_(None), AuthorizationCode.expires_at > moment)
-        .values(expires_at=moment)
-    )
 
 
 def email_problems(email):
