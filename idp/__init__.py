@@ -49,6 +49,7 @@ def create_app(config=None, command_line=False):
     from . import cli, errors, inputs, mail, oidc
     from .account.views import bp as account_bp
     from .auth.activation import bp as activation_bp
+    from .auth.recovery import bp as recovery_bp
     from .auth.sessions import write_session_cookie
     from .auth.views import bp as auth_bp
     from .oidc import keys as signing_keys
@@ -65,6 +66,7 @@ def create_app(config=None, command_line=False):
     app.register_blueprint(auth_bp)
     app.register_blueprint(account_bp)
     app.register_blueprint(activation_bp)
+    app.register_blueprint(recovery_bp)
     app.register_blueprint(pages_bp)
     app.register_blueprint(staff_bp)
     errors.init_app(app)

@@ -111,7 +111,8 @@ SETTINGS = [
     Setting(
         "THROTTLE_RECOVERY_PER_IP",
         "20 per hour",
-        "Requests per address to the forms that check no secret but must be bounded (the recovery forms).",
+        "Requests per address (and per account, for the activation email buttons) to the forms that check no secret "
+        "but must be bounded: each recovery form, the buttons that send the activation email again.",
     ),
     Setting(
         "THROTTLE_REDIS_RETRY",
@@ -124,6 +125,12 @@ SETTINGS = [
     Setting("ACTIVATION_DAYS", 90, "Days an issued account has to be activated (its activation link lives as long); then it expires.", int),
     Setting("INACTIVITY_DAYS", 365, "Days without a login after which an active account is invalidated.", int),
     Setting("INACTIVITY_WARNING_DAYS", 30, "Days before the invalidation at which the warning email is sent.", int),
+    Setting(
+        "PASSWORD_RESET_MINUTES",
+        60,
+        "Minutes a « mot de passe oublié » link and its temporary password stay usable (once).",
+        int,
+    ),
     Setting("ENT_NAME", "L'Educ de Normandie", "Name of the ENT, which pages offer to go to once an account is active."),
     Setting("ENT_URL", "https://www.l-educdenormandie.fr/", "Address of the ENT, which pages offer to go to once an account is active."),
     Setting("LANGUAGES", ["fr", "en"], "Languages of the pages, the first being the default.", list),

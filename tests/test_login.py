@@ -41,11 +41,14 @@ def test_login_page_uses_the_guide_words_with_bound_labels(client):
     assert "<script" not in page
 
 
-def test_recovery_links_lead_to_pages_that_say_what_to_do(client):
-    for path in ("/mot-de-passe-oublie", "/identifiant-oublie"):
+def test_recovery_links_lead_to_their_forms(client):
+    login = client.get("/connexion").text
+    for path, title in (("/mot-de-passe-oublie", "Mot de passe oublié"), ("/identifiant-oublie", "Identifiant oublié")):
+        assert f'href="{path}"' in login
         page = client.get(path)
         assert page.status_code == 200
-        assert "établissement" in page.text
+        assert f"<h1>{title}</h1>" in page.text
+        assert 'value="Valider"' in page.text
 
 
 def test_login_opens_a_session_and_shows_the_account(client, parent):

@@ -8,11 +8,18 @@ Examples are random on a developer's machine and fixed under CI.
 
 import base64
 import os
+from datetime import timedelta
 from urllib.parse import urlencode
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
+
+from idp.accounts.links import new_link
+from idp.clock import now
+from idp.extensions import db
+from idp.models import Account, LinkPurpose
 
 from .conftest import PASSWORD
 from .oidc_helpers import csrf_token, pkce_pair
@@ -31,6 +38,11 @@ ENDPOINTS = [
     ("GET", "/connexion"),
     ("POST", "/connexion"),
     ("GET", "/langue/en"),
+    ("GET", "/mot-de-passe-oublie"),
+    ("POST", "/mot-de-passe-oublie"),
+    ("GET", "/mot-de-passe-oublie/lien-inconnu"),
+    ("POST", "/mot-de-passe-oublie/{live_reset_link}"),
+    ("POST", "/identifiant-oublie"),
 ]
 NAMES = [
     "client_id",
@@ -62,6 +74,9 @@ NAMES = [
     "csrf_token",
     "confirm",
     "decision",
+    "email",
+    "temporary_password",
+    "password_confirmation",
 ]
 
 ARBITRARY = st.one_of(
@@ -92,6 +107,9 @@ def valid_values(ent, csrf):
         "csrf_token": csrf,
         "decision": "allow",
         "next": "/compte/",
+        "email": "jean@example.org",
+        "temporary_password": "AAAA-BBBB-CCCC",
+        "password_confirmation": PASSWORD,
     }
 
 
@@ -121,9 +139,20 @@ def browser(ent, parent):
     return ent.client, valid_values(ent, csrf_token(page.text)) | {"id_token_hint": tokens["id_token"]}
 
 
+@pytest.fixture
+def live_reset_link(app, parent):
+    """The token of a live « mot de passe oublié » link of jean.dupont1 (temporary password AAAA-BBBB-CCCC)."""
+    with app.app_context():
+        account = db.session.scalar(select(Account).where(Account.identifier == "jean.dupont1"))
+        token = new_link(account, LinkPurpose.PASSWORD_RESET, account.email, now() + timedelta(hours=1), secret="AAAABBBBCCCC")
+        db.session.commit()
+        return token
+
+
 @pytest.mark.parametrize(("method", "path"), ENDPOINTS)
-def test_no_parameter_makes_an_endpoint_answer_a_server_error(browser, method, path):
+def test_no_parameter_makes_an_endpoint_answer_a_server_error(browser, live_reset_link, method, path):
     client, valid = browser
+    path = path.format(live_reset_link=live_reset_link)
 
     @settings(
         max_examples=25,

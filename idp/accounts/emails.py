@@ -4,11 +4,13 @@ Each renders `templates/mail/<name>.txt` and `.html` in the account's language; 
 secret an email carries is its link (and, for a password reset, the temporary password).
 """
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 
+from ..clock import now
 from ..extensions import db
 from ..mail import send
-from ..models import Account
+from ..models import Account, AccountKind, AccountState
 from ..urls import public_url
 from .deadlines import activation_deadline, invalidation_date
 
@@ -23,6 +25,80 @@ def activation(account, token):
         link=public_url("activation.activation", token=token),
         deadline=activation_deadline(account),
     )
+
+
+def password_reset_context(name, identifier, token, temporary_password, lifetime):
+    return {
+        "name": name,
+        "account": identifier,
+        "link": public_url("recovery.reset_password", token=token),
+        "temporary_password": temporary_password,
+        "lifetime": lifetime,
+    }
+
+
+def password_reset(account, token, temporary_password, lifetime):
+    """« mot de passe oublié »: the link and, on its own line, the temporary password."""
+    context = password_reset_context(account.full_name, account.identifier, token, temporary_password, lifetime)
+    send(account.email, "password_reset", language=account.language, **context)
+
+
+def password_reset_refused(account):
+    """« mot de passe oublié » for an account that cannot reset online: ask the establishment."""
+    send(
+        account.email,
+        "password_reset_refused",
+        language=account.language,
+        name=account.full_name,
+        account=account.identifier,
+        state=account.state.value,
+    )
+
+
+def password_reset_done(account):
+    """The password was changed through « mot de passe oublié »: sessions closed, what to do if it was not them."""
+    send(
+        account.email,
+        "password_reset_done",
+        language=account.language,
+        name=account.full_name,
+        account=account.identifier,
+        moment=now(),
+        forgotten_url=public_url("recovery.forgotten_password"),
+    )
+
+
+def identifiers_context(accounts):
+    """One line per account: its identifier, the pupils it is for (a parent's children, or
+    the pupil) and their schools, and a word when it can no longer be used. Lazy strings:
+    they are translated when the email is rendered, in its language."""
+    lines = []
+    for account in accounts:
+        pupils = account.children if account.kind == AccountKind.PARENT else [account.pupil] if account.pupil else []
+        line = account.identifier
+        if pupils:
+            names = [_l("%(name)s, %(school)s", name=pupil.full_name, school=pupil.establishment.name) for pupil in pupils]
+            line = _l("%(identifier)s : %(pupils)s", identifier=account.identifier, pupils=LazyJoin(" ; ", names))
+        if account.state not in (AccountState.ACTIVE, AccountState.PENDING_EMAIL):
+            line = _l("%(line)s (compte à renouveler : contactez l'établissement)", line=line)
+        lines.append(line)
+    return {"lines": lines, "login_url": public_url("auth.login")}
+
+
+class LazyJoin:
+    """`separator.join(parts)` of lazy strings, joined when rendered."""
+
+    def __init__(self, separator, parts):
+        self.separator = separator
+        self.parts = parts
+
+    def __str__(self):
+        return self.separator.join(str(part) for part in self.parts)
+
+
+def identifiers(accounts):
+    """« identifiant oublié »: one email listing every identifier attached to the address."""
+    send(accounts[0].email, "identifiers", language=accounts[0].language, **identifiers_context(accounts))
 
 
 def inactivity_warnings(condition, as_of):

@@ -64,6 +64,8 @@ class Outcome:
 
     problems: dict = field(default_factory=dict)
     blocked: bool = False
+    # A birth date was given and was wrong: a failed credential check, for the throttle.
+    wrong_birth_date: bool = False
 
     @property
     def ok(self):
@@ -89,8 +91,9 @@ def complete_first_connection(account, password, password_confirmation, email, e
             account.state = AccountState.BLOCKED
             account.blocked_reason = "birth_date"
             audit("account_blocked", account=account, reason="birth_date")
-            return Outcome(blocked=True)
+            return Outcome(blocked=True, wrong_birth_date=True)
         problems["birth_date"] = [_l("La date de naissance ne correspond pas.")]
+        return Outcome(problems, wrong_birth_date=True)
     if problems:
         return Outcome(problems)
 

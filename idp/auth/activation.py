@@ -20,9 +20,11 @@ from ..accounts.first_connection import (
     pupils_to_check,
     send_activation,
 )
+from ..audit import audit
 from ..clock import timestamp
 from ..extensions import db
 from ..models import Account, AccountState, LegalGuardian
+from ..throttle import retry_message, throttle, too_many_attempts
 from .activation_forms import ActivateForm, CorrectEmailForm, FirstConnectionForm, ResendForm, parse_birth_date
 from .sessions import current_login_session, start_login_session
 
@@ -65,6 +67,15 @@ def first_connection():
     if not form.validate_on_submit():
         return render_template("auth/first_connection.html", form=form, account=account, pupils=pupils)
 
+    # The birth date is a credential: its checks are throttled like the login's.
+    ip, identifier = request.remote_addr or "", account.identifier
+    wait = throttle.wait_time("first_connection", identifier, ip)
+    if wait:
+        audit("first_connection_throttled", account=account, retry_after=wait)
+        db.session.commit()
+        form.birth_date.errors = [retry_message(wait)]
+        return too_many_attempts(render_template("auth/first_connection.html", form=form, account=account, pupils=pupils), wait)
+
     outcome = complete_first_connection(
         account,
         form.password.data,
@@ -74,6 +85,10 @@ def first_connection():
         parse_birth_date(form.birth_date.data),
         language=str(get_locale() or "fr"),
     )
+    if outcome.wrong_birth_date:
+        throttle.failed("first_connection", identifier, ip)
+    elif outcome.ok:
+        throttle.succeeded("first_connection", identifier, ip)
     if outcome.blocked:
         db.session.commit()
         session.pop(FIRST_CONNECTION_KEY, None)
@@ -108,6 +123,13 @@ def pending():
     resend, correct = ResendForm(prefix="resend"), CorrectEmailForm(prefix="correct")
     status = 200
     if request.method == "POST":
+        # Each press sends an email: a budget per address and per account bounds them.
+        wait = throttle.request_budget("activation_email", request.remote_addr or "", account.identifier)
+        if wait:
+            audit("activation_email_throttled", account=account, retry_after=wait)
+            db.session.commit()
+            page = render_template("auth/pending.html", account=account, resend=resend, correct=correct, retry=retry_message(wait))
+            return too_many_attempts(page, wait)
         if "resend-submit" in request.form and resend.validate_on_submit():
             send_activation(account)
             db.session.commit()
@@ -122,7 +144,7 @@ def pending():
             for name, messages in problems.items():
                 getattr(correct, name).errors = list(messages)
         status = 400
-    return render_template("auth/pending.html", account=account, resend=resend, correct=correct), status
+    return render_template("auth/pending.html", account=account, resend=resend, correct=correct, retry=None), status
 
 
 @bp.route("/activation/<token>", methods=["GET", "POST"])

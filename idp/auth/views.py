@@ -1,4 +1,4 @@
-"""Login and logout pages; the recovery pages' addresses (their forms come later)."""
+"""Login and logout pages (the recovery pages: recovery.py)."""
 
 from urllib.parse import parse_qs, urlsplit
 
@@ -33,7 +33,7 @@ def _login_page(form, next_url, status=200):
             client = candidate
             if uri:
                 allow_form_action(uri)
-    return render_template("auth/login.html", form=form, client=client), status
+    return render_template("auth/login.html", form=form, client=client, next_url=next_url), status
 
 
 @bp.route("/connexion", methods=["GET", "POST"])
@@ -86,16 +86,6 @@ def logout():
     log_out()
     db.session.commit()
     return render_template("auth/logged_out.html")
-
-
-@bp.get("/mot-de-passe-oublie")
-def forgotten_password():
-    return render_template("auth/recovery_soon.html", title=_("Mot de passe oublié"))
-
-
-@bp.get("/identifiant-oublie")
-def forgotten_identifier():
-    return render_template("auth/recovery_soon.html", title=_("Identifiant oublié"))
 
 
 @bp.get("/")

@@ -5,6 +5,7 @@
     throttle.failed("login", identifier, ip)             # after a wrong secret
     throttle.succeeded("login", identifier, ip)          # forgets the pair's failures
     wait = throttle.request_budget("recovery", ip)       # counts one request; 0 = go
+    wait = throttle.request_budget("resend", ip, ident)  # the same, also per identifier
 
 - An (identifier, address) pair has `THROTTLE_FREE_FAILURES` free failures; after them, each
   failure makes the pair wait `THROTTLE_BASE_DELAY` seconds, doubling at every further failure
@@ -148,15 +149,18 @@ class Throttle:
         pair = f"{counters.prefix}:{action}:pair:{_digest(identifier, _address(ip))}"
         counters.run(lambda store: store.forget(pair))
 
-    def request_budget(self, action, ip):
-        """Counts one request of `action` from `ip`: seconds to wait when over its budget, else 0."""
+    def request_budget(self, action, ip, identifier=None):
+        """Counts one request of `action` from `ip` (and, when given, for `identifier`, whatever
+        the address): seconds to wait when either is over its budget, else 0."""
         counters = self._counters()
         budget = counters.policy.requests_per_ip
         now = clock.timestamp()
         index, left = budget.window(now)
-        key = f"{counters.prefix}:{action}:requests:{_address(ip)}:{index}"
-        count = counters.run(lambda store: store.count(key, now, budget.seconds))
-        return left if count > budget.amount else 0
+        keys = [f"{counters.prefix}:{action}:requests:{_address(ip)}:{index}"]
+        if identifier is not None:
+            keys.append(f"{counters.prefix}:{action}:requests-of:{_digest(identifier)}:{index}")
+        counts = [counters.run(lambda store, key=key: store.count(key, now, budget.seconds)) for key in keys]
+        return left if max(counts) > budget.amount else 0
 
     @staticmethod
     def _keys(counters, action, identifier, ip, now):

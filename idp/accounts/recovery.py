@@ -1,0 +1,182 @@
+"""« mot de passe oublié » and « identifiant oublié » (guide §4, design §5).
+
+Password: the person gives an identifier; an account that may log in here (active, or
+pending its activation) and has an address receives a single-use link and a temporary
+password, both living `PASSWORD_RESET_MINUTES` and stored as keyed hashes (the link row of
+`links.py`). The current password works until the link's page sets a new one; then every
+session and token of the account is revoked and a notification is sent. An account in
+another state gets no reset: its address, if it has one, is told to contact the
+establishment.
+
+Identifier: the person gives an address; the identifiers of the accounts attached to it
+(the address given at first connection or confirmed since, never the school file's) go
+out in one email, each with its child(ren) and school. The password is unchanged.
+
+Neither request tells whether anything matched: the page is the same, emails only go
+through the outbox (sent after the commit, never while the page waits), and both outcomes
+do the same work: one lookup, the keyed hashes, one statement that forgets the older links,
+the email rendered, one audit row. What remains is the outbox row (and the link row) of a
+match, written in the same commit; the request budget per address leaves far too few tries
+to measure it.
+"""
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
+from flask_babel.speaklater import LazyString
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from ..audit import audit
+from ..clock import now
+from ..extensions import db
+from ..mail import render
+from ..models import Account, AccountState, Guardianship, LinkPurpose, Pupil
+from ..security import keyed_hash_matches, new_token
+from . import emails
+from .access import PROVIDER_STATES, find_account
+from .first_connection import EMAIL, new_password_problems
+from .identifiers import normalize
+from .lifecycle import canonical_secret, new_provisional_secret, revoke_everything
+from .links import find_link, forget_links, new_link, spend
+from .passwords import hash_password
+
+# The states whose password may be reset online: those that may open a session here.
+RESETTABLE = PROVIDER_STATES
+
+
+def reset_lifetime():
+    return timedelta(minutes=current_app.config["PASSWORD_RESET_MINUTES"])
+
+
+def lifetime_words():
+    """How long a reset link lives, as a person says it ("1 heure", "90 minutes"), in the
+    language of the page or email it ends up in (lazy)."""
+    return LazyString(_lifetime_words, current_app.config["PASSWORD_RESET_MINUTES"])
+
+
+def _lifetime_words(minutes):
+    if minutes % 60 == 0:
+        return ngettext("%(num)d heure", "%(num)d heures", minutes // 60)
+    return ngettext("%(num)d minute", "%(num)d minutes", minutes)
+
+
+def request_password_reset(identifier):
+    """« mot de passe oublié » for `identifier`: queue what its account should receive.
+
+    Returns nothing the caller could show: the page is the same whatever happened. The
+    caller commits.
+    """
+    identifier = normalize(identifier)
+    account = find_account(identifier)
+    secret = new_provisional_secret()  # the letters' format: 60 bits, K7PM-4XQR-9HTW
+    if account is None:
+        outcome = "unknown"
+    elif account.state not in RESETTABLE:
+        outcome = "refused" if account.email else "refused_without_email"
+    else:
+        outcome = "sent" if account.email else "no_email"
+
+    if outcome == "sent":
+        # new_link forgets the older link with the statement the other outcomes run.
+        token = new_link(account, LinkPurpose.PASSWORD_RESET, account.email, now() + reset_lifetime(), secret=canonical_secret(secret))
+        emails.password_reset(account, token, secret, lifetime_words())
+    else:
+        forget_links(account.id if account is not None else None, LinkPurpose.PASSWORD_RESET)
+        if outcome == "refused":
+            emails.password_reset_refused(account)
+        else:
+            # Nothing goes out; the email is rendered all the same, for the time it takes.
+            context = emails.password_reset_context(identifier, identifier, new_token(), secret, lifetime_words())
+            render("password_reset", "fr", context)
+    audit("password_reset_requested", account=account, identifier=identifier, outcome=outcome)
+
+
+def find_reset(token):
+    """The live reset link `token` opens, if its account may still reset its password there,
+    or None (used, replaced, expired, unknown, account ended, or address changed since)."""
+    link = find_link(token, LinkPurpose.PASSWORD_RESET)
+    if link is None or link.account.state not in RESETTABLE or link.email != link.account.email or link.secret_hash is None:
+        return None
+    return link
+
+
+@dataclass
+class ResetOutcome:
+    """What a try on the link's page gave: problems per field, whether the temporary
+    password was wrong (a failure to count), or success."""
+
+    problems: dict = field(default_factory=dict)
+    wrong_secret: bool = False
+
+    @property
+    def ok(self):
+        return not self.problems
+
+
+def complete_password_reset(link, temporary_password, password, confirmation):
+    """Check the link's form; when everything is right, set the new password, spend the
+    link, revoke every session and token of the account and queue the notification.
+    The caller commits in every case (a wrong temporary password is audited)."""
+    account = link.account
+    problems = {}
+    wrong_secret = not keyed_hash_matches(canonical_secret(temporary_password), link.secret_hash)
+    if wrong_secret:
+        problems["temporary_password"] = [_l("Le mot de passe temporaire est incorrect.")]
+    problems.update(new_password_problems(account, password, confirmation))
+    if wrong_secret:
+        audit("password_reset_failed", account=account)
+        return ResetOutcome(problems, wrong_secret=True)
+    if problems:
+        return ResetOutcome(problems)
+
+    account.password_hash = hash_password(password)
+    spend(link)
+    revoke_everything(account.id)
+    audit("password_reset", account=account)
+    emails.password_reset_done(account)
+    return ResetOutcome()
+
+
+def email_problems(email):
+    """Messages per field for the address of « identifiant oublié » (key: "email")."""
+    if not EMAIL.match(email or "") or len(email) > 254:
+        return {"email": [_l("Saisissez une adresse mail valide, par exemple nom@exemple.fr.")]}
+    return {}
+
+
+def accounts_attached_to(email):
+    """The accounts whose address is `email`: the one given at first connection or
+    confirmed since (an issued account's school-file address does not count). The address
+    is compared as typed and in lower case, the way people write it; the index serves both."""
+    candidates = {email, email.lower()}
+    # One statement whether or not anything matches (joined, not a query per relation).
+    return (
+        db.session.scalars(
+            select(Account)
+            .where(Account.email.in_(candidates), Account.first_connection_at.is_not(None), Account.state != AccountState.ISSUED)
+            .options(
+                joinedload(Account.guardianships).joinedload(Guardianship.pupil).joinedload(Pupil.establishment),
+                joinedload(Account.pupil).joinedload(Pupil.establishment),
+            )
+            .order_by(Account.identifier)
+        )
+        .unique()
+        .all()
+    )
+
+
+def request_identifiers(email):
+    """« identifiant oublié » for `email`: queue one email listing the identifiers attached
+    to it, if any. The caller checked the address (`email_problems`) and commits."""
+    email = email.strip()
+    accounts = accounts_attached_to(email)
+    if accounts:
+        emails.identifiers(accounts)
+    else:
+        # Nothing goes out; the email is rendered all the same, for the time it takes.
+        render("identifiers", "fr", emails.identifiers_context([]))
+    audit("identifier_reminder_requested", accounts=len(accounts))
