@@ -124,6 +124,7 @@ SETTINGS = [
     Setting("ACTIVATION_DAYS", 90, "Days an issued account has to be activated (its activation link lives as long); then it expires.", int),
     Setting("INACTIVITY_DAYS", 365, "Days without a login after which an active account is invalidated.", int),
     Setting("INACTIVITY_WARNING_DAYS", 30, "Days before the invalidation at which the warning email is sent.", int),
+    Setting("EMAIL_CHANGE_DAYS", 7, "Days the link that confirms a new email address (« gérer son compte ») stays valid.", int),
     Setting("ENT_NAME", "L'Educ de Normandie", "Name of the ENT, which pages offer to go to once an account is active."),
     Setting("ENT_URL", "https://www.l-educdenormandie.fr/", "Address of the ENT, which pages offer to go to once an account is active."),
     Setting("LANGUAGES", ["fr", "en"], "Languages of the pages, the first being the default.", list),
