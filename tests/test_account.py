@@ -278,7 +278,8 @@ def test_empty_password_form_is_explained(app, parent):
 # --- changing the email address ---------------------------------------------------------------
 
 
-def test_new_address_replaces_the_old_one_only_once_its_link_is_confirmed(app, parent, smtp_server, audit_events):
+def test_new_address_replaces_the_old_one_only_once_its_link_is_confirmed(app, parent, smtp_server, audit_events, caplog):
+    caplog.set_level(logging.DEBUG, logger="idp")
     client = browser(app)
     response = change_email(client)
     assert response.status_code == 303
@@ -314,6 +315,10 @@ def test_new_address_replaces_the_old_one_only_once_its_link_is_confirmed(app, p
     assert "Ce lien n'est plus valable" in reader.get(link).text
     assert [event.event for event in audit_events() if event.event.startswith("email_")] == ["email_change_requested", "email_changed"]
     assert all("example.org" not in str(event.details) for event in audit_events())
+    token = link.rsplit("/", 1)[1]
+    ours = " ".join(record.getMessage() for record in caplog.records if record.name.startswith("idp"))
+    assert "email_changed" in ours
+    assert token not in ours and token not in str(audit_events())
 
 
 def test_email_change_link_expires_after_seven_days(app, parent, smtp_server):
@@ -362,6 +367,24 @@ def test_email_change_requests_are_bounded_per_address(settings, make_app, paren
     assert int(refused.headers["Retry-After"]) > 0
     assert field_errors(refused, "email")[0].startswith("Trop de tentatives.")
     assert [recipient for recipient, _ in outbox(app)] == ["un@example.org", "deux@example.org"]
+
+
+def test_email_confirmations_are_bounded_per_address(settings, make_app, make_account, parent, smtp_server):
+    app = make_app(settings | {"THROTTLE_RECOVERY_PER_IP": "1 per hour"})
+    make_account(given_name="Marie", family_name="Curie", email="marie@example.org")
+    change_email(browser(app, "198.51.100.1"), "jean.nouveau@example.org")
+    marie = app.test_client()
+    marie.environ_base["REMOTE_ADDR"] = "198.51.100.2"
+    post_login(marie, "marie.curie1", PASSWORD)
+    change_email(marie, "marie.nouveau@example.org")
+    links = {message["To"]: link_in(message) for message in smtp_server.wait_for(2)}
+    opener = app.test_client()  # one address opens both links
+    for address, status in (("jean.nouveau@example.org", 200), ("marie.nouveau@example.org", 429)):
+        page = opener.get(links[address])
+        response = opener.post(links[address], data={"csrf_token": csrf_token(page.text)})
+        assert response.status_code == status
+    assert "Trop de tentatives." in response.text
+    assert account_row(app, "marie.curie1").email == "marie@example.org"
 
 
 def test_email_change_link_stops_working_when_the_account_is_no_longer_active(app, parent, smtp_server):
