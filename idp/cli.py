@@ -308,6 +308,9 @@ def init_app(app):
         app.cli.add_command(group)
     app.cli.add_command(pupils)
     app.cli.add_command(sweep_command)
+    from .accounts.cli import accounts  # imported here: it uses this module's helpers
+
+    app.cli.add_command(accounts)
 
 
 @click.command("sweep")

@@ -1,18 +1,29 @@
-"""Who may log in where: the checks every login path shares (design §3)."""
+"""Who may log in where: the checks every login path shares (design §3).
+
+`relying_party_refusal` is the one rule deciding whether an account may use a relying
+party now; `relying_party_admits` is the same rule as a SQL condition, for the hot paths
+that decide in their own statement (code exchange, refresh, userinfo, introspection).
+Both are built from the same three checks, in the same order, and a test holds them equal.
+"""
 
 from datetime import timedelta
 
-from sqlalchemy import and_, false, or_, select
+from sqlalchemy import and_, exists, not_, or_, select
+from sqlalchemy.orm import aliased
 
 from ..clock import now
 from ..extensions import db
-from ..models import Account, AccountState, Client
+from ..models import Account, AccountState, Client, Guardianship, Pupil
 from .identifiers import normalize
 
 # States in which a person may open a session on the provider's own pages: a pending
 # account must still reach them to resend its activation email or correct the address.
 PROVIDER_STATES = {AccountState.ACTIVE, AccountState.PENDING_EMAIL}
 
+# Why an active account may not use a relying party (besides its state, whose value is the
+# reason when it is not active); the values name sections of the refusal pages.
+PUPILS_LEFT = "pupils_left"
+TELESERVICES_REFUSED = "teleservices_refused"
 
 # Last use is what the 12-month invalidation counts from; hour precision is plenty, and
 # spares a write on every single sign-on.
@@ -39,24 +50,56 @@ def provider_refusal(account):
     return account.state.value
 
 
-def relying_party_refusal(account, client):
-    """Why `account` may not log in to `client`, or None (the reason names a page section).
+def pupils_of(account):
+    """The pupils an account stands for: a pupil's own record, or a parent's children."""
+    return ([account.pupil] if account.pupil is not None else []) + account.children
 
-    Every door to a relying party asks: authorization, code and refresh token exchange,
-    userinfo, introspection. The hot paths use `relying_party_admits`, its SQL form.
+
+def relying_party_refusal(account, client):
+    """Why `account` may not log in to `client` now, or None (the reason names a page section).
+
+    The account must be active; an account whose pupils have all left their establishment
+    stops working everywhere; the reply coupon refuses `teleservice` relying parties and
+    has no effect on the ENT. Every door to a relying party asks: authorization, code and
+    refresh token exchange, userinfo, introspection; the hot paths use `relying_party_admits`,
+    its SQL form.
     """
     if account.state != AccountState.ACTIVE:
         return account.state.value
+    pupils = pupils_of(account)
+    if pupils and all(pupil.left_on is not None for pupil in pupils):
+        return PUPILS_LEFT
     if client.category == "teleservice" and account.teleservices_refused:
-        # The reply coupon refuses téléservices; it has no effect on the ENT.
-        return "teleservices_refused"
+        return TELESERVICES_REFUSED
     return None
 
 
-def relying_party_admits():
-    """`relying_party_refusal is None` as an SQL condition on Account and Client rows, for
-    the WHERE clause of a query that joins both (keep the two in step)."""
-    return and_(
-        Account.state == AccountState.ACTIVE,
-        or_(Client.category != "teleservice", Account.teleservices_refused == false()),
+def _refusals(category):
+    """The rule's checks as SQL conditions on the `account` row, each true when the account
+    is refused, in the order of `relying_party_refusal`. `category` is a SQL expression (a
+    column or a bound value).
+
+    The pupil and guardianship tables are aliased so that the conditions stay correlated to
+    the account only, even in a query that already joins those tables (userinfo does).
+    """
+    own_pupil, child, link = aliased(Pupil), aliased(Pupil), aliased(Guardianship)
+    has_link = exists().where(link.account_id == Account.id).correlate_except(link)
+    current_own = exists().where(own_pupil.id == Account.pupil_id, own_pupil.left_on.is_(None)).correlate_except(own_pupil)
+    current_child = (
+        exists().where(link.account_id == Account.id, child.id == link.pupil_id, child.left_on.is_(None)).correlate_except(link, child)
     )
+    return [
+        Account.state != AccountState.ACTIVE,
+        # PUPILS_LEFT: it stands for pupils, and none of them is still there.
+        and_(or_(Account.pupil_id.is_not(None), has_link), not_(current_own), not_(current_child)),
+        # TELESERVICES_REFUSED
+        and_(category == "teleservice", Account.teleservices_refused.is_(True)),
+    ]
+
+
+def relying_party_admits(category=None):
+    """`relying_party_refusal(...) is None` as an SQL condition on the `account` row: true
+    when the account may log in now to a relying party of `category`, a SQL expression
+    (by default `client.category`, for a query that joins the client). Put it in a
+    statement's WHERE (or select it)."""
+    return not_(or_(*_refusals(Client.category if category is None else category)))

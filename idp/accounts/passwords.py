@@ -8,6 +8,7 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from .identifiers import fold
+from .lifecycle import provisional_secret_matches
 
 
 def hasher():
@@ -44,6 +45,19 @@ def verify_password(account, password):
     if hasher().check_needs_rehash(stored):
         account.password_hash = hash_password(password)
     return True
+
+
+def check_credentials(account, typed):
+    """Which credential of `account` was typed: "password" (the chosen one), "provisional"
+    (the letter's secret, while the account has one), or None.
+
+    Costs one argon2id computation whatever the account, so that the delay tells nothing
+    about which identifiers exist or which are only issued.
+    """
+    if account is not None and account.provisional_secret_hash is not None:
+        verify_password(None, typed)
+        return "provisional" if provisional_secret_matches(account, typed) else None
+    return "password" if verify_password(account, typed) else None
 
 
 def password_problems(password, identifier="", names=(), birth_dates=()):

@@ -27,9 +27,9 @@ from ..models import AccountLink, AccountState, LinkPurpose
 from ..throttle import retry_message, throttle
 from . import emails
 from .first_connection import email_problems, new_password_problems
+from .lifecycle import revoke_everything
 from .links import find_link, forget_links, new_link, spend
 from .passwords import hash_password, verify_password
-from .services import revoke_access
 
 # The throttle's action for every check of the current password on these pages.
 CURRENT_PASSWORD = "change_password"  # noqa: S105 (a name, not a password)
@@ -76,7 +76,7 @@ def change_password(account, current, password, confirmation, ip, login_session)
         return Outcome(problems)
 
     account.password_hash = hash_password(password)
-    counts = revoke_access(account.id, except_session=login_session)
+    counts = revoke_everything(account.id, except_session=login_session)
     # A reset asked before the change must not undo it.
     forget_links(account.id, LinkPurpose.PASSWORD_RESET)
     audit("password_changed", account=account, **counts)

@@ -6,40 +6,19 @@ access, or both).
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, select, update
 
 from ..audit import audit
 from ..clock import now
 from ..extensions import db
-from ..models import AuthorizationCode, Client, Consent, LoginSession, Token
-
-
-def revoke_access(account_id, except_session=None):
-    """End the account's login sessions and revoke its tokens and unspent codes (one
-    set-based statement each). With `except_session`, that session stays open with the
-    tokens and codes it gave, except refresh tokens: every refresh token is revoked."""
-    moment = now()
-    sessions = update(LoginSession).where(LoginSession.account_id == account_id, LoginSession.ended_at.is_(None))
-    tokens = update(Token).where(Token.account_id == account_id, Token.revoked_at.is_(None))
-    codes = update(AuthorizationCode).where(
-        AuthorizationCode.account_id == account_id, AuthorizationCode.used_at.is_(None), AuthorizationCode.expires_at > moment
-    )
-    if except_session is not None:
-        kept = except_session.id
-        sessions = sessions.where(LoginSession.id != kept)
-        tokens = tokens.where(or_(Token.login_session_id.is_(None), Token.login_session_id != kept, Token.refresh_token_hash.is_not(None)))
-        codes = codes.where(or_(AuthorizationCode.login_session_id.is_(None), AuthorizationCode.login_session_id != kept))
-    options = {"synchronize_session": False}
-    ended = db.session.execute(sessions.values(ended_at=moment), execution_options=options).rowcount
-    revoked = db.session.execute(tokens.values(revoked_at=moment), execution_options=options).rowcount
-    db.session.execute(codes.values(expires_at=moment), execution_options=options)
-    return {"sessions_ended": ended, "tokens_revoked": revoked}
+from ..models import Client, Consent, Token
+from .lifecycle import revoke_everything
 
 
 def log_out_everywhere(account):
     """« Se déconnecter partout »: every session of the account ends, this one included, and
     every token it holds (offline access too) is revoked."""
-    counts = revoke_access(account.id)
+    counts = revoke_everything(account.id)
     audit("logged_out_everywhere", account=account, **counts)
     return counts
 

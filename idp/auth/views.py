@@ -7,12 +7,14 @@ from flask_babel import gettext as _
 
 from ..accounts.access import find_account, note_use, provider_refusal
 from ..accounts.identifiers import normalize
-from ..accounts.passwords import verify_password
+from ..accounts.passwords import check_credentials
 from ..audit import audit
 from ..extensions import db
+from ..models import AccountState
 from ..oidc.server import query_client
 from ..security import allow_form_action, safe_next
 from ..throttle import retry_message, throttle, too_many_attempts
+from .activation import begin_first_connection
 from .forms import LoginForm
 from .sessions import current_login_session, log_out, start_login_session
 
@@ -53,13 +55,18 @@ def login():
         return too_many_attempts(_login_page(form, next_url), wait)
 
     account = find_account(identifier)
-    if not verify_password(account, form.password.data):
+    credential = check_credentials(account, form.password.data)
+    if credential is None:
         throttle.failed("login", identifier, ip)
         audit("login_failed", account=account, known=account is not None)
         db.session.commit()
         form.password.errors.append(_("Identifiant ou mot de passe incorrect."))
         return _login_page(form, next_url)
     throttle.succeeded("login", identifier, ip)
+    if credential == "provisional" and account.state == AccountState.ISSUED:
+        audit("login_provisional", account=account)
+        db.session.commit()
+        return begin_first_connection(account, next_url)
 
     refusal = provider_refusal(account)
     if refusal is not None:

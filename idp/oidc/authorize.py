@@ -9,13 +9,13 @@ from datetime import timedelta
 from urllib.parse import urlencode
 
 from authlib.oauth2 import OAuth2Error
-from authlib.oauth2.rfc6749 import InvalidRequestError
+from authlib.oauth2.rfc6749 import AccessDeniedError, InvalidRequestError
 from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
 from flask import abort, redirect, render_template, request, url_for
 from joserfc import jwt
 from joserfc.errors import JoseError
 
-from ..accounts.access import note_use, relying_party_refusal
+from ..accounts.access import PUPILS_LEFT, TELESERVICES_REFUSED, note_use, relying_party_refusal
 from ..audit import audit
 from ..auth.sessions import consume_fresh_login, current_login_session
 from ..clock import now
@@ -148,6 +148,10 @@ def authorize():
             return _redirect_error(LoginRequiredError, grant)
         audit("authorization_refused", account=account, client=client, reason=refusal)
         db.session.commit()
+        if refusal in (TELESERVICES_REFUSED, PUPILS_LEFT):
+            # Nothing to do here: the only way on is back to the service, which is told no.
+            back = _redirect_error(AccessDeniedError, grant).location
+            return render_template("oidc/refused.html", reason=refusal, client=client, back=back), 403
         return render_template("auth/refused.html", reason=refusal, client=client, account=account), 403
 
     if _consent_needed(account, client, grant.request.scope):

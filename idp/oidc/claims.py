@@ -8,6 +8,7 @@ access token's columns to that same query, so that it costs one round trip.
 from authlib.oidc.core import UserInfo
 from sqlalchemy import bindparam, func, select
 
+from ..accounts.access import relying_party_admits
 from ..extensions import db
 from ..models import Account, AccountKind, Establishment, Guardianship, Pupil
 
@@ -37,7 +38,6 @@ IDENTITY_COLUMNS = (
     Account.family_name,
     Account.email,
     Account.email_verified,
-    Account.teleservices_refused,
 )
 SCHOOLING_COLUMNS = (
     Pupil.given_name.label("pupil_given_name"),
@@ -61,11 +61,14 @@ def with_schooling(query):
 
 
 # Built once: SQLAlchemy then reuses the compiled form without recomputing cache keys.
-PERSON = with_schooling(select(*IDENTITY_COLUMNS).where(Account.id == bindparam("account_id")))
+PERSON = with_schooling(
+    select(*IDENTITY_COLUMNS, relying_party_admits(bindparam("category")).label("allowed")).where(Account.id == bindparam("account_id"))
+)
 
 
-def load_person(account_id):
-    return db.session.execute(PERSON, {"account_id": account_id}).all()
+def load_person(account_id, category):
+    """The rows of an account's claims, and whether it may use a relying party of `category`."""
+    return db.session.execute(PERSON, {"account_id": account_id, "category": category}).all()
 
 
 class Person:
@@ -74,8 +77,7 @@ class Person:
     def __init__(self, rows):
         self.rows = rows
         self.id = rows[0].id
-        self.state = rows[0].state
-        self.teleservices_refused = rows[0].teleservices_refused
+        self.allowed = rows[0].allowed
 
 
 def _scolarite(kind, pupils):

@@ -16,7 +16,7 @@ from authlib.oidc.core import grants as oidc_grants
 from flask import current_app, g
 from sqlalchemy import bindparam, exists, select, update
 
-from ..accounts.access import relying_party_admits, relying_party_refusal
+from ..accounts.access import relying_party_admits
 from ..clock import now, timestamp
 from ..extensions import db
 from ..models import Account, AuthorizationCode, Client, Token
@@ -95,8 +95,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         pass
 
     def authenticate_user(self, authorization_code):
-        person = Person(load_person(authorization_code.account_id))
-        return person if relying_party_refusal(person, self.request.client) is None else None
+        person = Person(load_person(authorization_code.account_id, self.request.client.category))
+        return person if person.allowed else None
 
 
 # Spends a refresh token in one statement, if it is this client's, unspent, unrevoked,
