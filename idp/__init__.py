@@ -55,6 +55,7 @@ def create_app(config=None, command_line=False):
     from .oidc.documents import PublishedDocuments
     from .pages.views import bp as pages_bp
     from .security import set_security_headers
+    from .staff import bp as staff_bp
     from .throttle import throttle
 
     inputs.init_app(app)
@@ -65,6 +66,7 @@ def create_app(config=None, command_line=False):
     app.register_blueprint(account_bp)
     app.register_blueprint(activation_bp)
     app.register_blueprint(pages_bp)
+    app.register_blueprint(staff_bp)
     errors.init_app(app)
     cli.init_app(app)
     app.after_request(write_session_cookie)

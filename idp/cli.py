@@ -32,6 +32,7 @@ from .oidc.commands import keys, purge
 from .relying_parties import describe, find_client, register_client, rotate_secret, update_client
 from .schools.cli import pupils
 from .schools.establishments import add_establishment
+from .staff_accounts.cli import staff
 
 SCHEMA_BEHIND = "La base de données n'est pas à jour : lancez `idp db upgrade`."
 # PostgreSQL's undefined_table and undefined_column; SQLite says it in words.
@@ -308,6 +309,7 @@ def init_app(app):
         app.cli.add_command(group)
     app.cli.add_command(pupils)
     app.cli.add_command(sweep_command)
+    app.cli.add_command(staff)
     from .accounts.cli import accounts  # imported here: it uses this module's helpers
 
     app.cli.add_command(accounts)

@@ -12,7 +12,7 @@ import ipaddress
 import re
 from itertools import chain
 
-from flask import abort, request
+from flask import abort, current_app, request
 
 MAX_CONTENT_LENGTH = 64 * 1024
 MAX_QUERY_STRING = 4 * 1024
@@ -24,10 +24,26 @@ CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 def init_app(app):
     app.config["MAX_CONTENT_LENGTH"] = MAX_CONTENT_LENGTH
-    app.before_request(refuse_malformed_request)
+    # First of all the before_request functions: CSRF protection reads the form too.
+    app.before_request_funcs.setdefault(None, []).insert(0, refuse_malformed_request)
+
+
+def accepts_uploads(max_bytes):
+    """Let a view's requests bring up to `max_bytes` (files), instead of MAX_CONTENT_LENGTH."""
+
+    def mark(view):
+        view.max_content_length = max_bytes
+        return view
+
+    return mark
 
 
 def refuse_malformed_request():
+    view = current_app.view_functions.get(request.endpoint)
+    limit = getattr(view, "max_content_length", None)
+    if limit is not None:
+        # Before the form is read below: the body is parsed once, under this limit.
+        request.max_content_length = limit
     if len(request.query_string) > MAX_QUERY_STRING:
         request.query_string = b""  # dropped, so that the error page cannot echo it
         abort(414)

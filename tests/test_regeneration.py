@@ -1,16 +1,17 @@
 """The letter's provisional secret at the login page, regeneration (same account, new
 secret, everything else revoked) and the reply coupon's refusal."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 import pytest
 import time_machine
 
 from idp.accounts.lifecycle import regenerate, set_refusal
+from idp.accounts.links import find_link, new_link
 from idp.clock import now
 from idp.extensions import db
-from idp.models import Account, AccountState, AuthorizationCode, LoginSession, Token
+from idp.models import Account, AccountState, AuthorizationCode, LinkPurpose, LoginSession, Token
 from idp.schools.letters import render_letters
 
 from .conftest import PASSWORD
@@ -123,6 +124,18 @@ def test_regenerating_an_active_account_ends_its_password_sessions_and_tokens(ap
     assert post_login(client, "jean.dupont1", PASSWORD).status_code == 200  # the password is gone
     assert post_login(client, "jean.dupont1", secret).status_code == 303
     assert [event.account_id for event in audit_events("account_regenerated")] == [parent.id]
+
+
+def test_regeneration_kills_pending_activation_and_reset_links(app, issued_parent):
+    with app.app_context():
+        account = db.session.get(Account, issued_parent.id)
+        later = now() + timedelta(days=30)
+        tokens = {purpose: new_link(account, purpose, "jean@example.org", later) for purpose in LinkPurpose}
+        db.session.commit()
+        assert all(find_link(token, purpose) is not None for purpose, token in tokens.items())
+    _regenerate(app, "jean.dupont1")
+    with app.app_context():
+        assert all(find_link(token, purpose) is None for purpose, token in tokens.items())
 
 
 def test_regeneration_reopens_expired_invalidated_and_blocked_accounts(app, issued_parent):

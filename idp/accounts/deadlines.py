@@ -50,13 +50,13 @@ def activation_overdue(as_of):
 def warning_due(as_of):
     """Active, inside the warning window before invalidation, and not yet warned."""
     warn_from = as_of - _days("INACTIVITY_DAYS") + _days("INACTIVITY_WARNING_DAYS")
-    return (Account.state == AccountState.ACTIVE) & (LAST_USE <= warn_from) & Account.inactivity_warned_at.is_(None)
+    return (Account.state == AccountState.ACTIVE) & (warn_from >= LAST_USE) & Account.inactivity_warned_at.is_(None)
 
 
 def invalidation_due(as_of):
     """Active, unused for the whole delay, and warned at least the warning delay ago."""
     return (
         (Account.state == AccountState.ACTIVE)
-        & (LAST_USE <= as_of - _days("INACTIVITY_DAYS"))
+        & (as_of - _days("INACTIVITY_DAYS") >= LAST_USE)
         & (Account.inactivity_warned_at <= as_of - _days("INACTIVITY_WARNING_DAYS"))
     )

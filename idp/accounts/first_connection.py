@@ -9,6 +9,7 @@ establishment regenerates it.
 
 import re
 from dataclasses import dataclass, field
+
 from flask_babel import lazy_gettext as _l
 
 from ..audit import audit

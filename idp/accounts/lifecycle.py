@@ -18,6 +18,7 @@ from ..extensions import db
 from ..models import Account, AccountState, AuthorizationCode, LoginSession, Pupil, Token
 from ..security import keyed_hash
 from .access import pupils_of
+from .links import forget_links
 
 # No look-alikes: neither 0/O nor 1/I (nor lower case, so no l). 32 symbols, 12 of them:
 # 60 bits of entropy, printed in three groups of four (K7PM-4XQR-9HTW).
@@ -94,9 +95,10 @@ def revoke_everything(account_id, except_session=None):
 def regenerate(account, staff=None):
     """A new provisional secret for the same account, identifier and `sub`, back to `issued`.
 
-    For a lost letter, or an expired, invalidated or blocked account. The old secret and the
-    chosen password stop working, the address is forgotten (the person confirms one again
-    at first connection), and every session, token and code of the account is revoked.
+    For a lost letter, or an expired, invalidated or blocked account. The old secret, the
+    chosen password and every emailed link (activation, password reset) stop working, the
+    address is forgotten (the person confirms one again at first connection), and every
+    session, token and code of the account is revoked.
     Returns the Issued to print; the caller commits.
     """
     secret = new_provisional_secret()
@@ -112,6 +114,7 @@ def regenerate(account, staff=None):
     account.activated_at = None
     account.inactivity_warned_at = None
     revoke_everything(account.id)
+    forget_links(account.id)
     audit("account_regenerated", account=account, **_staff_details(staff))
     return Issued(account, secret, tuple(pupils_of(account)))
 

@@ -36,11 +36,11 @@ __all__ = [
     "OutboxMessage",
     "Pupil",
     "PupilImport",
+    "SigningKey",
     "StaffMember",
     "StaffRecoveryCode",
     "StaffRole",
     "StaffSession",
-    "SigningKey",
     "Token",
     "staff_establishment",
 ]

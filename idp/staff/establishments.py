@@ -1,0 +1,167 @@
+"""An establishment's pages: dashboard and search, an account's page, the import of the
+school's files. Every page takes the UAI from its address and answers 404 for a staff
+member who does not work there; an account id that is not the establishment's is a 404 too.
+"""
+
+from flask import flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from werkzeug.utils import secure_filename
+from wtforms.fields.choices import SelectChoice
+
+from ..accounts.lifecycle import regenerate, set_refusal
+from ..clock import now
+from ..errors import InvalidInput
+from ..extensions import db
+from ..inputs import accepts_uploads
+from ..schools.dashboard import account_history, class_names, figures, pupils_of_account, recent_imports, search_accounts
+from ..schools.files import MAX_BYTES
+from ..schools.imports import COUNTS, ImportRefused, import_files
+from ..schools.issuing import issue_accounts
+from ..schools.letters import render_letters
+from . import bp
+from .access import account_or_404, establishment_or_404, staff_required
+from .chart import chart
+from .forms import ImportForm, IssueForm, RefusalForm, RegenerateForm, SearchForm
+from .labels import EVENT_LABELS, STATE_LABELS
+
+# An upload holds at most the two SIECLE exports, each within the importer's own limit.
+IMPORT_MAX_CONTENT_LENGTH = 2 * MAX_BYTES + 2**20
+
+
+@bp.get("/etablissements/<uai>/")
+@staff_required
+def dashboard(uai):
+    establishment = establishment_or_404(uai)
+    search = SearchForm(request.args)
+    results = None
+    if search.q.data and search.validate():
+        results = search_accounts(establishment, search.q.data)
+    numbers = figures(establishment)
+    rows = [(_("Établissement"), numbers.overall)] + [(each.name or _("sans classe"), each) for each in numbers.classes]
+    return render_template(
+        "staff/dashboard.html",
+        establishment=establishment,
+        figures=numbers,
+        chart=chart(rows),
+        rows=rows,
+        search=search,
+        results=results,
+        state_labels=STATE_LABELS,
+    )
+
+
+def _account_page(establishment, found, regenerate_form=None, status=200):
+    return render_template(
+        "staff/account.html",
+        establishment=establishment,
+        account=found,
+        pupils=pupils_of_account(establishment, found),
+        history=account_history(found),
+        state_labels=STATE_LABELS,
+        event_labels=EVENT_LABELS,
+        regenerate_form=regenerate_form or RegenerateForm(formdata=None),
+        refusal_form=RefusalForm(formdata=None, refused="0" if found.teleservices_refused else "1"),
+    ), status
+
+
+def _letters(issued, *names):
+    """The letters PDF of `issued`, as a download named after `names` and today."""
+    filename = secure_filename("-".join(("courriers", *names, now().strftime("%Y%m%d")))) + ".pdf"
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    return render_letters(issued), 200, {"Content-Type": "application/pdf", **headers}
+
+
+@bp.get("/etablissements/<uai>/comptes/<int:account_id>")
+@staff_required
+def account(uai, account_id):
+    establishment = establishment_or_404(uai)
+    return _account_page(establishment, account_or_404(establishment, account_id))
+
+
+@bp.post("/etablissements/<uai>/comptes/<int:account_id>/regeneration")
+@staff_required
+def regenerate_account(uai, account_id):
+    """A new provisional secret and its letter (downloaded), for the same account."""
+    establishment = establishment_or_404(uai)
+    found = account_or_404(establishment, account_id)
+    form = RegenerateForm()
+    if not form.validate_on_submit():
+        return _account_page(establishment, found, regenerate_form=form, status=400)
+    issued = regenerate(found, staff=g.staff)
+    # The letter is made before the commit: if it failed, the old secret would still work.
+    response = _letters([issued], found.identifier)
+    db.session.commit()
+    return response
+
+
+@bp.post("/etablissements/<uai>/comptes/<int:account_id>/refus")
+@staff_required
+def record_refusal(uai, account_id):
+    """The reply coupon: record the refusal of the téléservices, or withdraw it."""
+    establishment = establishment_or_404(uai)
+    found = account_or_404(establishment, account_id)
+    form = RefusalForm()
+    if not form.validate_on_submit():
+        return _account_page(establishment, found, status=400)
+    refused = form.refused.data == "1"
+    set_refusal(found, refused, staff=g.staff)
+    db.session.commit()
+    if refused:
+        flash(_("Refus des téléservices enregistré : les téléservices n'acceptent plus ce compte ; l'ENT reste accessible."))
+    else:
+        flash(_("Refus des téléservices annulé : le compte peut de nouveau utiliser les téléservices."))
+    return redirect(url_for("staff.account", uai=establishment.uai, account_id=found.id), code=303)
+
+
+@bp.route("/etablissements/<uai>/edition", methods=["GET", "POST"])
+@staff_required
+def issue(uai):
+    """Issue the accounts a class (or the establishment) lacks; the letters download."""
+    establishment = establishment_or_404(uai)
+    classes = class_names(establishment)
+    form = IssueForm()
+    form.class_name.choices = [SelectChoice("", _("toutes les classes"))] + [SelectChoice(name, name) for name in classes]
+    status = 200
+    if form.validate_on_submit():
+        class_name = form.class_name.data or None
+        try:
+            issued = issue_accounts(establishment, class_name, form.kind.data, staff=g.staff)
+        except InvalidInput as error:
+            form.class_name.errors.append(str(error))
+            status = 400
+        else:
+            if issued:
+                response = _letters(issued, establishment.uai, class_name or "")
+                db.session.commit()
+                return response
+            flash(_("Aucun compte à éditer : tous ont déjà le leur. Un courrier perdu se remplace depuis la page du compte (régénérer)."))
+    return render_template("staff/issue.html", establishment=establishment, form=form, figures=figures(establishment)), status
+
+
+@bp.route("/etablissements/<uai>/import", methods=["GET", "POST"])
+@accepts_uploads(IMPORT_MAX_CONTENT_LENGTH)
+@staff_required
+def import_pupils(uai):
+    establishment = establishment_or_404(uai)
+    form = ImportForm()
+    result = problems = None
+    status = 200
+    if form.validate_on_submit():
+        files = [(upload.filename or "fichier", upload.read()) for upload in form.files.data or () if upload and upload.filename]
+        try:
+            result = import_files(establishment, files, complete=form.complete.data, staff=g.staff)
+        except ImportRefused as refused:
+            db.session.rollback()
+            problems = refused.problems
+            status = 422
+        else:
+            db.session.commit()
+    return render_template(
+        "staff/import.html",
+        establishment=establishment,
+        form=form,
+        result=result,
+        problems=problems,
+        counts=COUNTS,
+        imports=recent_imports(establishment),
+    ), status

@@ -1,0 +1,94 @@
+"""The back office in a real browser (system Chromium through Playwright): a secretary
+enrols with the link, scans nothing but reads the TOTP secret shown as text, logs in again
+with password and code, imports a CSV, issues a class and downloads its letters.
+
+Time runs (the server is real) but is moved forward with time_machine between the
+enrolment and the next login, so that the next TOTP step comes without waiting.
+"""
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyotp
+import pytest
+import time_machine
+from playwright.sync_api import expect
+
+from ..test_browser_demo import bound_server, chromium_page, serving
+from .conftest import STAFF_PASSWORD
+
+pytestmark = pytest.mark.browser
+
+CSV = Path(__file__).resolve().parent.parent / "fixtures" / "csv" / "eleves-utf8-bom.csv"
+
+
+@pytest.fixture
+def provider_socket():
+    with bound_server() as server:
+        yield server
+
+
+@pytest.fixture
+def settings(settings, provider_socket):
+    return settings | {"ISSUER": f"http://127.0.0.1:{provider_socket.port}"}
+
+
+@pytest.fixture
+def provider_url(app, provider_socket):
+    with serving(provider_socket, app) as url:
+        yield url
+
+
+def test_secretary_enrols_logs_in_with_totp_imports_issues_and_downloads_letters(provider_url, make_staff, tmp_path):
+    member = make_staff(enrolled=False)
+    with time_machine.travel(datetime.now(UTC), tick=True) as clock, chromium_page() as page:
+        page.goto(f"{provider_url}/gestion/inscription/{member.token}")
+        page.get_by_label("Nouveau mot de passe").fill(STAFF_PASSWORD)
+        page.get_by_label("Confirmation du mot de passe").fill(STAFF_PASSWORD)
+        page.get_by_role("button", name="Valider").click()
+
+        expect(page.get_by_role("heading", level=1)).to_have_text("Double authentification")
+        qr_code = page.get_by_role("img", name="QR code à scanner avec votre application d'authentification")
+        expect(qr_code).to_be_visible()
+        box = qr_code.bounding_box()
+        assert box["width"] >= 150 and box["height"] >= 150
+        secret = page.locator("#totp-secret").inner_text().replace(" ", "")
+        page.get_by_label("Code de vérification").fill(pyotp.TOTP(secret).now())
+        page.get_by_role("button", name="Valider").click()
+
+        expect(page.get_by_role("heading", level=1)).to_have_text("Codes de secours")
+        expect(page.locator(".recovery-codes li")).to_have_count(10)
+        page.get_by_role("link", name="J'ai noté mes codes, continuer").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Tableau de bord")
+        page.get_by_role("button", name="Se déconnecter").click()
+
+        clock.shift(60)
+        page.goto(f"{provider_url}/gestion/etablissements/0140001A/import")
+        expect(page).to_have_url(re.compile(re.escape(f"{provider_url}/gestion/connexion?")))
+        page.get_by_label("Adresse mail").fill(member.email)
+        page.get_by_label("Mot de passe").fill(STAFF_PASSWORD)
+        page.get_by_role("button", name="Se connecter").click()
+        page.get_by_label("Code de vérification").fill(pyotp.TOTP(secret).now())
+        page.get_by_role("button", name="Valider").click()
+
+        expect(page.get_by_role("heading", level=1)).to_have_text("Importer les élèves et leurs responsables légaux")
+        page.get_by_label("Fichiers").set_input_files(str(CSV))
+        page.get_by_role("button", name="Importer").click()
+        expect(page.get_by_text("Import terminé.")).to_be_visible()
+        expect(page.get_by_role("row", name="élèves ajoutés 3", exact=True)).to_be_visible()
+
+        page.get_by_role("link", name="Éditer les comptes").click()
+        page.get_by_label("Classe").select_option("6A")
+        with page.expect_download() as download_info:
+            page.get_by_role("button", name="Éditer les comptes et télécharger les courriers").click()
+        download = download_info.value
+        assert re.fullmatch(r"courriers-0140001A-6A-\d{8}\.pdf", download.suggested_filename)
+        letters = Path(download.path()).read_bytes()
+        assert letters.startswith(b"%PDF")
+
+        page.get_by_role("link", name="Tableau de bord").click()
+        expect(page.get_by_role("img", name="Comptes par classe et par état")).to_be_visible()
+        # 6A: Alice and her two legal guardians issued, none activated yet.
+        row = page.get_by_role("row", name=re.compile(r"^6A "))
+        expect(row.get_by_role("cell")).to_have_text(["0", "0", "3", "0", "0", "0", "3", "0 %", "0 / 0"])
