@@ -9,9 +9,6 @@ Conventions every command follows, so that operators can script them:
   traceback (`IdpGroup.invoke`, the one place every command passes through).
 """
 
-import json
-from functools import wraps
-
 import click
 from flask import current_app
 from flask.cli import AppGroup, FlaskGroup, with_appcontext
@@ -21,9 +18,11 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from . import config as settings
 from . import create_app
+from .accounts.cli import accounts
 from .accounts.creation import create_active_account
 from .accounts.sweep import sweep
 from .audit import audit
+from .cli_support import Refused, emit, json_option, table, transactional
 from .errors import InvalidInput
 from .extensions import db
 from .mail.cli import mail
@@ -37,13 +36,6 @@ from .staff_accounts.cli import staff
 SCHEMA_BEHIND = "La base de données n'est pas à jour : lancez `idp db upgrade`."
 # PostgreSQL's undefined_table and undefined_column; SQLite says it in words.
 UNDEFINED_TABLE_OR_COLUMN = {"42P01", "42703"}
-
-
-class Refused(click.ClickException):
-    """A refusal printed as is (click would prefix it with an English "Error:"); exit status 1."""
-
-    def show(self, file=None):
-        click.echo(self.format_message(), err=True)
 
 
 def _schema_is_behind(error):
@@ -75,40 +67,6 @@ main = IdpGroup(
 # FlaskGroup's --app, --env-file and --debug: the application is ours and the settings
 # come from the environment only.
 main.params = [param for param in main.params if param.name not in {"app", "env_file", "debug"}]
-
-
-def json_option(command):
-    return click.option("--json", "as_json", is_flag=True, help="Sortie en JSON.")(command)
-
-
-def transactional(command):
-    """Run `command` in one transaction, then print what it returns, `(data, message)`: the
-    French message, or the data as JSON with the --json option this adds. Nothing is printed
-    before the commit succeeds; InvalidInput becomes a clean refusal and nothing is saved."""
-
-    @wraps(command)
-    def wrapped(*args, as_json, **kwargs):
-        try:
-            data, message = command(*args, **kwargs)
-            db.session.commit()
-        except InvalidInput as error:
-            db.session.rollback()
-            raise Refused(str(error)) from None
-        emit(as_json, data, message)
-
-    return json_option(wrapped)
-
-
-def emit(as_json, data, message):
-    """Print `data` as JSON with --json, else the French `message`."""
-    click.echo(json.dumps(data, ensure_ascii=False) if as_json else message)
-
-
-def table(headers, rows):
-    """Rows under a header line, in columns two spaces apart."""
-    lines = [headers, *rows]
-    widths = [max(len(str(cell)) for cell in column) for column in zip(*lines, strict=True)]
-    return "\n".join("  ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip() for line in lines)
 
 
 establishment = AppGroup("establishment", help="Établissements (UAI).")
@@ -305,14 +263,8 @@ def settings_command(markdown, as_json):
 
 
 def init_app(app):
-    for group in (establishment, account, client, keys, purge, mail, settings_command):
-        app.cli.add_command(group)
-    app.cli.add_command(pupils)
-    app.cli.add_command(sweep_command)
-    app.cli.add_command(staff)
-    from .accounts.cli import accounts  # imported here: it uses this module's helpers
-
-    app.cli.add_command(accounts)
+    for command in (establishment, account, accounts, pupils, staff, client, keys, purge, sweep_command, mail, settings_command):
+        app.cli.add_command(command)
 
 
 @click.command("sweep")

@@ -118,7 +118,7 @@ def test_sweep_revokes_the_sessions_and_tokens_of_the_accounts_it_ends(app, make
 
 
 def test_an_expired_account_that_logs_in_is_told_to_contact_the_establishment(app, accounts, client):
-    as_of, made = accounts
+    _, made = accounts
     _set(app, made["pending_late"].id, issued_at=now() - 91 * DAY)
     _run(app, now())
     page = client.get("/connexion")

@@ -12,7 +12,7 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from ..cli import Refused, emit, json_option
+from ..cli_support import Refused, emit, json_option
 from ..errors import InvalidInput
 from ..extensions import db
 from ..models import Establishment

@@ -23,7 +23,8 @@ def sweep(as_of=None, dry_run=False):
     as_of = as_of or now()
     conditions = {"expired": activation_overdue(as_of), "warned": warning_due(as_of), "invalidated": invalidation_due(as_of)}
     if dry_run:
-        return {name: db.session.scalar(select(func.count()).select_from(Account).where(condition)) for name, condition in conditions.items()}
+        count = select(func.count()).select_from(Account)
+        return {name: db.session.scalar(count.where(condition)) for name, condition in conditions.items()}
 
     counts = {}
     counts["expired"] = _update(conditions["expired"], state=AccountState.EXPIRED)

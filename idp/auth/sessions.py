@@ -30,14 +30,15 @@ TOUCH_INTERVAL = timedelta(seconds=60)
 SESSION_LOOKUP = select(LoginSession).options(joinedload(LoginSession.account)).where(LoginSession.token_hash == bindparam("digest"))
 
 
-def _is_live(login_session, moment):
+def within_lifetimes(row, moment):
+    """Not ended, before its absolute end, and used within the idle lifetime: the time rule
+    of every login session, a family's or a staff member's."""
     idle = timedelta(seconds=current_app.config["SESSION_IDLE_LIFETIME"])
-    return (
-        login_session.ended_at is None
-        and login_session.expires_at > moment
-        and login_session.last_seen_at + idle > moment
-        and login_session.account is not None
-    )
+    return row.ended_at is None and row.expires_at > moment and row.last_seen_at + idle > moment
+
+
+def _is_live(login_session, moment):
+    return within_lifetimes(login_session, moment) and login_session.account is not None
 
 
 def live_sessions(moment):

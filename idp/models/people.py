@@ -179,7 +179,7 @@ class LinkPurpose(enum.StrEnum):
     # Confirms a new address before it replaces the account's.
     EMAIL_CHANGE = "email_change"
     # "mot de passe oublié": the link and its temporary password.
-    PASSWORD_RESET = "password_reset"
+    PASSWORD_RESET = "password_reset"  # noqa: S105 (a purpose, not a password)
 
 
 class AccountLink(db.Model):

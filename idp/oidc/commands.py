@@ -6,6 +6,7 @@ import click
 from flask.cli import AppGroup, with_appcontext
 
 from ..audit import audit
+from ..cli_support import table
 from ..extensions import db
 from .keys import RotationConflict, key_store
 from .purge import purge_expired
@@ -17,12 +18,6 @@ STATES = {"signing": "signe", "next": "à venir", "retired": "publiée", "expire
 
 def _moment(value):
     return f"{value:%Y-%m-%d %H:%M:%S}" if value is not None else "-"
-
-
-def _table(headers, rows):
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
-    lines = [headers, *rows]
-    return "\n".join("  ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip() for line in lines)
 
 
 @keys.command("rotate")
@@ -88,7 +83,7 @@ def keys_list(as_json):
         )
         for each in described
     ]
-    click.echo(_table(headers, rows))
+    click.echo(table(headers, rows))
 
 
 @keys.command("prune")

@@ -12,6 +12,7 @@ from flask import current_app, g, request
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
+from ..auth.sessions import within_lifetimes
 from ..clock import now
 from ..extensions import db
 from ..models import StaffSession
@@ -52,13 +53,8 @@ def touch(staff_session):
 
 
 def _is_live(staff_session, moment):
-    idle = timedelta(seconds=current_app.config["SESSION_IDLE_LIFETIME"])
     return (
-        staff_session.ended_at is None
-        and staff_session.expires_at > moment
-        and staff_session.last_seen_at + idle > moment
-        and staff_session.staff.disabled_at is None
-        and staff_session.staff.enrolled_at is not None
+        within_lifetimes(staff_session, moment) and staff_session.staff.disabled_at is None and staff_session.staff.enrolled_at is not None
     )
 
 
