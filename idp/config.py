@@ -131,6 +131,7 @@ SETTINGS = [
         "Minutes a « mot de passe oublié » link and its temporary password stay usable (once).",
         int,
     ),
+    Setting("EMAIL_CHANGE_DAYS", 7, "Days the link that confirms a new email address (« gérer son compte ») stays valid.", int),
     Setting("ENT_NAME", "L'Educ de Normandie", "Name of the ENT, which pages offer to go to once an account is active."),
     Setting("ENT_URL", "https://www.l-educdenormandie.fr/", "Address of the ENT, which pages offer to go to once an account is active."),
     Setting("LANGUAGES", ["fr", "en"], "Languages of the pages, the first being the default.", list),

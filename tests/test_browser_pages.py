@@ -1,11 +1,13 @@
 """The pages in a real browser, in the State design system: every static file they ask for
-is served, none carries a script, and axe-core finds no violation on the login, consent,
-« gérer son compte », logged-out, refusal and error pages.
+is served, none carries a script, and axe-core finds no violation on the home, login,
+consent, « gérer son compte » (with its password, email and confirmation pages), logged-out,
+refusal and error pages.
 
 axe-core comes from the axe-playwright-python package (its bundled axe.min.js), so the test
 works offline; the browser is the system Chromium, as in test_browser_demo.
 """
 
+import re
 from contextlib import contextmanager
 from urllib.parse import urlencode, urlsplit
 
@@ -14,7 +16,7 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect, sync_playwright
 
 from idp.extensions import db
-from idp.models import Account, AccountState
+from idp.models import Account, AccountState, Client, Consent
 
 from .conftest import PASSWORD
 from .test_browser_demo import CHROMIUM, CHROMIUM_ARGS, bound_server, serving
@@ -119,7 +121,7 @@ def test_pages_pass_axe_and_find_every_static_file(app, provider_url, make_rp, m
         browser.check("logout confirmation page")
         page.get_by_role("link", name="Rester connecté").click()
 
-        page.get_by_role("button", name="Se déconnecter").click()
+        page.get_by_role("button", name="Se déconnecter", exact=True).click()
         expect(page.get_by_role("heading", level=1)).to_have_text("Vous êtes déconnecté")
         browser.check("logged-out page")
 
@@ -156,4 +158,71 @@ def test_small_screens_keep_the_language_link_and_an_english_browser_stays_frenc
         expect(page.get_by_role("button", name="Submit")).to_be_visible()
         expect(page.get_by_role("link", name="Français", exact=True)).to_be_visible()
         browser.check("login page in English")
+    assert not browser.missing, browser.missing
+
+
+def test_home_and_self_service_pages_pass_axe(app, provider_url, make_rp, parent, smtp_server):
+    canteen = make_rp("Cantine en ligne", category="teleservice", trusted=False)
+    with app.app_context():
+        client = db.session.scalar(db.select(Client).where(Client.client_id == canteen.client_id))
+        db.session.add(Consent(account_id=parent.id, client_pk=client.id, scopes="openid profile"))
+        db.session.commit()
+
+    with chromium() as page:
+        browser = Browser(page, provider_url)
+        page.goto(f"{provider_url}/")
+        expect(page.get_by_role("heading", level=1)).to_have_text("Téléservices de l'académie de Normandie")
+        browser.check("home page")
+        log_in(page, "jean.dupont1", PASSWORD)
+        expect(page.get_by_role("heading", level=1)).to_have_text("Gérer son compte")
+        expect(page.get_by_text("Cantine en ligne", exact=True)).to_be_visible()
+        browser.check("account page with a service")
+
+        page.goto(f"{provider_url}/")
+        expect(page.get_by_role("link", name="Gérer son compte")).to_be_visible()
+        browser.check("home page, logged in")
+        page.get_by_role("link", name="Gérer son compte").click()
+
+        page.get_by_role("link", name="Changer de mot de passe").click()
+        page.get_by_label("mot de passe actuel").fill("Wrong-pass1")
+        page.get_by_label("nouveau mot de passe").fill("court1")
+        page.get_by_label("confirmation du mot de passe").fill("court1")
+        page.get_by_role("button", name="Changer le mot de passe").click()
+        expect(page.get_by_text("Le mot de passe actuel est incorrect.")).to_be_visible()
+        browser.check("password page with errors")
+        page.get_by_label("mot de passe actuel").fill(PASSWORD)
+        page.get_by_label("nouveau mot de passe").fill("N0uveau-secret")
+        page.get_by_label("confirmation du mot de passe").fill("N0uveau-secret")
+        page.get_by_role("button", name="Changer le mot de passe").click()
+        expect(page.get_by_text("Votre mot de passe a été changé.")).to_be_visible()
+        browser.check("account page after a password change")
+
+        page.get_by_role("link", name="Changer d'adresse mail").click()
+        browser.check("email page")
+        page.get_by_label("nouvelle adresse mail").fill("jean.nouveau@example.org")
+        page.get_by_label("confirmation de l'adresse mail").fill("jean.nouveau@example.org")
+        page.get_by_label("mot de passe actuel").fill("N0uveau-secret")
+        page.get_by_role("button", name="Changer l'adresse").click()
+        expect(page.get_by_text("Nouvelle adresse en attente de confirmation")).to_be_visible()
+        browser.check("account page with an address to confirm")
+
+        confirmation = next(message for message in smtp_server.wait_for(2) if message["To"] == "jean.nouveau@example.org")
+        (link,) = re.findall(r"http://\S+/compte/adresse-mail/\S+", confirmation.get_body(("plain",)).get_content())
+        page.goto(link)
+        browser.check("email confirmation page")
+        page.get_by_role("button", name="Confirmer l'adresse").click()
+        expect(page.get_by_text("est maintenant jean.nouveau@example.org")).to_be_visible()
+        browser.check("email confirmed page")
+        page.goto(link)
+        browser.check("used confirmation link page")
+
+        page.goto(f"{provider_url}/compte/")
+        page.get_by_label("Langue des pages et des courriers").select_option("en")
+        page.get_by_role("button", name="Enregistrer la langue").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Manage your account")
+        browser.check("account page in English")
+
+        page.get_by_role("button", name="Log out everywhere").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("You are logged out")
+        browser.check("logged out everywhere page")
     assert not browser.missing, browser.missing

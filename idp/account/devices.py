@@ -1,6 +1,7 @@
 """How an open session reads on « gérer son compte »: "Firefox sur Windows", "Safari sur
 iPhone", never a raw user-agent string. The parsing is ua-parser's (the Browserscope rules)."""
 
+import ipaddress
 from functools import lru_cache
 
 from flask_babel import gettext as _
@@ -49,3 +50,17 @@ def describe_device(user_agent):
     if system:
         return _("Navigateur inconnu sur %(system)s", system=system)
     return _("Navigateur inconnu")
+
+
+def coarse_address(ip):
+    """An address as a session list shows it: enough to tell two places apart, not a whole
+    address ("203.0.113.…", "2001:db8:85a3:…"). There is no geolocation database offline."""
+    try:
+        parsed = ipaddress.ip_address(ip or "")
+    except ValueError:
+        return ""
+    if parsed.version == 6 and parsed.ipv4_mapped is not None:
+        parsed = parsed.ipv4_mapped
+    if parsed.version == 4:
+        return ".".join(str(parsed).split(".")[:3]) + ".…"
+    return ":".join(group.lstrip("0") or "0" for group in parsed.exploded.split(":")[:3]) + ":…"

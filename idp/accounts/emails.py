@@ -122,3 +122,50 @@ def inactivity_warnings(condition, as_of):
                 login_url=login_url,
             )
     return len(warned)
+
+
+def password_changed(account, moment):
+    """Tells the account's address that its password was changed, and what to do if that
+    was not its holder."""
+    send(
+        account.email,
+        "password_changed",
+        language=account.language,
+        account=account.identifier,
+        name=account.full_name,
+        moment=moment,
+        recovery_url=public_url("auth.forgotten_password"),
+    )
+
+
+def email_change(account, new_email, token, deadline):
+    """The link that confirms `new_email` as the account's address, sent to that address."""
+    send(
+        new_email,
+        "email_change",
+        language=account.language,
+        account=account.identifier,
+        name=account.full_name,
+        link=public_url("account.confirm_email", token=token),
+        deadline=deadline,
+    )
+
+
+def email_changed(account, old_email, moment):
+    """Tells the old address that the account's address changed (the new one half hidden)."""
+    send(
+        old_email,
+        "email_changed",
+        language=account.language,
+        account=account.identifier,
+        name=account.full_name,
+        moment=moment,
+        new_email=masked_email(account.email),
+        login_url=public_url("auth.login"),
+    )
+
+
+def masked_email(address):
+    """An address as told to someone who may not own it any more: "j…@example.org"."""
+    local, _, domain = address.partition("@")
+    return f"{local[:1]}…@{domain}"

@@ -10,7 +10,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import update
+from sqlalchemy import or_, update
 
 from ..audit import audit
 from ..clock import now
@@ -67,19 +67,29 @@ def _staff_details(staff):
     return {"staff": staff.email} if staff is not None else {}
 
 
-def revoke_everything(account_id):
+def revoke_everything(account_id, except_session=None):
     """End every login session of the account and revoke its tokens and unspent codes
-    (one set-based statement each)."""
+    (one set-based statement each); return the counts of sessions ended and tokens revoked.
+
+    With `except_session` (a password changed on « gérer son compte »), that session stays
+    open with the codes and access tokens it gave; every refresh token is revoked all the same.
+    """
     moment = now()
-    db.session.execute(
-        update(LoginSession).where(LoginSession.account_id == account_id, LoginSession.ended_at.is_(None)).values(ended_at=moment)
+    sessions = update(LoginSession).where(LoginSession.account_id == account_id, LoginSession.ended_at.is_(None))
+    tokens = update(Token).where(Token.account_id == account_id, Token.revoked_at.is_(None))
+    codes = update(AuthorizationCode).where(
+        AuthorizationCode.account_id == account_id, AuthorizationCode.used_at.is_(None), AuthorizationCode.expires_at > moment
     )
-    db.session.execute(update(Token).where(Token.account_id == account_id, Token.revoked_at.is_(None)).values(revoked_at=moment))
-    db.session.execute(
-        update(AuthorizationCode)
-        .where(AuthorizationCode.account_id == account_id, AuthorizationCode.used_at.is_(None), AuthorizationCode.expires_at > moment)
-        .values(expires_at=moment)
-    )
+    if except_session is not None:
+        kept = except_session.id
+        sessions = sessions.where(LoginSession.id != kept)
+        tokens = tokens.where(or_(Token.login_session_id.is_(None), Token.login_session_id != kept, Token.refresh_token_hash.is_not(None)))
+        codes = codes.where(or_(AuthorizationCode.login_session_id.is_(None), AuthorizationCode.login_session_id != kept))
+    options = {"synchronize_session": False}
+    ended = db.session.execute(sessions.values(ended_at=moment), execution_options=options).rowcount
+    revoked = db.session.execute(tokens.values(revoked_at=moment), execution_options=options).rowcount
+    db.session.execute(codes.values(expires_at=moment), execution_options=options)
+    return {"sessions_ended": ended, "tokens_revoked": revoked}
 
 
 def regenerate(account, staff=None):

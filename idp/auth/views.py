@@ -1,4 +1,4 @@
-"""Login and logout pages (the recovery pages: recovery.py)."""
+"""The home page, login and logout pages (the recovery pages: recovery.py)."""
 
 from urllib.parse import parse_qs, urlsplit
 
@@ -90,9 +90,16 @@ def logout():
 
 @bp.get("/")
 def index():
-    if current_login_session() is not None:
-        return redirect(url_for("account.home"))
-    return redirect(url_for("auth.login"))
+    """The provider's home page (guide §1.1 and §3): the login form, or, once logged in, the
+    way to « gérer son compte » and to the ENT."""
+    login_session = current_login_session()
+    page = render_template(
+        "auth/home.html",
+        account=login_session.account if login_session is not None else None,
+        form=LoginForm() if login_session is None else None,
+    )
+    db.session.commit()  # the last activity current_login_session noted
+    return page
 
 
 @bp.get("/langue/<language>")
