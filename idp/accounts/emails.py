@@ -134,7 +134,7 @@ def password_changed(account, moment):
         account=account.identifier,
         name=account.full_name,
         moment=moment,
-        recovery_url=public_url("auth.forgotten_password"),
+        recovery_url=public_url("recovery.forgotten_password"),
     )
 
 
