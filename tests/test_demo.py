@@ -32,7 +32,7 @@ def seed(app, folder):
 
 
 def test_demo_seed_issues_the_class_once_and_prints_its_letters(app, tmp_path):
-    email, link, letters, issued = seed(app, tmp_path)
+    _email, _link, letters, issued = seed(app, tmp_path)
 
     # 3 pupils and their 4 legal guardians; the letters in the folder, one page each.
     assert issued == 7

@@ -27,8 +27,8 @@ from pathlib import Path
 
 from authlib.integrations.flask_client import OAuth, OAuthError
 from flask import Flask, abort, redirect, render_template, request, session, url_for
-from markupsafe import Markup, escape
 from joserfc.errors import JoseError
+from markupsafe import Markup, escape
 from requests import RequestException
 
 SCOPE = "openid profile email scolarite"
