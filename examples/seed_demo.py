@@ -126,11 +126,11 @@ def notes(staff_email, staff_link, letters, issued_now):
         lines.append(f"    personnel {staff_email} : connectez-vous avec votre mot de passe et votre code TOTP.")
     lines.append("")
     if letters is None:
-        lines.append("  Lettres de la classe 6B : déjà délivrées, PDF introuvable ; régénérez un compte depuis /gestion.")
+        lines.append(f"  Lettres de la classe {CLASS_NAME} : déjà délivrées, PDF introuvable ; régénérez un compte depuis /gestion.")
     elif issued_now:
-        lines.append(f"  Lettres de la classe 6B ({issued_now} comptes délivrés) : {letters}")
+        lines.append(f"  Lettres de la classe {CLASS_NAME} ({issued_now} comptes délivrés) : {letters}")
     else:
-        lines.append(f"  Lettres de la classe 6B (délivrées lors d'un lancement précédent) : {letters}")
+        lines.append(f"  Lettres de la classe {CLASS_NAME} (délivrées lors d'un lancement précédent) : {letters}")
     return "\n".join(lines)
 
 
