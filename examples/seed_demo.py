@@ -1,31 +1,49 @@
 """Seed the demonstration data, idempotently (called by examples/demo.sh).
 
-An establishment, a parent account jean.dupont1 (child Alice Dupont), a pupil account
-lucas.martin1, and the demo ENT as a trusted relying party. What already exists is kept;
-the ENT's addresses are set again and its secret rotated at every run, because a secret
-is only readable when it is made.
+- An establishment, a parent account jean.dupont1 (child Alice Dupont) and a pupil account
+  lucas.martin1, both active, to log in at once.
+- A staff member of the establishment for the back office (/gestion), whose enrolment link
+  is printed until they have enrolled (password and second factor).
+- A class imported from examples/demo-classe-6B.csv (3 pupils and their legal guardians)
+  whose accounts are issued, as a school does: their letters go to a PDF beside the
+  database. An account already issued is never issued again, so later runs print the
+  path of the earlier PDF (a letter cannot be reprinted: its secret is not kept).
+- The demo ENT as a trusted relying party. Its addresses are set again and its secret
+  rotated at every run, because a secret is only readable when it is made.
 
-Prints the ENT's client_id and client_secret on two lines of stdout; the rest goes to stderr.
+Prints the ENT's client_id and client_secret on the first two lines of stdout, then what
+to tell the person (the staff login, the letters); the progress goes to stderr.
 Reads the provider's IDP_* settings like the `idp` command; ENT_BASE_URL gives the ENT's address.
 """
 
 import os
 import sys
+from pathlib import Path
 
+from flask import current_app
 from sqlalchemy import select
 
 from idp import create_app
 from idp.accounts.access import find_account
 from idp.accounts.creation import create_active_account
+from idp.audit import audit
 from idp.extensions import db
 from idp.models import Client
 from idp.relying_parties import register_client, rotate_secret, update_client
 from idp.schools.establishments import add_establishment, find_establishment
+from idp.schools.imports import import_files
+from idp.schools.issuing import issue_accounts
+from idp.schools.letters import render_letters
+from idp.staff_accounts.members import create_staff, enrolment_link, find_staff, restart_enrolment
 
 UAI = "0140001A"
 ENT_NAME = "L'Educ de Normandie"
 PARENT = {"identifier": "jean.dupont1", "password": "S3cret-pass"}
 PUPIL = {"identifier": "lucas.martin1", "password": "Cartable-2024"}
+STAFF = {"email": "secretariat.0140001a@example.org", "given_name": "Claire", "family_name": "Petit"}
+CLASS_NAME = "6B"
+CLASS_FILE = Path(__file__).resolve().parent / "demo-classe-6B.csv"
+LETTERS = "demo-lettres"
 
 
 def say(message):
@@ -43,6 +61,77 @@ def seed_people():
     if find_account(PUPIL["identifier"]) is None:
         create_active_account("eleve", "Lucas", "Martin", PUPIL["password"], UAI, birthdate="2011-09-01")
         say(f"Compte élève {PUPIL['identifier']} créé.")
+
+
+def seed_staff():
+    """The establishment's staff member: (email, enrolment link, or None once enrolled)."""
+    staff = find_staff(STAFF["email"])
+    if staff is None:
+        staff, token = create_staff(STAFF["email"], STAFF["given_name"], STAFF["family_name"], "etablissement", [UAI])
+        db.session.flush()
+        audit("staff_added", member=staff.email, role=staff.role.value, uais=[UAI])
+        say(f"Personnel {staff.email} créé.")
+    elif staff.enrolled_at is None:
+        token = restart_enrolment(staff)
+        say(f"Personnel {staff.email} pas encore inscrit : nouveau lien d'inscription.")
+    else:
+        return staff.email, None
+    return staff.email, enrolment_link(token)
+
+
+def letters_folder():
+    """Beside the database when it is a SQLite file, else the instance folder."""
+    url = db.engine.url
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return Path(url.database).resolve().parent
+    return Path(current_app.instance_path)
+
+
+def earlier_letters(folder):
+    """The demo's letters PDFs already written in `folder`, the newest last."""
+    return sorted(folder.glob(f"{LETTERS}*.pdf"), key=lambda path: path.stat().st_mtime)
+
+
+def seed_class(folder):
+    """Import the demo class and issue what is missing: (letters PDF path or None, the PDF
+    to write there after the commit or None, number issued).
+
+    The letters are rendered here, while the secrets exist (they are never stored)."""
+    establishment = find_establishment(UAI)
+    result = import_files(establishment, [(CLASS_FILE.name, CLASS_FILE.read_bytes())])
+    say("Classe de démonstration importée : " + ", ".join(f"{name} {count}" for name, count in result.counts.items() if count) + ".")
+    issued = issue_accounts(establishment, CLASS_NAME)
+    if not issued:
+        earlier = earlier_letters(folder)
+        return (earlier[-1] if earlier else None), None, 0
+    path = folder / f"{LETTERS}.pdf"
+    number = 1
+    while path.exists():  # never overwrite letters printed before: their secrets are gone
+        number += 1
+        path = folder / f"{LETTERS}-{number}.pdf"
+    say(f"{len(issued)} comptes délivrés.")
+    return path, render_letters(issued), len(issued)
+
+
+def notes(staff_email, staff_link, letters, issued_now):
+    """What demo.sh prints at start about the staff login and the letters."""
+    lines = ["  Gestion (back-office de l'établissement) : " + current_app.config["ISSUER"] + "/gestion"]
+    if staff_link:
+        lines += [
+            f"    personnel {staff_email} : première connexion par ce lien d'inscription (mot de passe,",
+            "    puis application d'authentification TOTP à scanner) :",
+            f"    {staff_link}",
+        ]
+    else:
+        lines.append(f"    personnel {staff_email} : connectez-vous avec votre mot de passe et votre code TOTP.")
+    lines.append("")
+    if letters is None:
+        lines.append(f"  Lettres de la classe {CLASS_NAME} : déjà délivrées, PDF introuvable ; régénérez un compte depuis /gestion.")
+    elif issued_now:
+        lines.append(f"  Lettres de la classe {CLASS_NAME} ({issued_now} comptes délivrés) : {letters}")
+    else:
+        lines.append(f"  Lettres de la classe {CLASS_NAME} (délivrées lors d'un lancement précédent) : {letters}")
+    return "\n".join(lines)
 
 
 def seed_ent(base_url):
@@ -63,10 +152,17 @@ def main():
     base_url = os.environ.get("ENT_BASE_URL", "http://127.0.0.1:8765").rstrip("/")
     with create_app().app_context():
         seed_people()
+        staff_email, staff_link = seed_staff()
+        letters, pdf, issued_now = seed_class(letters_folder())
         client_id, secret = seed_ent(base_url)
         db.session.commit()
+        if pdf is not None:
+            letters.parent.mkdir(parents=True, exist_ok=True)
+            letters.write_bytes(pdf)
+        message = notes(staff_email, staff_link, letters, issued_now)
     print(client_id)
     print(secret)
+    print(message)
 
 
 if __name__ == "__main__":

@@ -94,10 +94,18 @@ def test_pending_account_cannot_log_in_to_the_ent_but_reaches_its_pages(app, ent
     set_account(app, "jean.dupont1", state=AccountState.PENDING_EMAIL)
     response, _ = ent.authorize()
     response = ent.log_in(response, "jean.dupont1", PASSWORD)
-    page = ent.client.get(response.location)
-    assert page.status_code == 403
+    stopped = ent.client.get(response.location)
+    # Guide §1.2: the page of an account waiting for its link, with the address, the
+    # reminder of the spam folder, and the ways to resend it or correct the address.
+    assert stopped.status_code == 303
+    assert urlsplit(stopped.location).path == "/activation-en-attente"
+    page = ent.client.get(stopped.location)
+    assert page.status_code == 200
     assert "L&#39;Educ de Normandie" in page.text or "L'Educ de Normandie" in page.text
+    assert "jean@example.org" in page.text
     assert "courrier indésirable" in page.text
+    assert "Renvoyer le courrier électronique" in page.text
+    assert "Corriger l&#39;adresse mail" in page.text or "Corriger l'adresse mail" in page.text
     assert ent.client.get("/compte/").status_code == 200
 
 

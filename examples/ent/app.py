@@ -12,16 +12,23 @@ the provider's RP-initiated logout. Authlib's Flask client does the protocol wor
                        register BASE_URL/cb and BASE_URL/logout-cb with the provider
     ENT_SECRET_KEY     signs this ENT's session cookie (default: random at each start,
                        so set it when several workers serve the ENT)
+    ENT_MAILBOX_DIR    the folder where examples/smtp_catcher.py keeps the emails it
+                       received: the page /boite-mail lists them (default: no such page)
 
 Run it with `flask --app examples/ent/app.py run --port 8765`, or see examples/demo.sh.
 """
 
+import email
+import email.policy
 import os
+import re
 import secrets
+from pathlib import Path
 
 from authlib.integrations.flask_client import OAuth, OAuthError
-from flask import Flask, redirect, render_template, request, session, url_for
+from flask import Flask, abort, redirect, render_template, request, session, url_for
 from joserfc.errors import JoseError
+from markupsafe import Markup, escape
 from requests import RequestException
 
 SCOPE = "openid profile email scolarite"
@@ -37,6 +44,11 @@ ERROR_MESSAGES = {
 }
 DEFAULT_ERROR_MESSAGE = "La connexion n'a pas abouti."
 
+# The demo mailbox shows this many emails, the newest first.
+MAILBOX_SIZE = 50
+# A web address, without the punctuation that ends a sentence around it.
+LINK = re.compile(r"(https?://[^\s<>\"]*[^\s<>\"().,;:!?'])")
+
 
 def _settings(config):
     values = {
@@ -45,6 +57,7 @@ def _settings(config):
         "CLIENT_SECRET": os.environ.get("ENT_CLIENT_SECRET", ""),
         "BASE_URL": os.environ.get("ENT_BASE_URL", "http://127.0.0.1:8765"),
         "SECRET_KEY": os.environ.get("ENT_SECRET_KEY") or secrets.token_hex(32),
+        "MAILBOX_DIR": os.environ.get("ENT_MAILBOX_DIR", ""),
         "SESSION_COOKIE_NAME": "ent_session",
         # Lax: a cross-site form cannot post to "Se déconnecter" with the person's session.
         "SESSION_COOKIE_SAMESITE": "Lax",
@@ -56,9 +69,38 @@ def _settings(config):
     return values
 
 
+def linkify(text):
+    """`text` escaped for HTML, its web addresses made links."""
+    parts = LINK.split(text)
+    html = [escape(part) if index % 2 == 0 else Markup('<a href="{0}">{0}</a>').format(part) for index, part in enumerate(parts)]
+    return Markup("").join(html)
+
+
+def read_mailbox(folder, limit=MAILBOX_SIZE):
+    """The emails examples/smtp_catcher.py wrote in `folder`, the newest first: dicts with
+    subject, recipient, date and the plain-text body."""
+    paths = sorted(Path(folder).glob("*.eml"), reverse=True)[:limit] if folder else []
+    messages = []
+    for path in paths:
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        body = message.get_body(preferencelist=("plain",))
+        messages.append(
+            {
+                "subject": str(message.get("Subject", "")),
+                "recipient": str(message.get("X-Demo-Rcpt-To") or message.get("To", "")),
+                "sender": str(message.get("From", "")),
+                "date": str(message.get("Date", "")),
+                "text": body.get_content() if body is not None else "",
+            }
+        )
+    return messages
+
+
 def create_app(config=None):
     app = Flask(__name__)
     app.config.update(_settings(config))
+    app.jinja_env.filters["linkify"] = linkify
+    app.jinja_env.globals["has_mailbox"] = bool(app.config["MAILBOX_DIR"])
     if not app.config["CLIENT_ID"] or not app.config["CLIENT_SECRET"]:
         raise RuntimeError("ENT_CLIENT_ID and ENT_CLIENT_SECRET are required (idp client add --json prints them)")
     oauth = OAuth(app)
@@ -73,6 +115,13 @@ def create_app(config=None):
     @app.get("/")
     def home():
         return render_template("home.html", user=session.get("user"))
+
+    @app.get("/boite-mail")
+    def mailbox():
+        """The demo's mailbox: what the provider sent to the demo's SMTP server."""
+        if not app.config["MAILBOX_DIR"]:
+            abort(404)
+        return render_template("mailbox.html", messages=read_mailbox(app.config["MAILBOX_DIR"]))
 
     @app.get("/connexion")
     def choose():

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import AccessDeniedError, InvalidRequestError
 from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
-from flask import abort, redirect, render_template, request, url_for
+from flask import abort, redirect, render_template, request, session, url_for
 from joserfc import jwt
 from joserfc.errors import JoseError
 
@@ -20,7 +20,7 @@ from ..audit import audit
 from ..auth.sessions import consume_fresh_login, current_login_session
 from ..clock import now
 from ..extensions import csrf, db
-from ..models import Consent
+from ..models import AccountState, Consent
 from ..security import allow_form_action
 from . import bp
 from .keys import key_store
@@ -148,6 +148,11 @@ def authorize():
             return _redirect_error(LoginRequiredError, grant)
         audit("authorization_refused", account=account, client=client, reason=refusal)
         db.session.commit()
+        if refusal == AccountState.PENDING_EMAIL:
+            # Guide §1.2: the page that shows the address and offers to resend or correct it;
+            # once the link is opened, its "Continuer" comes back to this request.
+            session["after_activation"] = request.full_path
+            return redirect(url_for("activation.pending"), code=303)
         if refusal in (TELESERVICES_REFUSED, PUPILS_LEFT):
             # Nothing to do here: the only way on is back to the service, which is told no.
             back = _redirect_error(AccessDeniedError, grant).location
