@@ -20,9 +20,11 @@ from ..accounts.first_connection import (
     pupils_to_check,
     send_activation,
 )
+from ..audit import audit
 from ..clock import timestamp
 from ..extensions import db
 from ..models import Account, AccountState, LegalGuardian
+from ..throttle import retry_message, throttle, too_many_attempts
 from .activation_forms import ActivateForm, CorrectEmailForm, FirstConnectionForm, ResendForm, parse_birth_date
 from .sessions import current_login_session, start_login_session
 
@@ -30,6 +32,8 @@ bp = Blueprint("activation", __name__)
 
 FIRST_CONNECTION_KEY = "first_connection"
 FIRST_CONNECTION_WINDOW = timedelta(minutes=30)
+# The throttle's action for the new activation emails of the pending page.
+ACTIVATION_EMAIL = "activation_email"
 
 
 def begin_first_connection(account, next_url=None):
@@ -108,7 +112,18 @@ def pending():
     resend, correct = ResendForm(prefix="resend"), CorrectEmailForm(prefix="correct")
     status = 200
     if request.method == "POST":
+        # Each new email counts as a failure of the throttle's pair: a few go at once, then
+        # the waits grow, so that the button cannot flood a mailbox.
+        ip = request.remote_addr or ""
+        wait = throttle.wait_time(ACTIVATION_EMAIL, account.identifier, ip)
+        if wait and ("resend-submit" in request.form or "correct-submit" in request.form):
+            audit("activation_email_throttled", account=account, retry_after=wait)
+            db.session.commit()
+            flash(retry_message(wait), "error")
+            page = render_template("auth/pending.html", account=account, resend=resend, correct=correct)
+            return too_many_attempts(page, wait)
         if "resend-submit" in request.form and resend.validate_on_submit():
+            throttle.failed(ACTIVATION_EMAIL, account.identifier, ip)
             send_activation(account)
             db.session.commit()
             flash(_("Un nouveau courrier électronique a été envoyé à %(email)s.", email=account.email))
@@ -116,6 +131,7 @@ def pending():
         if "correct-submit" in request.form and correct.validate_on_submit():
             problems = change_pending_email(account, correct.email.data, correct.email_confirmation.data)
             if not problems:
+                throttle.failed(ACTIVATION_EMAIL, account.identifier, ip)
                 db.session.commit()
                 flash(_("L'adresse est corrigée : un courrier électronique a été envoyé à %(email)s.", email=account.email))
                 return redirect(url_for("activation.pending"), code=303)
