@@ -68,11 +68,15 @@ def _must_log_in_again(login_session, hinted_sub):
     return hinted_sub is not None and hinted_sub != login_session.account.sub
 
 
+def _this_request():
+    """This authorization request as a local GET address (it may have come as a POST)."""
+    params = [(key, value) for key, value in request.values.items(multi=True)]
+    return url_for("oidc.authorize") + "?" + urlencode(params)
+
+
 def _login_redirect():
     """Send the person to the login page, to come back here with the same request."""
-    params = [(key, value) for key, value in request.values.items(multi=True)]
-    back = url_for("oidc.authorize") + "?" + urlencode(params)
-    arguments = {"next": back}
+    arguments = {"next": _this_request()}
     for name in ("login_hint", "ui_locales"):
         if request.values.get(name):
             arguments[name] = request.values[name]
@@ -148,10 +152,10 @@ def authorize():
             return _redirect_error(LoginRequiredError, grant)
         audit("authorization_refused", account=account, client=client, reason=refusal)
         db.session.commit()
-        if refusal == AccountState.PENDING_EMAIL:
-            # Guide §1.2: the page that shows the address and offers to resend or correct it;
-            # once the link is opened, its "Continuer" comes back to this request.
-            session["after_activation"] = request.full_path
+        if refusal == AccountState.PENDING_EMAIL.value:
+            # The page of an account waiting for its link (guide §1.2): the address, resend,
+            # correct; once the link is followed, the activation page leads back here.
+            session["after_activation"] = _this_request()
             return redirect(url_for("activation.pending"), code=303)
         if refusal in (TELESERVICES_REFUSED, PUPILS_LEFT):
             # Nothing to do here: the only way on is back to the service, which is told no.
