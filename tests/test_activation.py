@@ -243,22 +243,3 @@ def test_an_invalidated_account_is_told_to_contact_the_establishment(app, pendin
     response = post_login(app.test_client(), "jean.dupont1", NEW_PASSWORD)
     assert response.status_code == 403
     assert "Contactez l'établissement : il peut générer un nouveau compte." in response.text
-
-
-def test_new_emails_from_the_pending_page_are_throttled(app, pending_client, smtp_server, traveller, audit_events):
-    free = app.config["THROTTLE_FREE_FAILURES"]
-    for _ in range(free - 1):
-        assert _resend(pending_client).status_code == 303
-    assert _correct(pending_client, "jean.dupont@example.net").status_code == 303
-    messages = smtp_server.wait_for(1 + free)
-    for response in (_resend(pending_client), _correct(pending_client, "autre@example.net")):
-        assert response.status_code == 429
-        assert "Trop de tentatives. Réessayez dans 1 minute." in response.text
-    assert account_of(app, "jean.dupont1").email == "jean.dupont@example.net"
-    assert len(audit_events("activation_email_throttled")) == 2
-    # The last link sent still works; after the wait, the button works again.
-    traveller.shift(timedelta(seconds=app.config["THROTTLE_BASE_DELAY"] + 1))
-    assert _resend(pending_client).status_code == 303
-    assert len(smtp_server.wait_for(2 + free)) == 2 + free
-    assert _activate(app.test_client(), link_of(smtp_server.messages[-1])).status_code == 200
-    assert {message["To"] for message in messages} == {SCHOOL_EMAIL, "jean.dupont@example.net"}
