@@ -32,7 +32,7 @@ def letter_credentials(pdf_path, identifier_start):
     raise AssertionError(f"no letter for {identifier_start}")
 
 
-def test_parent_follows_the_guide_from_the_letter_to_the_ent(app, ent_url, provider_url, smtp_server, tmp_path):  # noqa: F811
+def test_parent_follows_the_guide_from_the_letter_to_the_ent(app, ent_url, provider_url, smtp_server, tmp_path):
     with app.app_context():
         seed_demo.seed_people()
         letters, pdf, _issued = seed_demo.seed_class(tmp_path)

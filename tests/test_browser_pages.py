@@ -19,26 +19,9 @@ from idp.extensions import db
 from idp.models import Account, AccountState, Client, Consent
 
 from .conftest import PASSWORD
-from .test_browser_demo import CHROMIUM, CHROMIUM_ARGS, bound_server, serving
+from .test_browser_demo import CHROMIUM, CHROMIUM_ARGS, provider_socket, provider_url, settings  # noqa: F401
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def provider_socket():
-    with bound_server() as server:
-        yield server
-
-
-@pytest.fixture
-def settings(settings, provider_socket):
-    return settings | {"ISSUER": f"http://127.0.0.1:{provider_socket.port}"}
-
-
-@pytest.fixture
-def provider_url(app, provider_socket):
-    with serving(provider_socket, app) as url:
-        yield url
 
 
 class Browser:

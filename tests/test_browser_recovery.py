@@ -7,49 +7,11 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from idp.extensions import db
-from idp.relying_parties import register_client
-
-from .test_browser_demo import PUBLIC, bound_server, chromium_page, load_ent_module, serving
+from .test_browser_demo import PUBLIC, chromium_page, ent_url, provider_socket, provider_url, settings  # noqa: F401
 from .test_browser_pages import Browser
 from .test_recovery import NEW_PASSWORD, reset_message
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def provider_socket():
-    with bound_server() as server:
-        yield server
-
-
-@pytest.fixture
-def settings(settings, provider_socket):
-    """The issuer is the provider's real address: the browser, the ENT and the emails' links go there."""
-    return settings | {"ISSUER": f"http://127.0.0.1:{provider_socket.port}"}
-
-
-@pytest.fixture
-def provider_url(app, provider_socket):
-    with serving(provider_socket, app) as url:
-        yield url
-
-
-@pytest.fixture
-def ent_url(app, provider_url):
-    with bound_server() as server:
-        base_url = f"http://127.0.0.1:{server.port}"
-        with app.app_context():
-            client, secret = register_client(
-                "L'Educ de Normandie", "ent", [f"{base_url}/cb"], [f"{base_url}/logout-cb"], "client_secret_basic", trusted=True
-            )
-            db.session.commit()
-            client_id = client.client_id
-        ent = load_ent_module().create_app(
-            {"ISSUER": provider_url, "CLIENT_ID": client_id, "CLIENT_SECRET": secret, "BASE_URL": base_url, "SECRET_KEY": "ent-test-key"}
-        )
-        with serving(server, ent) as url:
-            yield url
 
 
 def test_forgotten_password_from_the_ent_login_to_the_ent_with_the_new_password(ent_url, provider_url, parent, smtp_server):

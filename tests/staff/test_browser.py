@@ -15,29 +15,12 @@ import pytest
 import time_machine
 from playwright.sync_api import expect
 
-from ..test_browser_demo import bound_server, chromium_page, serving
+from ..test_browser_demo import chromium_page, provider_socket, provider_url, settings  # noqa: F401
 from .conftest import STAFF_PASSWORD
 
 pytestmark = pytest.mark.browser
 
 CSV = Path(__file__).resolve().parent.parent / "fixtures" / "csv" / "eleves-utf8-bom.csv"
-
-
-@pytest.fixture
-def provider_socket():
-    with bound_server() as server:
-        yield server
-
-
-@pytest.fixture
-def settings(settings, provider_socket):
-    return settings | {"ISSUER": f"http://127.0.0.1:{provider_socket.port}"}
-
-
-@pytest.fixture
-def provider_url(app, provider_socket):
-    with serving(provider_socket, app) as url:
-        yield url
 
 
 def test_secretary_enrols_logs_in_with_totp_imports_issues_and_downloads_letters(provider_url, make_staff, tmp_path):
