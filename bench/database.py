@@ -20,7 +20,8 @@ from psycopg import sql
 from sqlalchemy import update
 
 POSTGRES_SERVER = "postgres@127.0.0.1:5432"
-DATABASE_NAME = "idp_bench"
+# IDP_BENCH_DATABASE names another database, so that two checkouts can measure side by side.
+DATABASE_NAME = os.environ.get("IDP_BENCH_DATABASE", "idp_bench")
 PASSWORD = "S3cret-pass"  # noqa: S105 (every seeded account's, known to the load generator)
 REDIRECT_URI = "http://127.0.0.1:8765/cb"
 UAI = "0140001A"
@@ -44,7 +45,7 @@ def postgres_reachable():
 
 
 def fresh_postgres_database():
-    """Drop and create `idp_bench` (never the test suite's database); return its URL."""
+    """Drop and create `idp_bench` (or IDP_BENCH_DATABASE; never the test suite's database); return its URL."""
     with psycopg.connect(f"postgresql://{POSTGRES_SERVER}/postgres", autocommit=True) as connection:
         name = sql.Identifier(DATABASE_NAME)
         connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
