@@ -12,7 +12,7 @@ import re
 import secrets
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from transport import Cookies, local_path
+from transport import Cookies
 
 # The login of the issue: an ENT asking for a refresh token.
 LOGIN_SCOPE = "openid profile offline_access"
@@ -41,7 +41,8 @@ class RelyingParty:
         self.token_headers = FORM | {"Authorization": f"Basic {credentials}"}
 
     def log_in(self, transport, identifier, scope):
-        """The full password login in a fresh browser: five requests, then the tokens."""
+        """The full password login in a fresh browser: the form shown by the authorization
+        endpoint, its answer (the redirect with the code), then the relying party's tokens."""
         browser = Cookies()
         state = secrets.token_urlsafe(8)
         query = {
@@ -52,19 +53,13 @@ class RelyingParty:
             "state": state,
             "nonce": secrets.token_urlsafe(8),
         }
-        to_login = expect(browser.send(transport, "GET", "/authorize?" + urlencode(query)), 302)
-        page = expect(browser.send(transport, "GET", local_path(to_login.location)), 200)
+        authorization = "/authorize?" + urlencode(query)
+        page = expect(browser.send(transport, "GET", authorization), 200)
         csrf = CSRF.search(page.body)
         if csrf is None:
-            raise UnexpectedReply("the login page has no CSRF token")
-        form = {
-            "identifier": identifier,
-            "password": self.seed.password,
-            "csrf_token": csrf.group(1).decode(),
-            "next": parse_qs(urlsplit(to_login.location).query)["next"][0],
-        }
-        back = expect(browser.send(transport, "POST", "/connexion", urlencode(form), FORM), 303)
-        callback = expect(browser.send(transport, "GET", local_path(back.location)), 302)
+            raise UnexpectedReply("the login form has no CSRF token")
+        form = {"identifier": identifier, "password": self.seed.password, "csrf_token": csrf.group(1).decode()}
+        callback = expect(browser.send(transport, "POST", authorization, urlencode(form), FORM), 302)
         answer = {key: values[0] for key, values in parse_qs(urlsplit(callback.location).query).items()}
         if not callback.location.startswith(self.seed.redirect_uri) or answer.get("state") != state:
             raise UnexpectedReply(f"unexpected callback {callback.location}")

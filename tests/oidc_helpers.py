@@ -5,6 +5,7 @@ ID tokens are verified with PyJWT (not Authlib) against the JWKS the provider pu
 
 import base64
 import hashlib
+import html
 import re
 import secrets
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -12,12 +13,26 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import jwt
 
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+LOGIN_FORM = re.compile(r'<form method="post" action="([^"]+)"[^>]*>\s*<input id="csrf_token"')
 
 
 def csrf_token(html):
     match = CSRF.search(html)
     assert match, "the page has no CSRF token"
     return match.group(1)
+
+
+def login_form_action(response):
+    """Where the login form of this page posts, or None when the page is not the login form."""
+    if response.status_code != 200 or "text/html" not in response.content_type:
+        return None
+    match = LOGIN_FORM.search(response.text)
+    return html.unescape(match.group(1)) if match and 'name="password"' in response.text else None
+
+
+def asks_to_log_in(response):
+    """True when the authorization endpoint answered with the login form (no redirect)."""
+    return login_form_action(response) is not None
 
 
 def query_of(location):
@@ -63,15 +78,14 @@ class RelyingParty:
             return self.client.post("/authorize", data=values), values
         return self.client.get("/authorize?" + urlencode(values)), values
 
-    def log_in(self, response, identifier, password):
-        """From a redirect to the login page, fill it in; returns the login POST's response."""
-        assert response.status_code == 302, response.status_code
-        assert urlsplit(response.location).path == "/connexion", response.location
-        page = self.client.get(response.location)
-        assert page.status_code == 200
+    def log_in(self, page, identifier, password):
+        """Fill in the login form the authorization endpoint showed; returns the answer (the
+        redirect to the relying party when the login is right)."""
+        action = login_form_action(page)
+        assert action is not None, (page.status_code, page.text[:500])
+        assert urlsplit(action).path == "/authorize", action
         form = {"identifier": identifier, "password": password, "csrf_token": csrf_token(page.text)}
-        form["next"] = query_of(response.location).get("next", "")
-        return self.client.post("/connexion", data=form)
+        return self.client.post(action, data=form)
 
     def follow_to_callback(self, response):
         """Follow local redirects until the one that leaves for the relying party."""
@@ -83,7 +97,7 @@ class RelyingParty:
     def log_in_and_get_code(self, identifier, password, **params):
         """Authorize, logging in when the provider asks (single sign-on may skip it)."""
         response, values = self.authorize(**params)
-        if urlsplit(response.location).path == "/connexion":
+        if asks_to_log_in(response):
             response = self.log_in(response, identifier, password)
         callback = self.follow_to_callback(response)
         assert callback.get("state") == values["state"]

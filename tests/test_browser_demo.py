@@ -12,6 +12,7 @@ import sys
 import threading
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
@@ -126,14 +127,23 @@ def test_parent_logs_in_to_the_ent_then_logs_out(ent_url, provider_url, parent):
     with chromium_page() as page:
         page.goto(ent_url)
         page.get_by_role("link", name="SE CONNECTER").click()
+        to_provider = []
+
+        def note(request):
+            if request.url.startswith(provider_url):
+                to_provider.append((request.method, urlsplit(request.url).path, request.resource_type))
+
+        page.on("request", note)
         page.get_by_role("link", name=PUBLIC).click()
 
-        expect(page).to_have_url(re.compile(re.escape(f"{provider_url}/connexion?")))
+        expect(page).to_have_url(re.compile(re.escape(f"{provider_url}/authorize?")))
         page.get_by_label("Identifiant", exact=True).fill("jean.dupont1")
         page.get_by_label("Mot de passe", exact=True).fill(PASSWORD)
         page.get_by_role("button", name="Valider").click()
 
         expect(page).to_have_url(f"{ent_url}/espace")
+        # The browser's pages from the provider: the form, then its answer, a redirect to the ENT.
+        assert [request[:2] for request in to_provider if request[2] == "document"] == [("GET", "/authorize"), ("POST", "/authorize")]
         expect(page.get_by_role("heading", level=1)).to_have_text("Jean Dupont")
         expect(page.get_by_text("Profil : parent")).to_be_visible()
         expect(page.get_by_role("row").filter(has_text="Alice").get_by_role("cell")).to_have_text(["Alice", "Dupont", "0140001A"])
@@ -147,5 +157,5 @@ def test_parent_logs_in_to_the_ent_then_logs_out(ent_url, provider_url, parent):
         page.goto(f"{ent_url}/espace")
         expect(page).to_have_url(f"{ent_url}/connexion")
         page.get_by_role("link", name=PUBLIC).click()
-        expect(page).to_have_url(re.compile(re.escape(f"{provider_url}/connexion?")))
+        expect(page).to_have_url(re.compile(re.escape(f"{provider_url}/authorize?")))
         expect(page.get_by_label("Mot de passe", exact=True)).to_be_empty()

@@ -45,7 +45,7 @@ def test_parent_follows_the_guide_from_the_letter_to_the_ent(app, ent_url, provi
         page.goto(ent_url)
         page.get_by_role("link", name="SE CONNECTER").click()
         page.get_by_role("link", name=PUBLIC).click()
-        expect(page).to_have_url(re.compile(re.escape(f"{provider_url}/connexion?")))
+        expect(page).to_have_url(re.compile(re.escape(f"{provider_url}/authorize?")))
         page.get_by_label("Identifiant", exact=True).fill(identifier)
         page.get_by_label("Mot de passe", exact=True).fill(secret)
         page.get_by_role("button", name="Valider").click()

@@ -20,7 +20,7 @@ def test_forgotten_password_from_the_ent_login_to_the_ent_with_the_new_password(
         page.goto(ent_url)
         page.get_by_role("link", name="SE CONNECTER").click()
         page.get_by_role("link", name=PUBLIC).click()
-        expect(page).to_have_url(re.compile(re.escape(f"{provider_url}/connexion?")))
+        expect(page).to_have_url(re.compile(re.escape(f"{provider_url}/authorize?")))
 
         page.get_by_role("link", name="mot de passe oublié").click()
         expect(page.get_by_role("heading", level=1)).to_have_text("Mot de passe oublié")

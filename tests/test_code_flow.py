@@ -1,6 +1,8 @@
 """The code flow from a relying party's side: the Basic OP certification behaviours."""
 
 import base64
+import html
+import re
 import time
 from urllib.parse import urlencode, urlsplit
 
@@ -10,7 +12,7 @@ from idp.extensions import db
 from idp.models import Client
 
 from .conftest import ISSUER, PASSWORD
-from .oidc_helpers import pkce_pair, query_of
+from .oidc_helpers import login_form_action, pkce_pair, query_of
 
 
 def test_happy_path_with_client_secret_basic(ent, parent):
@@ -108,7 +110,6 @@ def test_code_flow_without_nonce_has_no_nonce_claim(ent, parent):
 def test_authorization_response_names_the_issuer(ent, parent):
     response, _values = ent.authorize()
     response = ent.log_in(response, "jean.dupont1", PASSWORD)
-    response = ent.client.get(response.location)
     assert query_of(response.location)["iss"] == ISSUER
 
 
@@ -193,12 +194,60 @@ def test_scopes_not_allowed_to_the_client_are_dropped(make_rp, parent):
 
 
 def test_login_page_keeps_the_authorization_request(ent, parent):
-    response, values = ent.authorize()
-    login_url = response.location
-    assert urlsplit(login_url).path == "/connexion"
-    back = query_of(login_url)["next"]
-    assert back.startswith("/authorize?")
-    assert query_of(back)["state"] == values["state"]
+    page, values = ent.authorize()
+    action = login_form_action(page)
+    assert urlsplit(action).path == "/authorize"
+    assert query_of(action) == values
+    # The recovery links carry the request too, to come back to it.
+    for link in re.findall(r'href="(/(?:mot-de-passe|identifiant)-oublie\?[^"]+)"', page.text):
+        assert query_of(query_of(html.unescape(link))["next"]) == values
+
+
+def test_a_login_is_two_requests_to_the_provider_then_the_token_request(ent, parent, monkeypatch):
+    """From the relying party's redirect to the code: the form, then its answer; then the
+    relying party's token request."""
+    requests, send = [], ent.client.open
+
+    def counted(*args, **kwargs):
+        response = send(*args, **kwargs)
+        requests.append(response.request.path)
+        return response
+
+    monkeypatch.setattr(ent.client, "open", counted)
+    page, values = ent.authorize()
+    answer = ent.log_in(page, "jean.dupont1", PASSWORD)
+    assert answer.status_code == 302 and answer.location.startswith(ent.redirect_uri + "?")
+    callback = query_of(answer.location)
+    assert callback["state"] == values["state"] and callback["iss"] == ISSUER
+    tokens = ent.exchange(callback["code"])
+    assert tokens.status_code == 200 and "id_token" in tokens.json
+    assert requests == ["/authorize", "/authorize", "/token"]
+
+
+def test_an_authorization_request_made_by_post_gets_the_form_and_its_code(ent, parent):
+    page, values = ent.authorize(method="POST")
+    assert query_of(login_form_action(page)) == values
+    callback = query_of(ent.log_in(page, "jean.dupont1", PASSWORD).location)
+    assert callback["state"] == values["state"] and "code" in callback
+
+
+def test_the_login_answer_needs_its_csrf_token_and_logs_nobody_in(ent, parent):
+    page, _ = ent.authorize()
+    answer = ent.client.post(login_form_action(page), data={"identifier": "jean.dupont1", "password": PASSWORD})
+    assert answer.status_code == 200 and "Location" not in answer.headers
+    assert 'name="password"' in answer.text
+    assert "idp_session=" not in answer.headers.get("Set-Cookie", "")
+
+
+def test_a_wrong_password_at_the_authorization_endpoint_shows_the_form_again(ent, parent):
+    page, values = ent.authorize()
+    answer = ent.log_in(page, "jean.dupont1", "Wrong-pass1")
+    assert answer.status_code == 200
+    assert "Identifiant ou mot de passe incorrect." in answer.text
+    assert query_of(login_form_action(answer)) == values
+    assert "Wrong-pass1" not in answer.text
+    callback = query_of(ent.log_in(answer, "jean.dupont1", PASSWORD).location)
+    assert callback["state"] == values["state"] and "code" in callback
 
 
 def test_login_next_never_leaves_the_site(client, parent):

@@ -93,8 +93,7 @@ def test_form_without_csrf_token_is_refused_with_a_page(client, parent):
 def test_pending_account_cannot_log_in_to_the_ent_but_reaches_its_pages(app, ent, parent):
     set_account(app, "jean.dupont1", state=AccountState.PENDING_EMAIL)
     response, _ = ent.authorize()
-    response = ent.log_in(response, "jean.dupont1", PASSWORD)
-    stopped = ent.client.get(response.location)
+    stopped = ent.log_in(response, "jean.dupont1", PASSWORD)
     # Guide §1.2: the page of an account waiting for its link, with the address, the
     # reminder of the spam folder, and the ways to resend it or correct the address.
     assert stopped.status_code == 303
@@ -203,8 +202,7 @@ def test_password_hash_is_upgraded_when_settings_change(settings, make_account, 
 
 
 def test_pages_carry_security_headers(ent, client):
-    response, _ = ent.authorize()
-    page = client.get(response.location)
+    page, _ = ent.authorize()
     policy = page.headers["Content-Security-Policy"]
     assert "frame-ancestors 'none'" in policy
     assert "form-action 'self' http://127.0.0.1:8765" in policy

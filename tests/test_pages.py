@@ -31,8 +31,7 @@ def main_of(response):
 
 
 def test_login_page_names_the_service_the_person_is_going_to(ent):
-    response, _ = ent.authorize()
-    page = ent.client.get(response.location)
+    page, _ = ent.authorize()
     assert "Connectez-vous pour accéder à L'Educ de Normandie." in text_of(page)
 
 

@@ -1,12 +1,12 @@
 """prompt, max_age, id_token_hint, login_hint, ui_locales and single sign-on."""
 
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit
+from urllib.parse import urlencode
 
 import time_machine
 
 from .conftest import ISSUER, PASSWORD
-from .oidc_helpers import query_of
+from .oidc_helpers import asks_to_log_in, query_of
 from .test_login import post_login
 
 
@@ -43,7 +43,7 @@ def test_prompt_login_asks_for_the_password_again(ent, parent):
         _, first = ent.full_login("jean.dupont1", PASSWORD)
         traveller.shift(timedelta(seconds=30))
         response, values = ent.authorize(prompt="login")
-        assert urlsplit(response.location).path == "/connexion"
+        assert asks_to_log_in(response)
         callback = ent.follow_to_callback(ent.log_in(response, "jean.dupont1", PASSWORD))
         claims = ent.verify_id_token(ent.exchange(callback["code"]).json["id_token"], nonce=values["nonce"])
     assert claims["auth_time"] == first["auth_time"] + 30
@@ -60,7 +60,7 @@ def test_max_age_forces_a_new_login_when_exceeded(ent, parent):
         _, first = ent.full_login("jean.dupont1", PASSWORD)
         traveller.shift(timedelta(seconds=2))
         response, values = ent.authorize(max_age="1")
-        assert urlsplit(response.location).path == "/connexion"
+        assert asks_to_log_in(response)
         callback = ent.follow_to_callback(ent.log_in(response, "jean.dupont1", PASSWORD))
         claims = ent.verify_id_token(ent.exchange(callback["code"]).json["id_token"], nonce=values["nonce"])
     assert claims["auth_time"] >= first["auth_time"] + 2
@@ -101,7 +101,7 @@ def test_id_token_hint_of_someone_else_asks_to_log_in_as_them(ent, parent, make_
     ent.new_browser()
     ent.full_login("jean.dupont1", PASSWORD)
     response, values = ent.authorize(id_token_hint=tokens["id_token"])
-    assert urlsplit(response.location).path == "/connexion"
+    assert asks_to_log_in(response)
     callback = ent.follow_to_callback(ent.log_in(response, "marie.curie1", PASSWORD))
     claims = ent.verify_id_token(ent.exchange(callback["code"]).json["id_token"], nonce=values["nonce"])
     assert claims["sub"] != parent.sub
@@ -118,21 +118,21 @@ def test_forged_id_token_hint_is_refused(ent, parent):
 
 
 def test_login_hint_prefills_the_identifier(ent, parent):
-    response, _ = ent.authorize(login_hint="jean.dupont1")
-    page = ent.client.get(response.location)
+    page, _ = ent.authorize(login_hint="jean.dupont1")
+    assert asks_to_log_in(page)
     assert 'value="jean.dupont1"' in page.text
 
 
 def test_ui_locales_selects_english(ent, parent):
-    response, _ = ent.authorize(ui_locales="en-GB fr")
-    page = ent.client.get(response.location)
+    page, _ = ent.authorize(ui_locales="en-GB fr")
     assert '<html lang="en">' in page.text
     assert "Password" in page.text
 
 
 def test_ui_locales_unknown_falls_back_to_french(ent, parent):
-    response, _ = ent.authorize(ui_locales="de")
-    page = ent.client.get(response.location, headers={"Accept-Language": "de"})
+    page, values = ent.authorize(ui_locales="de")
+    assert asks_to_log_in(page)
+    page = ent.client.get("/authorize?" + urlencode(values), headers={"Accept-Language": "de"})
     assert '<html lang="fr">' in page.text
     assert "Mot de passe" in page.text
 
@@ -142,7 +142,7 @@ def test_prompt_login_right_after_a_plain_login_still_asks_for_the_password(ent,
         assert post_login(ent.client, "jean.dupont1", PASSWORD).status_code == 303
         traveller.shift(timedelta(seconds=20))
         response, values = ent.authorize(prompt="login")
-        assert urlsplit(response.location).path == "/connexion"
+        assert asks_to_log_in(response)
         traveller.shift(timedelta(seconds=10))
         callback = ent.follow_to_callback(ent.log_in(response, "jean.dupont1", PASSWORD))
         claims = ent.verify_id_token(ent.exchange(callback["code"]).json["id_token"], nonce=values["nonce"])
@@ -154,23 +154,33 @@ def test_max_age_right_after_a_plain_login_still_applies(ent, parent):
         post_login(ent.client, "jean.dupont1", PASSWORD)
         traveller.shift(timedelta(seconds=5))
         response, _ = ent.authorize(max_age="2")
-        assert urlsplit(response.location).path == "/connexion"
+        assert asks_to_log_in(response)
         response, _ = ent.authorize(max_age="2", prompt="none")
         assert query_of(response.location)["error"] == "login_required"
 
 
 def test_a_login_made_for_one_authorization_request_does_not_serve_another(ent, parent):
     ent.full_login("jean.dupont1", PASSWORD)
-    first, _ = ent.authorize(prompt="login")
-    assert ent.log_in(first, "jean.dupont1", PASSWORD).status_code == 303  # not followed
+    first = ent.authorize_params(prompt="login")
+    # Through the login page's own URL (the recovery pages' « Retour à la connexion »).
+    assert post_login(ent.client, "jean.dupont1", PASSWORD, "/authorize?" + urlencode(first)).status_code == 303
     second, _ = ent.authorize(prompt="login")
-    assert urlsplit(second.location).path == "/connexion"
+    assert asks_to_log_in(second)
 
 
 def test_the_login_made_for_a_request_serves_it_once(ent, parent):
     ent.full_login("jean.dupont1", PASSWORD)
-    response, _ = ent.authorize(prompt="login", nonce=None)
-    back = ent.log_in(response, "jean.dupont1", PASSWORD).location
+    request = "/authorize?" + urlencode(ent.authorize_params(prompt="login", nonce=None))
+    back = post_login(ent.client, "jean.dupont1", PASSWORD, request).location
+    assert back == request
     assert "code" in query_of(ent.client.get(back).location)
     # The same request replayed (a reload) asks for the password again.
-    assert urlsplit(ent.client.get(back).location).path == "/connexion"
+    assert asks_to_log_in(ent.client.get(back))
+
+
+def test_the_login_form_answered_at_the_authorization_endpoint_serves_that_request_only(ent, parent):
+    ent.full_login("jean.dupont1", PASSWORD)
+    page, _ = ent.authorize(prompt="login")
+    assert "code" in query_of(ent.log_in(page, "jean.dupont1", PASSWORD).location)
+    again, _ = ent.authorize(prompt="login")
+    assert asks_to_log_in(again)

@@ -20,7 +20,7 @@ from idp.models import Account, AccountLink, AccountState, AuditEvent, LegalGuar
 from idp.schools.establishments import add_establishment
 
 from .conftest import ISSUER, PASSWORD
-from .oidc_helpers import csrf_token, query_of
+from .oidc_helpers import csrf_token, login_form_action, query_of
 
 NEW_PASSWORD = "Nouveau-pass42"
 LINE = re.compile(r"^Mot de passe temporaire : (\S+)$", re.MULTILINE)
@@ -508,9 +508,8 @@ def test_a_request_that_matches_does_the_same_database_work_plus_the_rows_it_que
 
 
 def test_after_a_reset_the_login_goes_back_to_the_relying_party(app, ent, parent, smtp_server):
-    response, values = ent.authorize(scope="openid profile")
-    login_page = ent.client.get(response.location)
-    next_url = query_of(response.location)["next"]
+    login_page, values = ent.authorize(scope="openid profile")
+    next_url = login_form_action(login_page)  # the authorization request, to come back to
     href = re.search(r'href="([^"]*)">mot de passe oublié</a>', login_page.text).group(1).replace("&amp;", "&")
     assert query_of(href)["next"] == next_url
     forgotten = ent.client.get(href)

@@ -6,6 +6,9 @@ from wtforms import HiddenField, PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length
 
 TOO_LONG = _l("Ce champ est trop long.")
+# The login form's fields: never parameters of the authorization request the form answers
+# when the authorization endpoint shows it.
+LOGIN_FIELDS = frozenset({"identifier", "password", "next", "submit", "csrf_token"})
 
 
 class LoginForm(FlaskForm):

@@ -3,20 +3,13 @@
 from urllib.parse import parse_qs, urlsplit
 
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
-from flask_babel import gettext as _
 
-from ..accounts.access import find_account, note_use, provider_refusal
-from ..accounts.identifiers import normalize
-from ..accounts.passwords import check_credentials
-from ..audit import audit
 from ..extensions import db
-from ..models import AccountState
 from ..oidc.server import query_client
 from ..security import allow_form_action, safe_next
-from ..throttle import retry_message, throttle, too_many_attempts
-from .activation import begin_first_connection
 from .forms import LoginForm
-from .sessions import current_login_session, log_out, start_login_session
+from .login import is_answer, log_in, login_page
+from .sessions import current_login_session, log_out
 
 bp = Blueprint("auth", __name__)
 
@@ -33,51 +26,23 @@ def _login_page(form, next_url, status=200):
             client = candidate
             if uri:
                 allow_form_action(uri)
-    return render_template("auth/login.html", form=form, client=client, next_url=next_url), status
+    return login_page(form, client=client, next_url=next_url, status=status)
 
 
 @bp.route("/connexion", methods=["GET", "POST"])
 def login():
+    """The login page of people who come to the provider directly, and of the recovery
+    pages' « Retour à la connexion » (relying parties' logins show the form at /authorize)."""
     next_url = safe_next(request.values.get("next"))
     form = LoginForm(next=next_url)
     if request.method == "GET" and request.args.get("login_hint"):
         form.identifier.data = request.args["login_hint"][:64]
     if not form.validate_on_submit():
         return _login_page(form, next_url)
-
-    identifier = normalize(form.identifier.data)
-    ip = request.remote_addr or ""
-    wait = throttle.wait_time("login", identifier, ip)
-    if wait:
-        audit("login_throttled", identifier=identifier, retry_after=wait)
-        db.session.commit()
-        form.password.errors.append(retry_message(wait))
-        return too_many_attempts(_login_page(form, next_url), wait)
-
-    account = find_account(identifier)
-    credential = check_credentials(account, form.password.data)
-    if credential is None:
-        throttle.failed("login", identifier, ip)
-        audit("login_failed", account=account, known=account is not None)
-        db.session.commit()
-        form.password.errors.append(_("Identifiant ou mot de passe incorrect."))
-        return _login_page(form, next_url)
-    throttle.succeeded("login", identifier, ip)
-    if credential == "provisional" and account.state == AccountState.ISSUED:
-        audit("login_provisional", account=account)
-        db.session.commit()
-        return begin_first_connection(account, next_url)
-
-    refusal = provider_refusal(account)
-    if refusal is not None:
-        audit("login_refused", account=account, reason=refusal)
-        db.session.commit()
-        return render_template("auth/refused.html", reason=refusal, account=account, client=None), 403
-
-    start_login_session(account, next_url)
-    note_use(account)
-    audit("login", account=account)
+    outcome = log_in(form, lambda form: _login_page(form, next_url), next_url, sent_on=True)
     db.session.commit()
+    if is_answer(outcome):
+        return outcome
     return redirect(next_url or url_for("account.home"), code=303)
 
 

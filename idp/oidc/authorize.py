@@ -17,6 +17,8 @@ from joserfc.errors import JoseError
 
 from ..accounts.access import PUPILS_LEFT, TELESERVICES_REFUSED, note_use, relying_party_refusal
 from ..audit import audit
+from ..auth.forms import LOGIN_FIELDS, LoginForm
+from ..auth.login import is_answer, log_in, login_page, submitted_login_form
 from ..auth.sessions import consume_fresh_login, current_login_session
 from ..clock import now
 from ..extensions import csrf, db
@@ -25,6 +27,9 @@ from ..security import allow_form_action
 from . import bp
 from .keys import key_store
 from .server import IssuerParameter, authorization_server
+
+# Fields of the forms that answer an authorization request (login, consent).
+FORM_FIELDS = LOGIN_FIELDS | {"decision"}
 
 
 def _error_response(error):
@@ -68,19 +73,25 @@ def _must_log_in_again(login_session, hinted_sub):
     return hinted_sub is not None and hinted_sub != login_session.account.sub
 
 
+def _authorization_parameters():
+    """The parameters of this authorization request, by GET or POST, without the fields of
+    the login or consent form that answers it (a password never goes into a URL)."""
+    return [(key, value) for key, value in request.values.items(multi=True) if key not in FORM_FIELDS]
+
+
 def _this_request():
     """This authorization request as a local GET address (it may have come as a POST)."""
-    params = [(key, value) for key, value in request.values.items(multi=True)]
-    return url_for("oidc.authorize") + "?" + urlencode(params)
+    return url_for("oidc.authorize") + "?" + urlencode(_authorization_parameters())
 
 
-def _login_redirect():
-    """Send the person to the login page, to come back here with the same request."""
-    arguments = {"next": _this_request()}
-    for name in ("login_hint", "ui_locales"):
-        if request.values.get(name):
-            arguments[name] = request.values[name]
-    return redirect(url_for("auth.login", **arguments))
+def _login_form(grant, form=None, status=200):
+    """The login form, shown by this endpoint and posted back to this same request, whose
+    answer is then the redirect to the relying party (no bounce through /connexion)."""
+    if form is None:
+        form = LoginForm()
+        form.identifier.data = request.values.get("login_hint", "")[:64] or None
+    this_request = _this_request()
+    return login_page(form, client=grant.client, action=this_request, next_url=this_request, status=status)
 
 
 def _consent_needed(account, client, scope):
@@ -118,6 +129,26 @@ def _issue_code(grant, login_session):
     return response
 
 
+def _session_to_go_on_with(grant, login_session, hinted_sub, prompts):
+    """The login session this request goes on with, or the response to send instead: the
+    login form (shown here and answered here), what its answer calls for, or an error for
+    prompt=none."""
+    login_form = submitted_login_form()
+    if login_form is not None:
+        # The answer of the form _login_form showed: a login made for this very request.
+        if not login_form.validate_on_submit():
+            return _login_form(grant, login_form)
+        return log_in(login_form, lambda form: _login_form(grant, form), _this_request())
+    fresh = login_session is not None and consume_fresh_login(login_session)
+    if login_session is not None and not fresh and _must_log_in_again(login_session, hinted_sub):
+        if "none" in prompts:
+            return _redirect_error(LoginRequiredError, grant)
+        login_session = None
+    if login_session is None:
+        return _login_form(grant)
+    return login_session
+
+
 @bp.route("/authorize", methods=["GET", "POST"])
 @csrf.exempt
 def authorize():
@@ -134,15 +165,14 @@ def authorize():
     allow_form_action(grant.redirect_uri)
     prompts = _prompts()
 
-    fresh = login_session is not None and consume_fresh_login(login_session)
-    if login_session is not None and not fresh and _must_log_in_again(login_session, hinted_sub):
-        if "none" in prompts:
-            return _redirect_error(LoginRequiredError, grant)
-        login_session = None
-    if login_session is None:
-        return _login_redirect()
+    outcome = _session_to_go_on_with(grant, login_session, hinted_sub, prompts)
+    if is_answer(outcome):
+        db.session.commit()  # what a failed or refused login recorded
+        return outcome
+    login_session = outcome
     if hinted_sub is not None and hinted_sub != login_session.account.sub:
         # The person logged in as someone else than the relying party asked for.
+        db.session.commit()
         return _redirect_error(LoginRequiredError, grant)
 
     account, client = login_session.account, grant.client
@@ -166,14 +196,15 @@ def authorize():
     if _consent_needed(account, client, grant.request.scope):
         if "none" in prompts:
             return _redirect_error(ConsentRequiredError, grant)
-        params = [(key, value) for key, value in request.values.items(multi=True)]
-        return render_template(
+        page = render_template(
             "oidc/consent.html",
             client=client,
             account=account,
             scopes=grant.request.scope.split(),
-            action=url_for("oidc.consent") + "?" + urlencode(params),
+            action=url_for("oidc.consent") + "?" + urlencode(_authorization_parameters()),
         )
+        db.session.commit()  # a login made by this request
+        return page
     return _issue_code(grant, login_session)
 
 
@@ -182,7 +213,7 @@ def consent():
     """The consent form's answer (CSRF-protected, unlike the protocol endpoint)."""
     login_session = current_login_session()
     if login_session is None:
-        return _login_redirect()
+        return redirect(_this_request(), code=303)  # the authorization request asks to log in
     account = login_session.account
     try:
         grant = authorization_server().get_consent_grant(end_user=account)

@@ -12,6 +12,7 @@ from urllib.parse import unquote, urlencode
 
 from authlib.oauth2.rfc6749 import InvalidRequestError
 
+from ..auth.forms import LOGIN_FIELDS
 from ..inputs import MAX_QUERY_STRING
 
 VISIBLE = r"[\x20-\x7e]"
@@ -83,9 +84,9 @@ def check_parameters(request):
 def login_query_size(parameters):
     """The length of the login page's query string for this authorization request: the
     request travels whole in URLs (nothing about it is stored), the longest being the login
-    page's, whose `next` is the request encoded once more. It must fit the query bound, by
-    GET or by POST."""
-    pairs = list(parameters.items(multi=True))
+    page's recovery links, whose `next` is the request encoded once more. It must fit the
+    query bound, by GET or by POST (the login form's own fields aside)."""
+    pairs = [(name, value) for name, value in parameters.items(multi=True) if name not in LOGIN_FIELDS]
     hints = [(name, value) for name, value in pairs if name in ("login_hint", "ui_locales")]
     return len(urlencode([("next", "/authorize?" + urlencode(pairs)), *hints]))
 
