@@ -274,6 +274,7 @@ def test_an_accepted_authorization_request_always_fits_the_login_page(ent, paren
     assert len(urlencode(values)) < 4096
     assert response.status_code == 400
     for size in (50, 120):
+        ent.new_browser()
         page, _ = ent.authorize(state="&=%/" * size)
         assert asks_to_log_in(page)
         # Its recovery links carry the request encoded once more: they fit the bound too.
