@@ -13,6 +13,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config as settings
+from . import templating
 from .extensions import babel, csrf, db, migrate
 
 PACKAGE = Path(__file__).resolve().parent
@@ -74,6 +75,7 @@ def create_app(config=None, command_line=False):
     app.after_request(write_session_cookie)
     app.after_request(set_security_headers)
     app.context_processor(lambda: {"current_locale": select_locale(), "languages": app.config["LANGUAGES"]})
+    templating.init_app(app)
     app.wsgi_app = PublishedDocuments(app)
     if not command_line:
         signing_keys.start(app)

@@ -103,7 +103,7 @@ def test_an_account_keeps_working_while_one_of_its_pupils_is_still_there(app, en
     ent.full_login("jean.dupont1", PASSWORD)
 
 
-# --- the Python rule and its SQL twin agree ------------------------------------------------
+# --- the rule, as a reason and as a SQL condition, agrees with its statement -----------------
 
 PUPIL_SETS = {
     "none": (),
@@ -139,6 +139,17 @@ def _make(establishment, number, state, refused, pupils):
     return account
 
 
+def _expected_refusal(state, refused, pupils, category):
+    """The rule as design §3 states it, written out plainly for each case."""
+    if state != AccountState.ACTIVE:
+        return state.value
+    if pupils and all(left is not None for left in (pupils[1] if pupils[0] == "children" else (pupils[1],))):
+        return "pupils_left"
+    if category == "teleservice" and refused:
+        return "teleservices_refused"
+    return None
+
+
 def test_the_sql_twin_agrees_with_the_python_rule(app, establishment):
     with app.app_context():
         school = db.session.get(Establishment, establishment.id)
@@ -147,8 +158,11 @@ def test_the_sql_twin_agrees_with_the_python_rule(app, establishment):
             for number, (state, refused, pupils) in enumerate(itertools.product(AccountState, (False, True), PUPIL_SETS.values()))
         ]
         db.session.commit()
-        for account, category in itertools.product(cases, ("ent", "teleservice")):
-            expected = relying_party_refusal(account, SimpleNamespace(category=category)) is None
+        specs = list(itertools.product(AccountState, (False, True), PUPIL_SETS.values()))
+        for (account, spec), category in itertools.product(zip(cases, specs, strict=True), ("ent", "teleservice")):
+            reason = relying_party_refusal(account, SimpleNamespace(category=category))
+            assert reason == _expected_refusal(*spec, category), (spec, category)
+            expected = reason is None
             alone = db.session.scalar(select(relying_party_admits(literal(category))).where(Account.id == account.id))
             # Also inside a query that already joins the pupils and guardianships (userinfo's).
             query = select(Account.id, relying_party_admits(literal(category)).label("allowed")).where(Account.id == account.id)

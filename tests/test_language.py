@@ -32,3 +32,13 @@ def test_ui_locales_of_the_relying_party_selects_english_for_the_whole_visit(ent
 def test_an_unknown_language_link_changes_nothing(client):
     client.get("/langue/de")
     assert '<html lang="fr">' in client.get("/connexion").text
+
+
+def test_the_page_frame_follows_the_language_back_and_forth(client, app):
+    """The frame's fixed parts are rendered once per language, never served in another."""
+    for language, legal, other in (("fr", "Mentions légales", "Legal notice"), ("en", "Legal notice", "Mentions légales")) * 2:
+        client.get(f"/langue/{language}")
+        page = client.get("/contact").text
+        assert f'<html lang="{language}">' in page
+        assert legal in page and other not in page
+    assert {key[1] for key in app.extensions["idp.fragments"]} == {"fr", "en"}

@@ -7,8 +7,9 @@ Both are built from the same three checks, in the same order, and a test holds t
 """
 
 from datetime import timedelta
+from functools import cache
 
-from sqlalchemy import and_, exists, not_, or_, select
+from sqlalchemy import and_, bindparam, case, exists, literal, not_, or_, select
 from sqlalchemy.orm import aliased
 
 from ..clock import now
@@ -61,17 +62,21 @@ def relying_party_refusal(account, client):
     The account must be active; an account whose pupils have all left their establishment
     stops working everywhere; the reply coupon refuses `teleservice` relying parties and
     has no effect on the ENT. Every door to a relying party asks: authorization, code and
-    refresh token exchange, userinfo, introspection; the hot paths use `relying_party_admits`,
-    its SQL form.
+    refresh token exchange, userinfo, introspection; the hot paths that decide in their own
+    statement use `relying_party_admits`. Both are `_refusals`: this one asks the database
+    which check refuses, in one statement (rather than loading the pupils).
     """
     if account.state != AccountState.ACTIVE:
         return account.state.value
-    pupils = pupils_of(account)
-    if pupils and all(pupil.left_on is not None for pupil in pupils):
-        return PUPILS_LEFT
-    if client.category == "teleservice" and account.teleservices_refused:
-        return TELESERVICES_REFUSED
-    return None
+    return db.session.scalar(_refusal_statement(), {"account_id": account.id, "category": client.category})
+
+
+@cache
+def _refusal_statement():
+    """The reason `_refusals` gives for an active account, the checks in their order."""
+    _state, *others = _refusals(bindparam("category"))
+    reason = case(*((check, literal(name)) for check, name in zip(others, (PUPILS_LEFT, TELESERVICES_REFUSED), strict=True)), else_=None)
+    return select(reason).where(Account.id == bindparam("account_id"))
 
 
 def _refusals(category):
