@@ -13,7 +13,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config as settings
-from . import templating
+from . import memory, templating
 from .extensions import babel, csrf, db, migrate
 
 PACKAGE = Path(__file__).resolve().parent
@@ -79,6 +79,7 @@ def create_app(config=None, command_line=False):
     app.wsgi_app = PublishedDocuments(app)
     if not command_line:
         signing_keys.start(app)
+        memory.use_one_malloc_arena()
     return app
 
 

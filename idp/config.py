@@ -76,6 +76,13 @@ SETTINGS = [
     Setting("ARGON2_TIME_COST", 2, "argon2id iterations for chosen passwords.", int),
     Setting("ARGON2_MEMORY_COST", 19456, "argon2id memory in KiB (19 MiB).", int),
     Setting("ARGON2_PARALLELISM", 1, "argon2id lanes.", int),
+    Setting(
+        "ARGON2_CONCURRENCY",
+        1,
+        "argon2id computations at once per process: with one worker process per core, 1 keeps every core busy "
+        "and a worker's memory to one computation's.",
+        int,
+    ),
     Setting("PASSWORD_MIN_LENGTH", 8, "Minimum length of a chosen password (letters and digits required).", int),
     Setting(
         "THROTTLE_FREE_FAILURES",

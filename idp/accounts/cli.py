@@ -17,7 +17,6 @@ from ..errors import InvalidInput
 from ..extensions import db
 from ..models import Establishment
 from ..schools.issuing import KINDS, issue_accounts
-from ..schools.letters import render_letters
 from .access import find_account, pupils_of
 from .lifecycle import regenerate, set_refusal
 
@@ -65,6 +64,8 @@ def describe(account):
 def _commit_with_letters(path, issued):
     """Write the letters beside `path`, commit, then put them in place: a failed commit
     leaves no letters of accounts that do not exist, a failed write issues nothing."""
+    from ..schools.letters import render_letters  # here: fpdf2 weighs 29 MB, loaded only to print
+
     partial = path.with_name(path.name + ".part")
     try:
         partial.write_bytes(render_letters(issued))

@@ -1,6 +1,7 @@
 """Chosen passwords: argon2id hashes (parameters in settings) and the policy of design §6."""
 
 import re
+import threading
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -11,16 +12,39 @@ from .identifiers import fold
 from .lifecycle import provisional_secret_matches
 
 
+class _Hasher(PasswordHasher):
+    """argon2id with at most ARGON2_CONCURRENCY computations at once in this process.
+
+    A computation is 19 MiB of memory and a core's worth of CPU, outside the GIL. With one
+    worker process per core, one at a time per process keeps every core busy, and a worker
+    keeps one computation's memory instead of one per thread (the C library hands each
+    thread that allocates at the same time an arena of its own, and keeps what it freed).
+    """
+
+    def __init__(self, concurrency, **parameters):
+        super().__init__(**parameters)
+        self._slots = threading.BoundedSemaphore(concurrency)
+
+    def hash(self, password, **options):
+        with self._slots:
+            return super().hash(password, **options)
+
+    def verify(self, stored, password):
+        with self._slots:
+            return super().verify(stored, password)
+
+
 def hasher():
     hasher = current_app.extensions.get("idp.password_hasher")
     if hasher is None:
         config = current_app.config
-        hasher = PasswordHasher(
+        hasher = _Hasher(
+            max(1, config["ARGON2_CONCURRENCY"]),
             time_cost=config["ARGON2_TIME_COST"],
             memory_cost=config["ARGON2_MEMORY_COST"],
             parallelism=config["ARGON2_PARALLELISM"],
         )
-        current_app.extensions["idp.password_hasher"] = hasher
+        hasher = current_app.extensions.setdefault("idp.password_hasher", hasher)
     return hasher
 
 

@@ -17,7 +17,6 @@ from ..schools.dashboard import account_history, class_names, figures, pupils_of
 from ..schools.files import MAX_BYTES
 from ..schools.imports import COUNTS, ImportRefused, import_files
 from ..schools.issuing import issue_accounts
-from ..schools.letters import render_letters
 from . import bp
 from .access import account_or_404, establishment_or_404, staff_required
 from .chart import chart
@@ -68,6 +67,8 @@ def _letters(issued, *names):
     """The letters PDF of `issued`, as a download named after `names` and today."""
     filename = secure_filename("-".join(("courriers", *names, now().strftime("%Y%m%d")))) + ".pdf"
     headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    from ..schools.letters import render_letters  # here: fpdf2 weighs 29 MB per worker
+
     return render_letters(issued), 200, {"Content-Type": "application/pdf", **headers}
 
 
