@@ -209,10 +209,16 @@ def _render(columns, items):
     cells = [[title for title, _ in columns]]
     cells += [[cell(item) for _, cell in columns] for item in items]
     widths = [max(len(line[column]) for line in cells) for column in range(len(columns))]
-    # The first column (the names) aligned left, the figures right.
-    lines = ["  ".join([line[0].ljust(widths[0])] + [cell.rjust(width) for cell, width in zip(line[1:], widths[1:], strict=True)]) for line in cells]
+    lines = [_line(line, widths) for line in cells]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return lines
+
+
+def _line(cells, widths):
+    """The first column (the names) aligned left, the figures right."""
+    names, *figures = cells
+    aligned = [cell.rjust(width) for cell, width in zip(figures, widths[1:], strict=True)]
+    return "  ".join([names.ljust(widths[0]), *aligned])
 
 
 RATIO_COLUMNS = [
