@@ -216,8 +216,8 @@ def _render(columns, items):
 
 def _line(cells, widths):
     """The first column (the names) aligned left, the figures right."""
-    names, *figures = cells
-    aligned = [cell.rjust(width) for cell, width in zip(figures, widths[1:], strict=True)]
+    names, *values = cells
+    aligned = [cell.rjust(width) for cell, width in zip(values, widths[1:], strict=True)]
     return "  ".join([names.ljust(widths[0]), *aligned])
 
 
