@@ -19,7 +19,7 @@ LONGEST_SLICE = 20.0
 def memory_after_logins(server, seed, logins, clients, processes_to_watch):
     """Log in `logins` times (at least) on `server` with `clients` clients; return a MemoryResult."""
     workers = server.workers()
-    started = {pid: resident_mb(pid) for pid in workers}
+    started = _settled(workers)
     done, errors, rate = 0, 0, None
     with Crowd("login", seed, clients, server.address, 0.0, processes_to_watch) as crowd:
         while done < logins:
@@ -35,3 +35,16 @@ def memory_after_logins(server, seed, logins, clients, processes_to_watch):
         raise RuntimeError("a worker was replaced during the logins: its memory would not be the workers' after them")
     measured = [WorkerMemory(pid, round(started[pid], 1), round(resident_mb(pid), 1)) for pid in workers]
     return memory_result(done, clients, errors, measured, TARGET_MB)
+
+
+def _settled(workers, patience=10.0):
+    """{pid: MB} once no worker grows any more: the server answers as soon as one worker
+    has loaded the provider, while the others may still be importing it."""
+    deadline = time.monotonic() + patience
+    found = {pid: resident_mb(pid) for pid in workers}
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        previous, found = found, {pid: resident_mb(pid) for pid in workers}
+        if all(found[pid] - previous[pid] < 0.5 for pid in workers):
+            break
+    return found
