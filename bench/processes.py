@@ -1,4 +1,4 @@
-"""CPU time of processes, from /proc/<pid>/stat (user + system, all threads included)."""
+"""CPU time and memory of processes, from /proc/<pid>/stat and status (all threads included)."""
 
 import os
 from pathlib import Path
@@ -28,20 +28,38 @@ def cpu_times(pids):
     return times
 
 
-def process_tree(root):
-    """`root` and every process descending from it (gunicorn's master and its workers)."""
-    children = {}
+def _children_by_parent():
+    found = {}
     for pid in _all_pids():
         try:
-            children.setdefault(int(_stat_fields(pid)[1]), []).append(pid)
+            found.setdefault(int(_stat_fields(pid)[1]), []).append(pid)
         except (FileNotFoundError, ProcessLookupError):
             continue
+    return found
+
+
+def children(parent):
+    """The processes whose parent is `parent` (a server's workers)."""
+    return sorted(_children_by_parent().get(parent, []))
+
+
+def process_tree(root):
+    """`root` and every process descending from it (the server's main process and its workers)."""
+    by_parent = _children_by_parent()
     tree, pending = [], [root]
     while pending:
         pid = pending.pop()
         tree.append(pid)
-        pending.extend(children.get(pid, []))
+        pending.extend(by_parent.get(pid, []))
     return tree
+
+
+def resident_mb(pid):
+    """The resident memory of a process (VmRSS of /proc/<pid>/status), in MB of 1,024 kB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0  # a zombie has no VmRSS line
 
 
 def postgres_backends(database):

@@ -2,7 +2,10 @@
 
 A scenario is built for one client (its index among `clients`), may `prepare` (log in
 to hold tokens), then repeats `run_once`; an unexpected answer raises UnexpectedReply.
-Targets are the issue's, per server core.
+
+The targets are the issue's. The login has absolute ones (per server core, and its p99);
+each other hot path is compared with its floor, a scenario of the bare Flask application
+(bench/floor_app.py) measured under the same server: its target is a ratio of per-core rates.
 """
 
 import base64
@@ -73,7 +76,14 @@ class RelyingParty:
 
 class Scenario:
     unit = "req/s"
-    target = 0
+    # Which application answers: "provider" (wsgi.py) or "floor" (bench/floor_app.py).
+    server = "provider"
+    # Absolute targets (the login's): operations per second per server core, p99 in ms.
+    target = None
+    p99_target_ms = None
+    # Relative target: this scenario's per-core rate ÷ that of the `floor` scenario.
+    floor = None
+    ratio_target = None
 
     def __init__(self, seed, index, clients):
         self.rp = RelyingParty(seed)
@@ -89,6 +99,7 @@ class Scenario:
 class Login(Scenario):
     unit = "logins/s"
     target = 30
+    p99_target_ms = 400
 
     def run_once(self, transport):
         tokens = self.rp.log_in(transport, next(self.identifiers), LOGIN_SCOPE)
@@ -99,7 +110,8 @@ class Login(Scenario):
 class Refresh(Scenario):
     """Each client chains its own rotating refresh tokens (a reused one revokes the family)."""
 
-    target = 500
+    floor = "one_query"
+    ratio_target = 0.5
 
     def prepare(self, transport):
         self.refresh_token = self.rp.log_in(transport, next(self.identifiers), LOGIN_SCOPE)["refresh_token"]
@@ -110,7 +122,8 @@ class Refresh(Scenario):
 
 
 class UserInfo(Scenario):
-    target = 1500
+    floor = "one_query"
+    ratio_target = 0.7
 
     def prepare(self, transport):
         access_token = self.rp.log_in(transport, next(self.identifiers), USERINFO_SCOPE)["access_token"]
@@ -121,17 +134,47 @@ class UserInfo(Scenario):
 
 
 class Discovery(Scenario):
-    target = 2000
+    floor = "hello"
+    ratio_target = 1.5
 
     def run_once(self, transport):
         expect(transport.send("GET", "/.well-known/openid-configuration"), 200)
 
 
 class Jwks(Scenario):
-    target = 2000
+    floor = "hello"
+    ratio_target = 1.5
 
     def run_once(self, transport):
         expect(transport.send("GET", "/jwks.json"), 200)
 
 
-SCENARIOS = {"login": Login, "refresh": Refresh, "userinfo": UserInfo, "discovery": Discovery, "jwks": Jwks}
+class Hello(Scenario):
+    """The floor of discovery and JWKS: a Flask view returning a constant."""
+
+    server = "floor"
+
+    def run_once(self, transport):
+        expect(transport.send("GET", "/hello"), 200)
+
+
+class OneQuery(Scenario):
+    """The floor of refresh and userinfo: one account read by its identifier, as JSON."""
+
+    server = "floor"
+
+    def run_once(self, transport):
+        expect(transport.send("GET", "/one-query?" + urlencode({"identifier": next(self.identifiers)})), 200)
+
+
+SCENARIOS = {
+    "login": Login,
+    "refresh": Refresh,
+    "userinfo": UserInfo,
+    "discovery": Discovery,
+    "jwks": Jwks,
+    "hello": Hello,
+    "one_query": OneQuery,
+}
+# What the provider serves; the floor's scenarios are measured alongside them.
+PROVIDER_SCENARIOS = [name for name, scenario in SCENARIOS.items() if scenario.server == "provider"]
