@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import literal, select
 
-from idp.accounts.access import relying_party_admits, relying_party_refusal
+from idp.accounts.access import find_account, relying_party_admits, relying_party_refusal
 from idp.extensions import db
 from idp.models import Account, AccountKind, AccountState, Establishment, Guardianship, Pupil
 from idp.oidc.claims import with_schooling
@@ -171,3 +171,10 @@ def test_the_sql_twin_agrees_with_the_python_rule(app, establishment):
             assert {bool(row.allowed) for row in joined} == {expected}
         allowed = sum(relying_party_refusal(account, SimpleNamespace(category="teleservice")) is None for account in cases)
         assert 0 < allowed < len(cases)
+        # Loaded by a login (find_account), the account brings its pupils' check along.
+        identifiers = [account.identifier for account in cases]
+        db.session.expunge_all()
+        for (identifier, spec), category in itertools.product(zip(identifiers, specs, strict=True), ("ent", "teleservice")):
+            loaded = find_account(identifier)
+            assert loaded.pupils_left is not None
+            assert relying_party_refusal(loaded, SimpleNamespace(category=category)) == _expected_refusal(*spec, category)

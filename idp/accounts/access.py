@@ -10,7 +10,7 @@ from datetime import timedelta
 from functools import cache
 
 from sqlalchemy import and_, bindparam, case, exists, literal, not_, or_, select
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import aliased, with_expression
 
 from ..clock import now
 from ..extensions import db
@@ -41,7 +41,10 @@ def note_use(account):
 
 
 def find_account(identifier):
-    return db.session.scalar(select(Account).where(Account.identifier == normalize(identifier)))
+    """The account named `identifier`, or None; loaded with what `relying_party_refusal`
+    needs to know of its pupils, so that a login asks the database once."""
+    query = select(Account).options(with_expression(Account.pupils_left, _pupils_all_left()))
+    return db.session.scalar(query.where(Account.identifier == normalize(identifier)))
 
 
 def provider_refusal(account):
@@ -63,12 +66,19 @@ def relying_party_refusal(account, client):
     stops working everywhere; the reply coupon refuses `teleservice` relying parties and
     has no effect on the ENT. Every door to a relying party asks: authorization, code and
     refresh token exchange, userinfo, introspection; the hot paths that decide in their own
-    statement use `relying_party_admits`. Both are `_refusals`: this one asks the database
-    which check refuses, in one statement (rather than loading the pupils).
+    statement use `relying_party_admits`. Both are `_refusals`: the pupils' check comes
+    with the account when `find_account` loaded it, else this asks the database which check
+    refuses, in one statement (rather than loading the pupils).
     """
     if account.state != AccountState.ACTIVE:
         return account.state.value
-    return db.session.scalar(_refusal_statement(), {"account_id": account.id, "category": client.category})
+    if account.pupils_left is None:  # not loaded with the account: one statement decides
+        return db.session.scalar(_refusal_statement(), {"account_id": account.id, "category": client.category})
+    if account.pupils_left:
+        return PUPILS_LEFT
+    if client.category == "teleservice" and account.teleservices_refused:
+        return TELESERVICES_REFUSED
+    return None
 
 
 @cache
@@ -83,8 +93,19 @@ def _refusals(category):
     """The rule's checks as SQL conditions on the `account` row, each true when the account
     is refused, in the order of `relying_party_refusal`. `category` is a SQL expression (a
     column or a bound value).
+    """
+    return [
+        Account.state != AccountState.ACTIVE,
+        _pupils_all_left(),  # PUPILS_LEFT
+        and_(category == "teleservice", Account.teleservices_refused.is_(True)),  # TELESERVICES_REFUSED
+    ]
 
-    The pupil and guardianship tables are aliased so that the conditions stay correlated to
+
+def _pupils_all_left():
+    """True when the account stands for pupils (its own, or children) and none of them is
+    still at their establishment.
+
+    The pupil and guardianship tables are aliased so that the condition stays correlated to
     the account only, even in a query that already joins those tables (userinfo does).
     """
     own_pupil, child, link = aliased(Pupil), aliased(Pupil), aliased(Guardianship)
@@ -93,13 +114,7 @@ def _refusals(category):
     current_child = (
         exists().where(link.account_id == Account.id, child.id == link.pupil_id, child.left_on.is_(None)).correlate_except(link, child)
     )
-    return [
-        Account.state != AccountState.ACTIVE,
-        # PUPILS_LEFT: it stands for pupils, and none of them is still there.
-        and_(or_(Account.pupil_id.is_not(None), has_link), not_(current_own), not_(current_child)),
-        # TELESERVICES_REFUSED
-        and_(category == "teleservice", Account.teleservices_refused.is_(True)),
-    ]
+    return and_(or_(Account.pupil_id.is_not(None), has_link), not_(current_own), not_(current_child))
 
 
 def relying_party_admits(category=None):

@@ -91,10 +91,10 @@ def start_login_session(account, for_url=None):
         ip=request.remote_addr or "",
     )
     db.session.add(login_session)
-    db.session.flush()
     g.login_session = login_session
     g.new_session_cookie = value
     if for_url:
+        db.session.flush()  # its id names the login in the signed cookie
         target = urlsplit(for_url)
         session[FRESH_LOGIN_KEY] = [login_session.id, _request_key(target.path, parse_qsl(target.query, keep_blank_values=True))]
     else:

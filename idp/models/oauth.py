@@ -15,6 +15,7 @@ from ..clock import now, timestamp
 from ..extensions import db
 from ..security import keyed_hash_matches
 from .people import Account
+from .sessions import LoginSession
 
 CATEGORIES = ("ent", "teleservice")
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
@@ -107,6 +108,7 @@ class AuthorizationCode(db.Model, AuthorizationCodeMixin):
 
     client: Mapped[Client] = relationship()
     account: Mapped[Account] = relationship()
+    login_session: Mapped[LoginSession | None] = relationship()
 
     def get_redirect_uri(self):
         return self.redirect_uri

@@ -5,7 +5,7 @@ import secrets
 from datetime import date, datetime
 
 from sqlalchemy import Date, Enum, ForeignKey, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, query_expression, relationship
 
 from ..clock import now
 from ..extensions import db
@@ -118,6 +118,9 @@ class Account(db.Model):
 
     pupil: Mapped[Pupil | None] = relationship()
     guardianships: Mapped[list["Guardianship"]] = relationship(back_populates="account", cascade="all, delete-orphan")
+    # True when the account stands for pupils who have all left: filled in by the queries that
+    # load an account to log it in (idp.accounts.access.find_account), None otherwise.
+    pupils_left: Mapped[bool | None] = query_expression()
 
     @property
     def full_name(self):

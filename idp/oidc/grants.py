@@ -64,7 +64,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 code_hash=token_hash(code),
                 client_pk=request.client.id,
                 account_id=request.user.id,
-                login_session_id=login_session.id,
+                login_session=login_session,  # inserted with the code when the login is this request's
                 redirect_uri=request.payload.redirect_uri,
                 scope=request.scope,
                 nonce=payload.get("nonce"),
