@@ -470,7 +470,10 @@ def statements_of(app, request):
         if threading.get_ident() != requesting:
             return  # the background sender of the emails
         verb = statement.split(None, 1)[0].upper()
-        table = re.search(r"\b(?:FROM|INTO|UPDATE)\s+\"?(\w+)", statement, re.IGNORECASE)
+        outer = statement
+        while re.search(r"\([^()]*\)", outer):  # subqueries and column lists aside
+            outer = re.sub(r"\([^()]*\)", "", outer)
+        table = re.search(r"\b(?:FROM|INTO|UPDATE)\s+\"?(\w+)", outer, re.IGNORECASE)
         seen.append((verb, table.group(1) if table else ""))
 
     requesting = threading.get_ident()
