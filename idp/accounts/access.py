@@ -43,8 +43,14 @@ def note_use(account):
 def find_account(identifier):
     """The account named `identifier`, or None; loaded with what `relying_party_refusal`
     needs to know of its pupils, so that a login asks the database once."""
+    return db.session.scalar(_account_lookup(), {"identifier": normalize(identifier)})
+
+
+@cache
+def _account_lookup():
+    """Built once: the statement is the same for every login, only its parameter changes."""
     query = select(Account).options(with_expression(Account.pupils_left, _pupils_all_left()))
-    return db.session.scalar(query.where(Account.identifier == normalize(identifier)))
+    return query.where(Account.identifier == bindparam("identifier"))
 
 
 def provider_refusal(account):
