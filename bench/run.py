@@ -16,15 +16,19 @@ import os
 import platform
 import secrets
 import shlex
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from datetime import datetime
+from importlib.metadata import distribution
 from importlib.util import find_spec
 from pathlib import Path
 
 import redis
+from argon2 import PasswordHasher
 from idp.config import load
 
 import database
@@ -121,6 +125,7 @@ class Bench:
     seed: object
     ports: dict  # {"provider": port, "floor": port}
     directory: Path
+    argon2: dict  # argon2_check's figures
 
     def watchers(self, server):
         """{label: function giving pids}: the server's processes, and the database's backends."""
@@ -239,7 +244,7 @@ def describe_run(bench, settings, provider, floor):
         "server": settings.server,
         "provider": provider.command,
         "floor": floor.command,
-        "argon2": {key: bench.settings[f"ARGON2_{key.upper()}"] for key in ("time_cost", "memory_cost", "parallelism")},
+        "argon2": {key: bench.settings[f"ARGON2_{key.upper()}"] for key in ("time_cost", "memory_cost", "parallelism")} | bench.argon2,
         "pairs": options.pairs,
         "slice": options.slice,
         "lead_in": options.lead_in,
@@ -247,6 +252,23 @@ def describe_run(bench, settings, provider, floor):
         "warmup": options.warmup,
         "repeat": options.repeat,
     }
+
+
+def argon2_check(settings, checks=10):
+    """What one password check costs here (median CPU of `checks`), and which build of
+    argon2 does it: PyPI's portable wheel, or one built here (scripts/build_argon2.sh)."""
+    hasher = PasswordHasher(settings["ARGON2_TIME_COST"], settings["ARGON2_MEMORY_COST"], parallelism=settings["ARGON2_PARALLELISM"])
+    stored = hasher.hash("a password")
+    costs = []
+    for _ in range(checks):
+        began = time.process_time()
+        hasher.verify(stored, "a password")
+        costs.append(time.process_time() - began)
+    wheel = distribution("argon2-cffi-bindings").read_text("WHEEL") or ""
+    tags = [line.split(":", 1)[1].strip() for line in wheel.splitlines() if line.startswith("Tag:")]
+    portable = any("manylinux" in tag or "musllinux" in tag for tag in tags)
+    build = "PyPI's portable build" if portable else "built for this processor"
+    return {"check_ms": round(statistics.median(costs) * 1000, 1), "build": build, "wheel_tags": tags}
 
 
 def _processor():
@@ -274,10 +296,12 @@ def main():
         settings = load(overrides)
         seed = database.seed(settings, options.accounts)
         print(f"seeded {len(seed.identifiers)} accounts and client {seed.client_id}")
+        argon2 = argon2_check(settings)
+        print(f"argon2id: {argon2['check_ms']} ms of CPU per check, {argon2['build']}")
         if options.profile:
             profile(options.profile, settings, seed, options.profile_count, options.top, options.profile_clock)
             return
-        bench = Bench(options, kind, settings, environment, seed, ports, Path(directory))
+        bench = Bench(options, kind, settings, environment, seed, ports, Path(directory), argon2)
         outcomes = {server: benchmark(bench, server) for server in SERVERS[options.server]}
         if len(outcomes) > 1:
             compare_servers(outcomes)
