@@ -20,19 +20,9 @@ CATEGORIES = ("ent", "teleservice")
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
 
 
-class Client(db.Model, ClientMixin):
-    id: Mapped[int] = mapped_column(primary_key=True)
-    client_id: Mapped[str] = mapped_column(String(64), unique=True)
-    name: Mapped[str] = mapped_column(String(200))
-    category: Mapped[str] = mapped_column(String(20))
-    secret_hash: Mapped[str | None] = mapped_column(String(64))
-    auth_method: Mapped[str] = mapped_column(String(32))
-    redirect_uris: Mapped[list] = mapped_column(JSON, default=list)
-    post_logout_redirect_uris: Mapped[list] = mapped_column(JSON, default=list)
-    scopes: Mapped[str] = mapped_column(String(200))
-    trusted: Mapped[bool] = mapped_column(default=False)
-    backchannel_logout_uri: Mapped[str | None] = mapped_column(String(500))
-    created_at: Mapped[datetime] = mapped_column(default=now)
+class ClientRules(ClientMixin):
+    """What Authlib asks of a relying party, answered from its registration's columns;
+    shared by the mapped `Client` and by `ClientRecord`, the token endpoint's plain row."""
 
     @property
     def is_public(self):
@@ -80,8 +70,49 @@ class Client(db.Model, ClientMixin):
     def check_grant_type(self, grant_type):
         return grant_type in ("authorization_code", "refresh_token")
 
+
+class Client(db.Model, ClientRules):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str] = mapped_column(String(20))
+    secret_hash: Mapped[str | None] = mapped_column(String(64))
+    auth_method: Mapped[str] = mapped_column(String(32))
+    redirect_uris: Mapped[list] = mapped_column(JSON, default=list)
+    post_logout_redirect_uris: Mapped[list] = mapped_column(JSON, default=list)
+    scopes: Mapped[str] = mapped_column(String(200))
+    trusted: Mapped[bool] = mapped_column(default=False)
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=now)
+
     def __repr__(self):
         return f"<Client {self.client_id} {self.name!r}>"
+
+
+class ClientRecord(ClientRules):
+    """A relying party as the token endpoint reads it: the columns of `CLIENT_RECORD_COLUMNS` from
+    one Core row, without the ORM's identity map and instrumentation (the hot path)."""
+
+    def __init__(self, row):
+        for column in CLIENT_RECORD_COLUMNS:
+            setattr(self, column.key, getattr(row, column.key))
+
+    def __repr__(self):
+        return f"<ClientRecord {self.client_id}>"
+
+
+# What the token endpoint needs of a client: its key, identity, category (for the door
+# rule) and what ClientRules reads to authenticate it and check a code's redirect URI.
+CLIENT_RECORD_COLUMNS = (
+    Client.id,
+    Client.client_id,
+    Client.category,
+    Client.secret_hash,
+    Client.auth_method,
+    Client.redirect_uris,
+    Client.post_logout_redirect_uris,
+    Client.scopes,
+)
 
 
 class AuthorizationCode(db.Model, AuthorizationCodeMixin):
