@@ -89,30 +89,24 @@ class Client(db.Model, ClientRules):
         return f"<Client {self.client_id} {self.name!r}>"
 
 
-class ClientRecord(ClientRules):
-    """A relying party as the token endpoint reads it: the columns of `CLIENT_RECORD_COLUMNS` from
-    one Core row, without the ORM's identity map and instrumentation (the hot path)."""
+# What Authlib reads of a client to authenticate it at the token endpoint, and its key.
+CLIENT_AUTHENTICATION_COLUMNS = (Client.id, Client.client_id, Client.secret_hash, Client.auth_method)
+# What a code exchange also reads: the redirect URI to check, the category for the door
+# rule, the scopes a client may be given.
+CLIENT_RECORD_COLUMNS = (*CLIENT_AUTHENTICATION_COLUMNS, Client.category, Client.redirect_uris, Client.scopes)
 
-    def __init__(self, row):
-        for column in CLIENT_RECORD_COLUMNS:
+
+class ClientRecord(ClientRules):
+    """A relying party as the token endpoint reads it: `columns` of one Core row, without
+    the ORM's identity map and instrumentation (the hot path). Only the rules those columns
+    answer apply."""
+
+    def __init__(self, row, columns=CLIENT_RECORD_COLUMNS):
+        for column in columns:
             setattr(self, column.key, getattr(row, column.key))
 
     def __repr__(self):
         return f"<ClientRecord {self.client_id}>"
-
-
-# What the token endpoint needs of a client: its key, identity, category (for the door
-# rule) and what ClientRules reads to authenticate it and check a code's redirect URI.
-CLIENT_RECORD_COLUMNS = (
-    Client.id,
-    Client.client_id,
-    Client.category,
-    Client.secret_hash,
-    Client.auth_method,
-    Client.redirect_uris,
-    Client.post_logout_redirect_uris,
-    Client.scopes,
-)
 
 
 class AuthorizationCode(db.Model, AuthorizationCodeMixin):

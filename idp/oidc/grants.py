@@ -26,7 +26,7 @@ from sqlalchemy import and_, bindparam, exists, select, update
 from ..clock import now, timestamp
 from ..extensions import db
 from ..models import AuthorizationCode, Client, Token
-from ..models.oauth import CLIENT_RECORD_COLUMNS, ClientRecord
+from ..models.oauth import CLIENT_AUTHENTICATION_COLUMNS, CLIENT_RECORD_COLUMNS, ClientRecord
 from ..security import token_hash
 from .claims import Person, load_person, user_info
 from .connection import statement_connection
@@ -133,7 +133,7 @@ class AuthorizationCodeGrant(TokenEndpointGrant, grants.AuthorizationCodeGrant):
 # before the grant looks at the token.
 PRESENTED_REFRESH_TOKEN = (
     select(
-        *CLIENT_RECORD_COLUMNS,
+        *CLIENT_AUTHENTICATION_COLUMNS,
         Token.id.label("token_id"),
         Token.account_id,
         Token.scope,
@@ -151,7 +151,7 @@ class PresentingClient(ClientRecord):
     value is no refresh token of this client)."""
 
     def __init__(self, row):
-        super().__init__(row)
+        super().__init__(row, CLIENT_AUTHENTICATION_COLUMNS)
         self.token = row
 
 
