@@ -128,7 +128,8 @@ class CookieSessionOnDemand(SecureCookieSessionInterface):
     cookie (the protocol endpoints: token, userinfo, discovery, JWKS)."""
 
     def open_session(self, app, request):
-        if app.config["SESSION_COOKIE_NAME"] not in request.cookies:
+        # A request without any cookie does not even parse the Cookie header.
+        if "HTTP_COOKIE" not in request.environ or app.config["SESSION_COOKIE_NAME"] not in request.cookies:
             return self.session_class()
         return super().open_session(app, request)
 

@@ -2,6 +2,7 @@
 introspection."""
 
 import base64
+import threading
 from datetime import timedelta
 
 import pytest
@@ -12,9 +13,10 @@ from sqlalchemy.engine import Engine
 
 from idp.extensions import db
 from idp.models import AccountState, AuditEvent, Token
+from idp.oidc import connection, grants, tokens
 
 from .conftest import PASSWORD
-from .oidc_helpers import pkce_pair, query_of
+from .oidc_helpers import RelyingParty, pkce_pair, query_of
 from .test_login import set_account
 
 
@@ -233,6 +235,78 @@ def test_access_token_expires(ent, parent, app):
         tokens, _ = ent.full_login("jean.dupont1", PASSWORD)
         traveller.shift(timedelta(seconds=app.config["ACCESS_TOKEN_LIFETIME"] + 1))
         assert userinfo(ent, tokens["access_token"]).status_code == 401
+
+
+# --- refresh: one read, one write ---------------------------------------------------------
+
+
+@pytest.fixture(params=["one statement where the database can", "two statements"])
+def rotation(request, monkeypatch):
+    """The refresh grant's write as the backend does it (PostgreSQL: one statement outside a
+    transaction), then as the others do it (two statements in the request's transaction)."""
+    if request.param == "two statements":
+        monkeypatch.setattr(connection, "single_statement_writes", lambda: False)
+        monkeypatch.setattr(tokens, "single_statement_writes", lambda: False)
+    return request.param
+
+
+@pytest.fixture
+def before_rotation(monkeypatch):
+    """before_rotation(action): `action()` runs between the refresh grant's read and its
+    write, as a concurrent request would."""
+
+    rotate = grants.rotate_refresh_token
+
+    def install(action):
+        def interrupted(*args):
+            action()
+            return rotate(*args)
+
+        monkeypatch.setattr(grants, "rotate_refresh_token", interrupted)
+
+    return install
+
+
+def test_refresh_rotates_in_one_read_and_one_write(ent, parent, rotation):
+    tokens_, _ = ent.full_login("jean.dupont1", PASSWORD, scope="openid profile offline_access")
+    refreshed = ent.refresh(tokens_["refresh_token"]).json
+    assert refreshed["scope"] == "openid profile offline_access"
+    assert userinfo(ent, refreshed["access_token"]).json["preferred_username"] == "jean.dupont1"
+    assert ent.refresh(refreshed["refresh_token"]).status_code == 200
+    assert ent.refresh(tokens_["refresh_token"]).json["error"] == "invalid_grant"
+    assert userinfo(ent, refreshed["access_token"]).status_code == 401
+
+
+def test_refresh_token_spent_by_a_concurrent_request_counts_as_a_reuse(app, ent, parent, audit_events, rotation, before_rotation):
+    tokens_, _ = ent.full_login("jean.dupont1", PASSWORD, scope="openid offline_access")
+    other = RelyingParty(app.test_client(), ent.client_id, ent.secret, ent.auth_method, ent.redirect_uri, ent.issuer)
+    concurrent = []
+
+    def concurrent_refresh():
+        # In a thread of its own, as another gunicorn thread would serve it.
+        before_rotation(lambda: None)
+        worker = threading.Thread(target=lambda: concurrent.append(other.refresh(tokens_["refresh_token"]).json))
+        worker.start()
+        worker.join()
+
+    before_rotation(concurrent_refresh)
+    response = ent.refresh(tokens_["refresh_token"])
+    assert response.status_code == 400
+    assert response.json["error"] == "invalid_grant"
+    # The concurrent request won, and lost what it got: the family is revoked.
+    assert "access_token" in concurrent[0]
+    assert userinfo(ent, concurrent[0]["access_token"]).status_code == 401
+    assert [event.details["revoked"] for event in audit_events("refresh_token_reused")] == [2]
+
+
+def test_refresh_of_an_account_refused_meanwhile_spends_nothing(app, ent, parent, audit_events, rotation, before_rotation):
+    tokens_, _ = ent.full_login("jean.dupont1", PASSWORD, scope="openid offline_access")
+    before_rotation(lambda: set_account(app, "jean.dupont1", state=AccountState.INVALIDATED))
+    assert ent.refresh(tokens_["refresh_token"]).json["error"] == "invalid_grant"
+    assert audit_events("refresh_token_reused") == []
+    before_rotation(lambda: None)
+    set_account(app, "jean.dupont1", state=AccountState.ACTIVE)
+    assert ent.refresh(tokens_["refresh_token"]).status_code == 200
 
 
 # --- PKCE -------------------------------------------------------------------------------

@@ -21,19 +21,9 @@ CATEGORIES = ("ent", "teleservice")
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
 
 
-class Client(db.Model, ClientMixin):
-    id: Mapped[int] = mapped_column(primary_key=True)
-    client_id: Mapped[str] = mapped_column(String(64), unique=True)
-    name: Mapped[str] = mapped_column(String(200))
-    category: Mapped[str] = mapped_column(String(20))
-    secret_hash: Mapped[str | None] = mapped_column(String(64))
-    auth_method: Mapped[str] = mapped_column(String(32))
-    redirect_uris: Mapped[list] = mapped_column(JSON, default=list)
-    post_logout_redirect_uris: Mapped[list] = mapped_column(JSON, default=list)
-    scopes: Mapped[str] = mapped_column(String(200))
-    trusted: Mapped[bool] = mapped_column(default=False)
-    backchannel_logout_uri: Mapped[str | None] = mapped_column(String(500))
-    created_at: Mapped[datetime] = mapped_column(default=now)
+class ClientRules(ClientMixin):
+    """What Authlib asks of a relying party, answered from its registration's columns;
+    shared by the mapped `Client` and by `ClientRecord`, the token endpoint's plain row."""
 
     @property
     def is_public(self):
@@ -81,8 +71,43 @@ class Client(db.Model, ClientMixin):
     def check_grant_type(self, grant_type):
         return grant_type in ("authorization_code", "refresh_token")
 
+
+class Client(db.Model, ClientRules):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str] = mapped_column(String(20))
+    secret_hash: Mapped[str | None] = mapped_column(String(64))
+    auth_method: Mapped[str] = mapped_column(String(32))
+    redirect_uris: Mapped[list] = mapped_column(JSON, default=list)
+    post_logout_redirect_uris: Mapped[list] = mapped_column(JSON, default=list)
+    scopes: Mapped[str] = mapped_column(String(200))
+    trusted: Mapped[bool] = mapped_column(default=False)
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=now)
+
     def __repr__(self):
         return f"<Client {self.client_id} {self.name!r}>"
+
+
+# What Authlib reads of a client to authenticate it at the token endpoint, and its key.
+CLIENT_AUTHENTICATION_COLUMNS = (Client.id, Client.client_id, Client.secret_hash, Client.auth_method)
+# What a code exchange also reads: the redirect URI to check, the category for the door
+# rule, the scopes a client may be given.
+CLIENT_RECORD_COLUMNS = (*CLIENT_AUTHENTICATION_COLUMNS, Client.category, Client.redirect_uris, Client.scopes)
+
+
+class ClientRecord(ClientRules):
+    """A relying party as the token endpoint reads it: `columns` of one Core row, without
+    the ORM's identity map and instrumentation (the hot path). Only the rules those columns
+    answer apply."""
+
+    def __init__(self, row, columns=CLIENT_RECORD_COLUMNS):
+        for column in columns:
+            setattr(self, column.key, getattr(row, column.key))
+
+    def __repr__(self):
+        return f"<ClientRecord {self.client_id}>"
 
 
 class AuthorizationCode(db.Model, AuthorizationCodeMixin):

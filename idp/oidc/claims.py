@@ -28,9 +28,8 @@ CLAIMS_SUPPORTED = [
     "children",
 ]
 
-IDENTITY_COLUMNS = (
-    Account.id,
-    Account.state,
+# What the claims are made of (`user_info`).
+CLAIM_COLUMNS = (
     Account.sub,
     Account.kind,
     Account.identifier,
@@ -62,7 +61,9 @@ def with_schooling(query):
 
 # Built once: SQLAlchemy then reuses the compiled form without recomputing cache keys.
 PERSON = with_schooling(
-    select(*IDENTITY_COLUMNS, relying_party_admits(bindparam("category")).label("allowed")).where(Account.id == bindparam("account_id"))
+    select(Account.id, *CLAIM_COLUMNS, relying_party_admits(bindparam("category")).label("allowed")).where(
+        Account.id == bindparam("account_id")
+    )
 )
 
 

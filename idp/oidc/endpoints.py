@@ -20,7 +20,8 @@ from ..clock import now, timestamp
 from ..extensions import db
 from ..models import Account, Client, Token
 from ..security import token_hash
-from .claims import IDENTITY_COLUMNS, user_info, with_schooling
+from .claims import CLAIM_COLUMNS, user_info, with_schooling
+from .connection import statement_connection
 from .grants import AUTH_METHODS
 from .keys import key_store
 from .tokens import find_token
@@ -28,7 +29,7 @@ from .tokens import find_token
 # Userinfo's one query: the token's state and the rows its claims are made of, if the
 # account may still log in to the token's relying party.
 ACCESS_LOOKUP = with_schooling(
-    select(Token.scope, Token.access_expires_at, Token.revoked_at, Client.client_id, *IDENTITY_COLUMNS)
+    select(Token.scope, Token.access_expires_at, Token.revoked_at, Client.client_id, *CLAIM_COLUMNS)
     .join(Account, Token.account_id == Account.id)
     .join(Client, Token.client_pk == Client.id)
     .where(Token.access_token_hash == bindparam("digest"), relying_party_admits())
@@ -61,9 +62,7 @@ class AccessGrant(TokenMixin):
 
 class BearerTokenValidator(_BearerTokenValidator):
     def authenticate_token(self, token_string):
-        # Reads only: outside a transaction, so no BEGIN and ROLLBACK round trips.
-        connection = db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        rows = connection.execute(ACCESS_LOOKUP, {"digest": token_hash(token_string)}).all()
+        rows = statement_connection().execute(ACCESS_LOOKUP, {"digest": token_hash(token_string)}).all()
         return AccessGrant(rows) if rows else None
 
 

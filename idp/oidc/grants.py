@@ -1,29 +1,38 @@
 """The grants, wired on Authlib with its current hooks (conventions: Authlib's own docs).
 
-Authorization codes and refresh tokens are claimed with one conditional UPDATE, so two
+Authorization codes and refresh tokens are spent with one conditional UPDATE, so two
 concurrent requests can never both spend the same one; the loser is treated as a replay
 and revokes what the value produced (RFC 6749 §4.1.2, RFC 9700 §4.14). Hooks never
 commit: a replay is raised to the token view, which refuses the request and commits the
 revocation as a transaction of its own.
+
+The token endpoint reads its client with Core (`ClientRecord`), and Authlib authenticates
+it as usual. The refresh grant is the hottest path after the login: its client lookup
+also reads the refresh token presented, and one statement spends that token and stores
+its successor (idp.oidc.tokens.rotate_refresh_token), outside any transaction on
+PostgreSQL (idp.oidc.connection).
 """
 
 from datetime import timedelta
 from types import SimpleNamespace
 
-from authlib.oauth2.rfc6749 import InvalidRequestError, InvalidScopeError, TokenMixin, grants
+from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, InvalidScopeError, TokenMixin, grants
+from authlib.oauth2.rfc6749.authenticate_client import ClientAuthentication
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import grants as oidc_grants
 from flask import current_app, g
-from sqlalchemy import bindparam, exists, select, update
+from sqlalchemy import and_, bindparam, exists, select, update
 
-from ..accounts.access import relying_party_admits
 from ..clock import now, timestamp
 from ..extensions import db
-from ..models import Account, AuthorizationCode, Client, Token
+from ..models import AuthorizationCode, Client, Token
+from ..models.oauth import CLIENT_AUTHENTICATION_COLUMNS, CLIENT_RECORD_COLUMNS, ClientRecord
 from ..security import token_hash
 from .claims import Person, load_person, user_info
+from .connection import statement_connection
 from .keys import key_store
-from .tokens import Replay, find_token
+from .parameters import well_formed_client_id
+from .tokens import Replay, find_token, rotate_refresh_token
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 
@@ -45,7 +54,27 @@ CODE_LOOKUP = select(AuthorizationCode).where(
 )
 
 
-class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
+CLIENT_RECORD = select(*CLIENT_RECORD_COLUMNS).where(Client.client_id == bindparam("client_id"))
+
+
+class TokenEndpointGrant:
+    """Client authentication at the token endpoint: Authlib's own methods and checks, on a
+    client that `read_client` reads with Core instead of the server's ORM `query_client`."""
+
+    def authenticate_token_endpoint_client(self):
+        authentication = ClientAuthentication(self.read_client)
+        client = authentication(self.request, self.TOKEN_ENDPOINT_AUTH_METHODS)
+        self.server.send_signal("after_authenticate_client", client=client, grant=self)
+        return client
+
+    def read_client(self, client_id):
+        if not well_formed_client_id(client_id):
+            return None
+        row = db.session.connection().execute(CLIENT_RECORD, {"client_id": client_id}).first()
+        return ClientRecord(row) if row is not None else None
+
+
+class AuthorizationCodeGrant(TokenEndpointGrant, grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
 
     def validate_authorization_request(self):
@@ -99,63 +128,90 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         return person if person.allowed else None
 
 
-# Spends a refresh token in one statement, if it is this client's, unspent, unrevoked,
-# unexpired and its account may still log in to the client; returns what the new token
-# inherits.
-REFRESH_CLAIM = (
-    update(Token)
-    .where(
-        Token.refresh_token_hash == bindparam("digest"),
-        Token.client_pk == bindparam("presenting_client"),
-        Token.refresh_used_at.is_(None),
-        Token.revoked_at.is_(None),
-        Token.refresh_expires_at > bindparam("moment"),
-        exists().where(Account.id == Token.account_id, Client.id == Token.client_pk, relying_party_admits()),
+# The refresh grant's one read: the client presenting a refresh token, and that token's
+# row if it is this client's (else NULLs). Authlib authenticates the client from the row
+# before the grant looks at the token.
+PRESENTED_REFRESH_TOKEN = (
+    select(
+        *CLIENT_AUTHENTICATION_COLUMNS,
+        Token.id.label("token_id"),
+        Token.account_id,
+        Token.scope,
+        Token.refresh_used_at,
+        Token.revoked_at,
+        Token.refresh_expires_at,
     )
-    .values(refresh_used_at=bindparam("moment"))
-    .returning(Token.id, Token.family, Token.scope, Token.account_id, Token.login_session_id, Token.authorization_code_id, Token.auth_time)
+    .outerjoin(Token, and_(Token.refresh_token_hash == bindparam("digest"), Token.client_pk == Client.id))
+    .where(Client.client_id == bindparam("client_id"))
 )
 
 
-class SpentRefreshToken(TokenMixin):
-    """The refresh token just spent, as the refresh grant and save_token need it."""
+class PresentingClient(ClientRecord):
+    """A client read with the refresh token it presents (`token`, a row of NULLs when the
+    value is no refresh token of this client)."""
 
     def __init__(self, row):
-        self.row = row
-        self.family = row.family
-        self.authorization_code_id = row.authorization_code_id
-        self.login_session_id = row.login_session_id
-        self.auth_time = row.auth_time
+        super().__init__(row, CLIENT_AUTHENTICATION_COLUMNS)
+        self.token = row
+
+
+class PresentedRefreshToken(TokenMixin):
+    """A refresh token that may be spent, as the grant and `rotate_refresh_token` need it."""
+
+    def __init__(self, row):
+        self.id = row.token_id
+        self.account_id = row.account_id
+        self.scope = row.scope
 
     def check_client(self, client):
-        return True  # REFRESH_CLAIM only matches the presenting client's tokens
+        return True  # PRESENTED_REFRESH_TOKEN only finds the presenting client's tokens
 
     def get_scope(self):
-        return self.row.scope
+        return self.scope
 
 
-class RefreshTokenGrant(grants.RefreshTokenGrant):
+class RefreshTokenGrant(TokenEndpointGrant, grants.RefreshTokenGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
     INCLUDE_NEW_REFRESH_TOKEN = True
 
+    def read_client(self, client_id):
+        if not well_formed_client_id(client_id):
+            return None
+        params = {"client_id": client_id, "digest": token_hash(self.request.form.get("refresh_token") or "")}
+        row = statement_connection().execute(PRESENTED_REFRESH_TOKEN, params).first()
+        return PresentingClient(row) if row is not None else None
+
     def authenticate_refresh_token(self, refresh_token):
-        client = self.request.client
-        params = {"digest": token_hash(refresh_token), "presenting_client": client.id, "moment": now()}
-        row = db.session.connection().execute(REFRESH_CLAIM, params).first()
-        if row is not None:
-            return SpentRefreshToken(row)
-        # Not spendable: find out whether it is a reuse of a spent token (rare path).
-        known = find_token(refresh_token, "refresh_token")
-        if known is not None and known.presented_as == "refresh_token" and known.client_pk == client.id and known.refresh_used_at:
-            raise Replay([known.family], "refresh_token_reused", known.account, known.client)
-        return None
+        row = self.request.client.token
+        if row.token_id is None:
+            return None  # unknown, or another client's
+        if row.refresh_used_at is not None:
+            self._refuse_reuse(refresh_token)
+        if row.revoked_at is not None or row.refresh_expires_at <= now():
+            return None
+        return PresentedRefreshToken(row)
 
     def authenticate_user(self, refresh_token):
-        # REFRESH_CLAIM checked the account against the client; the token row needs its id only.
-        return SimpleNamespace(id=refresh_token.row.account_id)
+        # rotate_refresh_token checks the account against the client as it spends the token.
+        return SimpleNamespace(id=refresh_token.account_id)
+
+    def save_token(self, token):
+        refresh_token = self.request.refresh_token
+        if not rotate_refresh_token(token, refresh_token, statement_connection()):
+            # Spent by a concurrent request since it was read, revoked meanwhile, or its
+            # account may no longer use this client (rare path).
+            self._refuse_reuse(self.request.form["refresh_token"])
+            raise InvalidGrantError()
+
+    def _refuse_reuse(self, refresh_token):
+        """A spent refresh token presented again revokes its whole family (read with the
+        ORM, for the audit: rare path)."""
+        known = find_token(refresh_token, "refresh_token")
+        if known is not None and known.refresh_used_at is not None:
+            raise Replay([known.family], "refresh_token_reused", known.account, known.client)
 
     def revoke_old_credential(self, refresh_token):
-        # Spent by REFRESH_CLAIM; a second use revokes the whole family.
+        # Spent by rotate_refresh_token; a second use revokes the whole family.
         pass
 
 

@@ -26,6 +26,14 @@ def _rule(characters, longest):
 
 
 CLIENT_ID = _rule(VISIBLE, 64)  # the column's size
+
+
+def well_formed_client_id(value):
+    """False for what cannot be a client identifier (a NUL byte from a decoded URL, say):
+    such a value is no client, and never reaches the database."""
+    return isinstance(value, str) and CLIENT_ID.fullmatch(value) is not None
+
+
 RULES = {
     "client_id": CLIENT_ID,
     "client_secret": _rule(VISIBLE, 256),

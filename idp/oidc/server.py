@@ -7,22 +7,19 @@ from sqlalchemy import bindparam, select
 
 from ..extensions import db
 from ..models import Client
-from . import keys
+from . import connection, keys
 from .endpoints import EndSessionEndpoint, IntrospectionEndpoint, RevocationEndpoint, UserInfoEndpoint, protector
 from .grants import AuthorizationCodeGrant, OpenIDCode, RefreshTokenGrant, S256CodeChallenge
-from .parameters import CLIENT_ID
+from .parameters import well_formed_client_id
 from .tokens import generate_token, save_token
 
 CLIENT_LOOKUP = select(Client).where(Client.client_id == bindparam("client_id"))
 
 
 def query_client(client_id):
-    """The relying party `client_id`, looked up once per request however often Authlib asks.
-
-    A value that cannot be a client identifier (a NUL byte from a decoded URL, say) is no
-    client, and never reaches the database.
-    """
-    if not isinstance(client_id, str) or not CLIENT_ID.fullmatch(client_id):
+    """The relying party `client_id`, looked up once per request however often Authlib asks
+    (the token endpoint's grants read theirs with Core: idp.oidc.grants)."""
+    if not well_formed_client_id(client_id):
         return None
     cache = g.setdefault("clients", {})
     if client_id not in cache:
@@ -49,6 +46,7 @@ def init_app(app):
     authorization.register_endpoint(EndSessionEndpoint)
     authorization.register_extension(IssuerParameter())
     app.extensions["idp.authorization"] = authorization
+    connection.init_app(app)
     keys.init_app(app)
 
 

@@ -4,13 +4,15 @@ import secrets
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, exists, insert, select, update
 
+from ..accounts.access import relying_party_admits
 from ..audit import audit
 from ..clock import now
 from ..extensions import db
-from ..models import Token
+from ..models import Account, Client, Token
 from ..security import new_token, token_hash
+from .connection import single_statement_writes
 
 
 def generate_token(grant_type, client, user=None, scope=None, expires_in=None, include_refresh_token=True):
@@ -52,6 +54,71 @@ def save_token(token, request):
         "refresh_used_at": None,
     }
     db.session.connection().execute(TOKEN_INSERT, values)
+
+
+# Spends a refresh token (`spent_id`) if it is still unspent, unrevoked and unexpired, and
+# its account may still log in to its client.
+SPEND = (
+    update(Token)
+    .where(
+        Token.id == bindparam("spent_id"),
+        Token.refresh_used_at.is_(None),
+        Token.revoked_at.is_(None),
+        Token.refresh_expires_at > bindparam("moment"),
+        exists().where(Account.id == Token.account_id, Client.id == Token.client_pk, relying_party_admits()),
+    )
+    .values(refresh_used_at=bindparam("moment"))
+)
+# What a successor inherits from the token it replaces.
+INHERITED = ("client_pk", "account_id", "login_session_id", "authorization_code_id", "family", "auth_time")
+# What it brings, bound under names that are no column of `token` (an UPDATE would take
+# a parameter named after a column for a value to set).
+BROUGHT = {
+    "access_token_hash": "new_access_hash",
+    "refresh_token_hash": "new_refresh_hash",
+    "scope": "new_scope",
+    "issued_at": "moment",
+    "access_expires_at": "access_expiry",
+    "refresh_expires_at": "refresh_expiry",
+}
+
+
+def _successor(source, *conditions):
+    """INSERT of the new token of a family: inherited from `source` (rows of `token`), the
+    rest bound."""
+    table = Token.__table__
+    brought = [bindparam(name, type_=table.c[column].type) for column, name in BROUGHT.items()]
+    rows = select(*(source.c[column] for column in INHERITED), *brought).where(*conditions)
+    return insert(Token).from_select([*INHERITED, *BROUGHT], rows)
+
+
+# PostgreSQL: spend and store the successor in one statement (its rowcount tells whether
+# it did, which SQLAlchemy keeps for an INSERT only when asked).
+ROTATION = _successor(SPEND.returning(*(Token.__table__.c[column] for column in INHERITED)).cte("spent"))
+ROTATION = ROTATION.execution_options(preserve_rowcount=True)
+# Elsewhere: the same in two, inside the request's transaction.
+SUCCESSOR = _successor(Token.__table__, Token.id == bindparam("spent_id"))
+
+
+def rotate_refresh_token(token, spent, connection):
+    """Spend the refresh token `spent` and store `token`, its successor in the family: both
+    or nothing. False when `spent` can no longer be spent (see SPEND)."""
+    moment = now()
+    params = {
+        "spent_id": spent.id,
+        "moment": moment,
+        "new_access_hash": token_hash(token["access_token"]),
+        "new_refresh_hash": token_hash(token["refresh_token"]),
+        "new_scope": token["scope"],
+        "access_expiry": moment + timedelta(seconds=token["expires_in"]),
+        "refresh_expiry": moment + timedelta(seconds=current_app.config["REFRESH_TOKEN_LIFETIME"]),
+    }
+    if single_statement_writes():
+        return connection.execute(ROTATION, params).rowcount == 1
+    if connection.execute(SPEND, {"spent_id": spent.id, "moment": moment}).rowcount != 1:
+        return False
+    connection.execute(SUCCESSOR, params)
+    return True
 
 
 LOOKUPS = {
