@@ -14,7 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config as settings
 from . import memory, templating
-from .extensions import babel, csrf, db, migrate
+from .extensions import LazilyDescribedCursor, babel, csrf, db, migrate
 
 PACKAGE = Path(__file__).resolve().parent
 MIGRATIONS = PACKAGE / "migrations"
@@ -95,7 +95,10 @@ def _configure(app):
     if config["DATABASE_URL"].startswith("postgresql"):
         # No pre-ping: it would cost a round trip per request; a connection that dies with a
         # database restart fails one request and the pool then reconnects.
-        config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_size": 10, "max_overflow": 10, "pool_recycle": 3600})
+        config.setdefault(
+            "SQLALCHEMY_ENGINE_OPTIONS",
+            {"pool_size": 10, "max_overflow": 10, "pool_recycle": 3600, "connect_args": {"cursor_factory": LazilyDescribedCursor}},
+        )
     config["SESSION_COOKIE_NAME"] = "idp_ui"
     config["SESSION_COOKIE_HTTPONLY"] = True
     config["SESSION_COOKIE_SAMESITE"] = "Lax"
