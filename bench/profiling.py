@@ -15,8 +15,10 @@ import time
 from collections import Counter, defaultdict
 from urllib.parse import urlsplit
 
+import psycopg
 from idp import create_app
-from idp.extensions import db
+from idp.extensions import LazilyDescribedCursor, db
+from psycopg.pq import TransactionStatus
 from sqlalchemy import event
 
 from scenarios import SCENARIOS
@@ -50,16 +52,46 @@ class TimedTransport:
 
 
 class StatementCounter:
-    """Counts the SQL the application sends, by statement and by transaction event."""
+    """Counts the SQL the application sends, by statement and by transaction event.
+
+    On PostgreSQL it counts at the driver, so that it also sees the hot statements run on
+    the driver's cursor (idp.oidc.connection): a BEGIN is a statement sent outside
+    autocommit when no transaction is open, a COMMIT or ROLLBACK one that ends a transaction.
+    """
 
     def __init__(self, engine):
         self.counts = Counter()
-        event.listen(engine, "before_cursor_execute", self._statement)
+        self.pre_ping = engine.pool._pre_ping
+        if engine.dialect.name == "postgresql":
+            self._watch_driver()
+            return
+        event.listen(engine, "before_cursor_execute", lambda *args: self._statement(args[2]))
         for name in ("begin", "commit", "rollback"):
             event.listen(engine, name, lambda connection, name=name: self.counts.update([name.upper()]))
-        self.pre_ping = engine.pool._pre_ping
 
-    def _statement(self, connection, cursor, statement, parameters, context, executemany):
+    def _watch_driver(self):
+        counts, statement = self.counts, self._statement
+        execute = LazilyDescribedCursor.execute
+
+        def counted_execute(cursor, query, *args, **kwargs):
+            connection = cursor.connection
+            if not connection.autocommit and connection.info.transaction_status == TransactionStatus.IDLE:
+                counts["BEGIN"] += 1
+            statement(str(query))
+            return execute(cursor, query, *args, **kwargs)
+
+        LazilyDescribedCursor.execute = counted_execute
+        for name in ("commit", "rollback"):
+            end = getattr(psycopg.Connection, name)
+
+            def counted_end(connection, end=end, name=name):
+                if connection.info.transaction_status != TransactionStatus.IDLE:
+                    counts[name.upper()] += 1
+                return end(connection)
+
+            setattr(psycopg.Connection, name, counted_end)
+
+    def _statement(self, statement):
         text = " ".join(statement.split())
         if text.startswith("SELECT") and " FROM " in text:
             text = "SELECT … FROM " + text.split(" FROM ", 1)[1]  # noqa: S608 (a label to print)

@@ -8,12 +8,14 @@ from datetime import timedelta
 import pytest
 import time_machine
 from authlib.integrations.flask_oauth2 import AuthorizationServer
-from sqlalchemy import event
+from flask import g
+from sqlalchemy import bindparam, event, select
 from sqlalchemy.engine import Engine
 
-from idp.extensions import db
-from idp.models import AccountState, AuditEvent, Token
-from idp.oidc import connection, grants, tokens
+from idp.extensions import LazilyDescribedCursor, db
+from idp.models import Account, AccountKind, AccountState, AuditEvent, Token
+from idp.oidc import connection, endpoints, grants, tokens
+from idp.security import token_hash
 
 from .conftest import PASSWORD
 from .oidc_helpers import RelyingParty, pkce_pair, query_of
@@ -310,6 +312,67 @@ def test_refresh_of_an_account_refused_meanwhile_spends_nothing(app, ent, parent
 
 
 # --- PKCE -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def driver_statements(app, monkeypatch):
+    """The statements PostgreSQL receives, as (SQL, whether in autocommit), whoever sends them."""
+    if app.config["DATABASE_URL"].split(":", 1)[0] != "postgresql+psycopg":
+        pytest.skip("the hot statements leave the ORM session on PostgreSQL only")
+    sent = []
+    execute = LazilyDescribedCursor.execute
+
+    def recorded(cursor, query, *args, **kwargs):
+        sent.append((" ".join(str(query).split())[:40], cursor.connection.autocommit))
+        return execute(cursor, query, *args, **kwargs)
+
+    monkeypatch.setattr(LazilyDescribedCursor, "execute", recorded)
+    return sent
+
+
+def test_refresh_and_userinfo_send_their_statements_outside_any_transaction(ent, parent, driver_statements):
+    tokens_, _ = ent.full_login("jean.dupont1", PASSWORD, scope="openid profile offline_access")
+    driver_statements.clear()
+    refreshed = ent.refresh(tokens_["refresh_token"]).json
+    assert [statement[:17] for statement, _ in driver_statements] == ["SELECT client.id,", "WITH spent AS (UP"]
+    driver_statements.clear()
+    assert userinfo(ent, refreshed["access_token"]).json["preferred_username"] == "jean.dupont1"
+    assert [statement[:12] for statement, _ in driver_statements] == ["SELECT token"]
+    assert all(autocommit for _, autocommit in driver_statements)
+
+
+def test_hot_statements_convert_enumerations_as_the_orm_does(app, ent, parent):
+    tokens_, _ = ent.full_login("jean.dupont1", PASSWORD)
+    lookup = {"digest": token_hash(tokens_["access_token"])}
+    with app.test_request_context():
+        rows = connection.execute(endpoints.ACCESS_LOOKUP, lookup).fetchall()
+        assert rows[0].kind is AccountKind.PARENT
+        assert rows[0].identifier == "jean.dupont1"
+    # The door rule's literal (the ACTIVE member) is bound as the column stores it.
+    set_account(app, "jean.dupont1", state=AccountState.BLOCKED)
+    with app.test_request_context():
+        assert connection.execute(endpoints.ACCESS_LOOKUP, lookup).fetchall() == []
+
+
+def test_a_hot_statement_refuses_a_bound_value_that_would_need_converting(app):
+    statement = connection.HotStatement(select(Account.id).where(Account.state == bindparam("state", type_=Account.state.type)))
+    with app.app_context(), pytest.raises(TypeError, match="'state' would need converting"):
+        statement.compiled(db.engine.dialect)
+
+
+def test_the_hot_connection_goes_back_to_the_pool_in_transaction_mode(app, driver_statements):
+    with app.test_request_context():
+        connection.execute(endpoints.ACCESS_LOOKUP, {"digest": "unknown"})
+        driver = g.statement_connection.driver_connection
+        assert driver.autocommit
+        connection.close_statement_connection()
+        assert not driver.autocommit
+    with app.test_request_context():
+        connection.execute(endpoints.ACCESS_LOOKUP, {"digest": "unknown"})
+        pooled = g.statement_connection
+        pooled.driver_connection.close()  # lost with its server
+        connection.close_statement_connection()
+        assert pooled.dbapi_connection is None  # discarded, not given back
 
 
 def test_public_client_with_pkce(make_rp, parent):

@@ -20,19 +20,21 @@ from ..clock import now, timestamp
 from ..extensions import db
 from ..models import Account, Client, Token
 from ..security import token_hash
+from . import connection
 from .claims import CLAIM_COLUMNS, user_info, with_schooling
-from .connection import statement_connection
 from .grants import AUTH_METHODS
 from .keys import key_store
 from .tokens import find_token
 
 # Userinfo's one query: the token's state and the rows its claims are made of, if the
 # account may still log in to the token's relying party.
-ACCESS_LOOKUP = with_schooling(
-    select(Token.scope, Token.access_expires_at, Token.revoked_at, Client.client_id, *CLAIM_COLUMNS)
-    .join(Account, Token.account_id == Account.id)
-    .join(Client, Token.client_pk == Client.id)
-    .where(Token.access_token_hash == bindparam("digest"), relying_party_admits())
+ACCESS_LOOKUP = connection.HotStatement(
+    with_schooling(
+        select(Token.scope, Token.access_expires_at, Token.revoked_at, Client.client_id, *CLAIM_COLUMNS)
+        .join(Account, Token.account_id == Account.id)
+        .join(Client, Token.client_pk == Client.id)
+        .where(Token.access_token_hash == bindparam("digest"), relying_party_admits())
+    )
 )
 
 
@@ -62,7 +64,7 @@ class AccessGrant(TokenMixin):
 
 class BearerTokenValidator(_BearerTokenValidator):
     def authenticate_token(self, token_string):
-        rows = statement_connection().execute(ACCESS_LOOKUP, {"digest": token_hash(token_string)}).all()
+        rows = connection.execute(ACCESS_LOOKUP, {"digest": token_hash(token_string)}).fetchall()
         return AccessGrant(rows) if rows else None
 
 

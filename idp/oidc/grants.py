@@ -28,8 +28,8 @@ from ..extensions import db
 from ..models import AuthorizationCode, Client, Token
 from ..models.oauth import CLIENT_AUTHENTICATION_COLUMNS, CLIENT_RECORD_COLUMNS, ClientRecord
 from ..security import token_hash
+from . import connection
 from .claims import Person, load_person, user_info
-from .connection import statement_connection
 from .keys import key_store
 from .parameters import well_formed_client_id
 from .tokens import Replay, find_token, rotate_refresh_token
@@ -131,7 +131,7 @@ class AuthorizationCodeGrant(TokenEndpointGrant, grants.AuthorizationCodeGrant):
 # The refresh grant's one read: the client presenting a refresh token, and that token's
 # row if it is this client's (else NULLs). Authlib authenticates the client from the row
 # before the grant looks at the token.
-PRESENTED_REFRESH_TOKEN = (
+PRESENTED_REFRESH_TOKEN = connection.HotStatement(
     select(
         *CLIENT_AUTHENTICATION_COLUMNS,
         Token.id.label("token_id"),
@@ -178,7 +178,7 @@ class RefreshTokenGrant(TokenEndpointGrant, grants.RefreshTokenGrant):
         if not well_formed_client_id(client_id):
             return None
         params = {"client_id": client_id, "digest": token_hash(self.request.form.get("refresh_token") or "")}
-        row = statement_connection().execute(PRESENTED_REFRESH_TOKEN, params).first()
+        row = connection.execute(PRESENTED_REFRESH_TOKEN, params).fetchone()
         return PresentingClient(row) if row is not None else None
 
     def authenticate_refresh_token(self, refresh_token):
@@ -197,7 +197,7 @@ class RefreshTokenGrant(TokenEndpointGrant, grants.RefreshTokenGrant):
 
     def save_token(self, token):
         refresh_token = self.request.refresh_token
-        if not rotate_refresh_token(token, refresh_token, statement_connection()):
+        if not rotate_refresh_token(token, refresh_token):
             # Spent by a concurrent request since it was read, revoked meanwhile, or its
             # account may no longer use this client (rare path).
             self._refuse_reuse(self.request.form["refresh_token"])

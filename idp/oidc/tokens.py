@@ -12,7 +12,7 @@ from ..clock import now
 from ..extensions import db
 from ..models import Account, Client, Token
 from ..security import new_token, token_hash
-from .connection import single_statement_writes
+from .connection import HotStatement, execute, single_statement_writes
 
 
 def generate_token(grant_type, client, user=None, scope=None, expires_in=None, include_refresh_token=True):
@@ -94,13 +94,15 @@ def _successor(source, *conditions):
 
 # PostgreSQL: spend and store the successor in one statement (its rowcount tells whether
 # it did, which SQLAlchemy keeps for an INSERT only when asked).
-ROTATION = _successor(SPEND.returning(*(Token.__table__.c[column] for column in INHERITED)).cte("spent"))
-ROTATION = ROTATION.execution_options(preserve_rowcount=True)
+ROTATION = HotStatement(
+    _successor(SPEND.returning(*(Token.__table__.c[column] for column in INHERITED)).cte("spent")).execution_options(preserve_rowcount=True)
+)
 # Elsewhere: the same in two, inside the request's transaction.
-SUCCESSOR = _successor(Token.__table__, Token.id == bindparam("spent_id"))
+SPEND_ALONE = HotStatement(SPEND)
+SUCCESSOR = HotStatement(_successor(Token.__table__, Token.id == bindparam("spent_id")))
 
 
-def rotate_refresh_token(token, spent, connection):
+def rotate_refresh_token(token, spent):
     """Spend the refresh token `spent` and store `token`, its successor in the family: both
     or nothing. False when `spent` can no longer be spent (see SPEND)."""
     moment = now()
@@ -114,10 +116,10 @@ def rotate_refresh_token(token, spent, connection):
         "refresh_expiry": moment + timedelta(seconds=current_app.config["REFRESH_TOKEN_LIFETIME"]),
     }
     if single_statement_writes():
-        return connection.execute(ROTATION, params).rowcount == 1
-    if connection.execute(SPEND, {"spent_id": spent.id, "moment": moment}).rowcount != 1:
+        return execute(ROTATION, params).rowcount == 1
+    if execute(SPEND_ALONE, {"spent_id": spent.id, "moment": moment}).rowcount != 1:
         return False
-    connection.execute(SUCCESSOR, params)
+    execute(SUCCESSOR, params)
     return True
 
 
