@@ -43,3 +43,21 @@ def one_query():
     if row is None:
         return jsonify(error="not_found"), 404
     return jsonify(sub=row.sub, given_name=row.given_name, family_name=row.family_name)
+
+
+def _bare_in_front(wsgi_app):
+    """`GET /bare`: "hello" from a plain WSGI callable, before Flask. What the server itself
+    costs per request (bench/instructions.py), the least any application can cost."""
+    body = b"hello"
+    headers = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]
+
+    def application(environ, start_response):
+        if environ.get("PATH_INFO") != "/bare":
+            return wsgi_app(environ, start_response)
+        start_response("200 OK", list(headers))
+        return [body]
+
+    return application
+
+
+app.wsgi_app = _bare_in_front(app.wsgi_app)
