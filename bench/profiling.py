@@ -93,14 +93,29 @@ class StatementCounter:
 
     def _statement(self, statement):
         text = " ".join(statement.split())
-        if text.startswith("SELECT") and " FROM " in text:
-            text = "SELECT … FROM " + text.split(" FROM ", 1)[1]  # noqa: S608 (a label to print)
+        outer_from = _outer_from(text)
+        if text.startswith("SELECT") and outer_from is not None:
+            text = "SELECT … FROM " + text[outer_from + len(" FROM ") :]  # noqa: S608 (a label to print)
         self.counts[re.sub(r"%\(\w+\)s", "?", text)[:100]] += 1
 
     def print(self, count):
         print("\nSQL per operation" + (" (plus a pool pre-ping round trip per request)" if self.pre_ping else ""))
         for statement, times in self.counts.most_common():
             print(f"  {times / count:>5.2f}  {statement}")
+
+
+def _outer_from(text):
+    """Where the statement's own ` FROM ` is: the first one outside parentheses (its
+    columns may hold subqueries)."""
+    depth = 0
+    for index, character in enumerate(text):
+        if character == "(":
+            depth += 1
+        elif character == ")":
+            depth -= 1
+        elif depth == 0 and text.startswith(" FROM ", index):
+            return index
+    return None
 
 
 def _run(scenario, transport, count):
