@@ -172,6 +172,31 @@ def test_code_reused_later_is_refused_and_revokes_its_tokens(ent, parent):
         assert ent.refresh(first["refresh_token"]).json["error"] == "invalid_grant"
 
 
+def test_code_spent_by_a_concurrent_exchange_counts_as_a_replay(app, ent, parent, audit_events, rotation, monkeypatch):
+    code, _ = ent.log_in_and_get_code("jean.dupont1", PASSWORD, scope="openid offline_access")
+    other = RelyingParty(app.test_client(), ent.client_id, ent.secret, ent.auth_method, ent.redirect_uri, ent.issuer)
+    exchange = grants.exchange_code
+    concurrent = []
+
+    def after_a_concurrent_exchange(token, request):
+        # The same code exchanged in another thread between this request's read and write.
+        monkeypatch.setattr(grants, "exchange_code", exchange)
+        worker = threading.Thread(target=lambda: concurrent.append(other.exchange(code).json))
+        worker.start()
+        worker.join()
+        return exchange(token, request)
+
+    monkeypatch.setattr(grants, "exchange_code", after_a_concurrent_exchange)
+    response = ent.exchange(code)
+    assert response.status_code == 400
+    assert response.json["error"] == "invalid_grant"
+    # The concurrent request won, and lost what it got: its token is revoked.
+    assert "access_token" in concurrent[0]
+    assert userinfo(ent, concurrent[0]["access_token"]).status_code == 401
+    assert ent.refresh(concurrent[0]["refresh_token"]).json["error"] == "invalid_grant"
+    assert [event.details["revoked"] for event in audit_events("code_replayed")] == [1]
+
+
 def test_code_expires_after_sixty_seconds(ent, parent):
     with time_machine.travel("2026-11-30 08:00:00", tick=False) as traveller:
         code, _ = ent.log_in_and_get_code("jean.dupont1", PASSWORD)
@@ -330,8 +355,17 @@ def driver_statements(app, monkeypatch):
     return sent
 
 
-def test_refresh_and_userinfo_send_their_statements_outside_any_transaction(ent, parent, driver_statements):
-    tokens_, _ = ent.full_login("jean.dupont1", PASSWORD, scope="openid profile offline_access")
+def test_token_requests_and_userinfo_send_their_statements_outside_any_transaction(ent, parent, driver_statements):
+    code, _ = ent.log_in_and_get_code("jean.dupont1", PASSWORD, scope="openid profile offline_access")
+    driver_statements.clear()
+    tokens_ = ent.exchange(code).json
+    assert [statement[:17] for statement, _ in driver_statements] == [
+        "SELECT client.id,",
+        "SELECT authorizat",
+        "SELECT account.id",
+        "WITH spent AS (UP",
+    ]
+    assert all(autocommit for _, autocommit in driver_statements)
     driver_statements.clear()
     refreshed = ent.refresh(tokens_["refresh_token"]).json
     assert [statement[:17] for statement, _ in driver_statements] == ["SELECT client.id,", "WITH spent AS (UP"]

@@ -9,8 +9,8 @@ from authlib.oidc.core import UserInfo
 from sqlalchemy import bindparam, func, select
 
 from ..accounts.access import relying_party_admits
-from ..extensions import db
 from ..models import Account, AccountKind, Establishment, Guardianship, Pupil
+from .connection import HotStatement, execute
 
 SCOPES = ("openid", "profile", "email", "scolarite", "offline_access")
 
@@ -60,16 +60,18 @@ def with_schooling(query):
 
 
 # Built once: SQLAlchemy then reuses the compiled form without recomputing cache keys.
-PERSON = with_schooling(
-    select(Account.id, *CLAIM_COLUMNS, relying_party_admits(bindparam("category")).label("allowed")).where(
-        Account.id == bindparam("account_id")
+PERSON = HotStatement(
+    with_schooling(
+        select(Account.id, *CLAIM_COLUMNS, relying_party_admits(bindparam("category")).label("allowed")).where(
+            Account.id == bindparam("account_id")
+        )
     )
 )
 
 
 def load_person(account_id, category):
     """The rows of an account's claims, and whether it may use a relying party of `category`."""
-    return db.session.execute(PERSON, {"account_id": account_id, "category": category}).all()
+    return execute(PERSON, {"account_id": account_id, "category": category}).fetchall()
 
 
 class Person:

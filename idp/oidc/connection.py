@@ -1,8 +1,9 @@
-"""The statements of the protocol's hottest requests: refresh and userinfo.
+"""The statements of the protocol's hottest requests: the token endpoint and userinfo.
 
-Each of them reads with one statement and writes with at most one, each atomic on its own
-(userinfo's SELECT; the refresh grant's client lookup, then the statement that spends the
-refresh token and stores its successor). On PostgreSQL they run outside any transaction,
+Each of them reads with single statements and writes with at most one, each atomic on its
+own (userinfo's SELECT; the code exchange's reads of its client, code and claims, then the
+statement that spends the code and stores the token; the refresh grant's client lookup,
+then the statement that spends the refresh token and stores its successor). On PostgreSQL they run outside any transaction,
 on a pooled connection the request keeps until its end: no BEGIN, COMMIT or ROLLBACK round
 trips, none of the ORM session's bookkeeping, and still nothing half written.
 

@@ -1,16 +1,17 @@
 """The grants, wired on Authlib with its current hooks (conventions: Authlib's own docs).
 
-Authorization codes and refresh tokens are spent with one conditional UPDATE, so two
-concurrent requests can never both spend the same one; the loser is treated as a replay
-and revokes what the value produced (RFC 6749 §4.1.2, RFC 9700 §4.14). Hooks never
+Authorization codes and refresh tokens are read, then spent by the one conditional
+statement that stores the token they give, so two concurrent requests can never both
+spend the same one; the loser is treated as a replay and revokes what the value produced
+(RFC 6749 §4.1.2, RFC 9700 §4.14), which that statement has already stored. Hooks never
 commit: a replay is raised to the token view, which refuses the request and commits the
 revocation as a transaction of its own.
 
 The token endpoint reads its client with Core (`ClientRecord`), and Authlib authenticates
-it as usual. The refresh grant is the hottest path after the login: its client lookup
-also reads the refresh token presented, and one statement spends that token and stores
-its successor (idp.oidc.tokens.rotate_refresh_token), outside any transaction on
-PostgreSQL (idp.oidc.connection).
+it as usual. The code exchange and the refresh grant are the hottest paths after the
+login: they read with single statements (the refresh grant's client lookup also reads the
+refresh token presented) and write with one (idp.oidc.tokens.exchange_code,
+rotate_refresh_token), outside any transaction on PostgreSQL (idp.oidc.connection).
 """
 
 from datetime import timedelta
@@ -19,9 +20,10 @@ from types import SimpleNamespace
 from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, InvalidScopeError, TokenMixin, grants
 from authlib.oauth2.rfc6749.authenticate_client import ClientAuthentication
 from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oidc.core import AuthorizationCodeMixin
 from authlib.oidc.core import grants as oidc_grants
 from flask import current_app, g
-from sqlalchemy import and_, bindparam, exists, select, update
+from sqlalchemy import and_, bindparam, exists, select
 
 from ..clock import now, timestamp
 from ..extensions import db
@@ -32,29 +34,60 @@ from . import connection
 from .claims import Person, load_person, user_info
 from .keys import key_store
 from .parameters import well_formed_client_id
-from .tokens import Replay, find_token, rotate_refresh_token
+from .tokens import Replay, exchange_code, find_token, rotate_refresh_token
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 
 
-# Spends an authorization code in one statement, if it is this client's and unspent.
-CODE_CLAIM = (
-    update(AuthorizationCode)
-    .where(
-        AuthorizationCode.code_hash == bindparam("digest"),
-        AuthorizationCode.client_pk == bindparam("presenting_client"),
-        AuthorizationCode.used_at.is_(None),
-    )
-    .values(used_at=bindparam("moment"))
-    .returning(AuthorizationCode)
-    .execution_options(synchronize_session=False)
-)
-CODE_LOOKUP = select(AuthorizationCode).where(
-    AuthorizationCode.code_hash == bindparam("digest"), AuthorizationCode.client_pk == bindparam("presenting_client")
+# The code presented, if it is this client's, spent or not: `exchange_code` spends it as
+# it stores the token, unless another request did since.
+PRESENTED_CODE = connection.HotStatement(
+    select(
+        AuthorizationCode.id,
+        AuthorizationCode.account_id,
+        AuthorizationCode.login_session_id,
+        AuthorizationCode.redirect_uri,
+        AuthorizationCode.scope,
+        AuthorizationCode.nonce,
+        AuthorizationCode.auth_time,
+        AuthorizationCode.code_challenge,
+        AuthorizationCode.code_challenge_method,
+        AuthorizationCode.expires_at,
+        AuthorizationCode.used_at,
+    ).where(AuthorizationCode.code_hash == bindparam("digest"), AuthorizationCode.client_pk == bindparam("presenting_client"))
 )
 
 
-CLIENT_RECORD = select(*CLIENT_RECORD_COLUMNS).where(Client.client_id == bindparam("client_id"))
+class PresentedCode(AuthorizationCodeMixin):
+    """An unspent authorization code as the grant needs it (a Core row, the hot path)."""
+
+    def __init__(self, row):
+        self.row = row
+        self.id, self.account_id, self.login_session_id, self.auth_time = row.id, row.account_id, row.login_session_id, row.auth_time
+        self.code_challenge, self.code_challenge_method = row.code_challenge, row.code_challenge_method
+
+    def get_redirect_uri(self):
+        return self.row.redirect_uri
+
+    def get_scope(self):
+        return self.row.scope
+
+    def get_nonce(self):
+        return self.row.nonce
+
+    def get_auth_time(self):
+        return timestamp(self.auth_time)
+
+
+def _code_replayed(code_id, client):
+    """A spent code presented again: what it produced is to be revoked (ORM reads, for the
+    audit: rare path)."""
+    spent = db.session.get(AuthorizationCode, code_id)
+    families = db.session.scalars(select(Token.family).where(Token.authorization_code_id == code_id)).all()
+    return Replay(families, "code_replayed", spent.account, client)
+
+
+CLIENT_RECORD = connection.HotStatement(select(*CLIENT_RECORD_COLUMNS).where(Client.client_id == bindparam("client_id")))
 
 
 class TokenEndpointGrant:
@@ -70,7 +103,7 @@ class TokenEndpointGrant:
     def read_client(self, client_id):
         if not well_formed_client_id(client_id):
             return None
-        row = db.session.connection().execute(CLIENT_RECORD, {"client_id": client_id}).first()
+        row = connection.execute(CLIENT_RECORD, {"client_id": client_id}).fetchone()
         return ClientRecord(row) if row is not None else None
 
 
@@ -106,21 +139,23 @@ class AuthorizationCodeGrant(TokenEndpointGrant, grants.AuthorizationCodeGrant):
         )
 
     def query_authorization_code(self, code, client):
-        params = {"digest": token_hash(code), "presenting_client": client.id, "moment": now()}
-        row = db.session.scalars(CODE_CLAIM, params).first()
+        params = {"digest": token_hash(code), "presenting_client": client.id}
+        row = connection.execute(PRESENTED_CODE, params).fetchone()
         if row is None:
-            # Unknown, or spent already: a replay revokes what the code produced (rare path).
-            spent = db.session.scalar(CODE_LOOKUP, params)
-            if spent is not None:
-                families = db.session.scalars(select(Token.family).where(Token.authorization_code_id == spent.id)).all()
-                raise Replay(families, "code_replayed", spent.account, client)
             return None
-        if row.expires_at <= params["moment"]:
+        if row.used_at is not None:
+            raise _code_replayed(row.id, client)
+        if row.expires_at <= now():
             return None
-        return row
+        return PresentedCode(row)
+
+    def save_token(self, token):
+        if not exchange_code(token, self.request):
+            # Spent by a concurrent request since it was read (rare path).
+            raise _code_replayed(self.request.authorization_code.id, self.request.client)
 
     def delete_authorization_code(self, authorization_code):
-        # Spent in query_authorization_code; the row stays so that a replay is recognised.
+        # Spent by exchange_code; the row stays so that a replay is recognised.
         pass
 
     def authenticate_user(self, authorization_code):

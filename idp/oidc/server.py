@@ -11,7 +11,7 @@ from . import connection, keys
 from .endpoints import EndSessionEndpoint, IntrospectionEndpoint, RevocationEndpoint, UserInfoEndpoint, protector
 from .grants import AuthorizationCodeGrant, OpenIDCode, RefreshTokenGrant, S256CodeChallenge
 from .parameters import well_formed_client_id
-from .tokens import generate_token, save_token
+from .tokens import generate_token
 
 CLIENT_LOOKUP = select(Client).where(Client.client_id == bindparam("client_id"))
 
@@ -35,7 +35,8 @@ class IssuerParameter(_IssuerParameter):
 
 
 def init_app(app):
-    authorization = AuthorizationServer(query_client=query_client, save_token=save_token)
+    # Each grant stores its tokens itself (with the code or refresh token it spends).
+    authorization = AuthorizationServer(query_client=query_client)
     authorization.init_app(app)
     authorization.register_token_generator("default", generate_token)
     authorization.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True), OpenIDCode(require_nonce=False)])

@@ -10,7 +10,7 @@ from ..accounts.access import relying_party_admits
 from ..audit import audit
 from ..clock import now
 from ..extensions import db
-from ..models import Account, Client, Token
+from ..models import Account, AuthorizationCode, Client, Token
 from ..security import new_token, token_hash
 from .connection import HotStatement, execute, single_statement_writes
 
@@ -29,31 +29,69 @@ def generate_token(grant_type, client, user=None, scope=None, expires_in=None, i
     return token
 
 
-TOKEN_INSERT = insert(Token)
+# What a code's first token brings, bound under names that are no column of `token`.
+FIRST = {
+    "client_pk": "new_client_pk",
+    "account_id": "new_account_id",
+    "login_session_id": "new_login_session_id",
+    "auth_time": "new_auth_time",
+    "family": "new_family",
+    "access_token_hash": "new_access_hash",
+    "refresh_token_hash": "new_refresh_hash",
+    "scope": "new_scope",
+    "issued_at": "moment",
+    "access_expires_at": "access_expiry",
+    "refresh_expires_at": "refresh_expiry",
+}
+# Spends a code (`code_id`) if no other request spent it since it was read.
+CODE_SPEND = (
+    update(AuthorizationCode)
+    .where(AuthorizationCode.id == bindparam("code_id"), AuthorizationCode.used_at.is_(None))
+    .values(used_at=bindparam("moment"))
+)
 
 
-def save_token(token, request):
-    """Store the new token's hashes, in the family of the code or refresh token it comes from."""
+def _first_token(codes, *conditions):
+    """INSERT of a code's first token: the code's id from `codes`, the rest bound."""
+    table = Token.__table__
+    brought = [bindparam(name, type_=table.c[column].type) for column, name in FIRST.items()]
+    rows = select(codes.c.id, *brought).where(*conditions)
+    return insert(Token).from_select(["authorization_code_id", *FIRST], rows)
+
+
+# PostgreSQL: spend the code and store its first token in one statement, so that a
+# concurrent exchange of the same code, refused as a replay, finds the token to revoke.
+EXCHANGE = HotStatement(_first_token(CODE_SPEND.returning(AuthorizationCode.id).cte("spent")).execution_options(preserve_rowcount=True))
+# Elsewhere: the same in two, inside the request's transaction.
+CODE_SPEND_ALONE = HotStatement(CODE_SPEND)
+FIRST_TOKEN = HotStatement(_first_token(AuthorizationCode.__table__, AuthorizationCode.id == bindparam("code_id")))
+
+
+def exchange_code(token, request):
+    """Spend the code of a token request and store the token it gives: both or nothing.
+    False when the code was spent by another request since it was read."""
     moment = now()
-    refresh = token.get("refresh_token")
-    origin = request.authorization_code or request.refresh_token
-    values = {
-        "client_pk": request.client.id,
-        "account_id": request.user.id,
-        "access_token_hash": token_hash(token["access_token"]),
-        "refresh_token_hash": token_hash(refresh) if refresh else None,
-        "scope": token["scope"],
-        "issued_at": moment,
-        "access_expires_at": moment + timedelta(seconds=token["expires_in"]),
-        "refresh_expires_at": moment + timedelta(seconds=current_app.config["REFRESH_TOKEN_LIFETIME"]) if refresh else None,
-        "family": origin.family if request.authorization_code is None else secrets.token_hex(16),
-        "authorization_code_id": origin.id if request.authorization_code is not None else origin.authorization_code_id,
-        "login_session_id": origin.login_session_id,
-        "auth_time": origin.auth_time,
-        "revoked_at": None,
-        "refresh_used_at": None,
+    code, refresh = request.authorization_code, token.get("refresh_token")
+    params = {
+        "code_id": code.id,
+        "moment": moment,
+        "new_client_pk": request.client.id,
+        "new_account_id": request.user.id,
+        "new_login_session_id": code.login_session_id,
+        "new_auth_time": code.auth_time,
+        "new_family": secrets.token_hex(16),
+        "new_access_hash": token_hash(token["access_token"]),
+        "new_refresh_hash": token_hash(refresh) if refresh else None,
+        "new_scope": token["scope"],
+        "access_expiry": moment + timedelta(seconds=token["expires_in"]),
+        "refresh_expiry": moment + timedelta(seconds=current_app.config["REFRESH_TOKEN_LIFETIME"]) if refresh else None,
     }
-    db.session.connection().execute(TOKEN_INSERT, values)
+    if single_statement_writes():
+        return execute(EXCHANGE, params).rowcount == 1
+    if execute(CODE_SPEND_ALONE, {"code_id": code.id, "moment": moment}).rowcount != 1:
+        return False
+    execute(FIRST_TOKEN, params)
+    return True
 
 
 # Spends a refresh token (`spent_id`) if it is still unspent, unrevoked and unexpired, and
