@@ -29,19 +29,39 @@ def generate_token(grant_type, client, user=None, scope=None, expires_in=None, i
     return token
 
 
-# What a code's first token brings, bound under names that are no column of `token`.
-FIRST = {
-    "client_pk": "new_client_pk",
-    "account_id": "new_account_id",
-    "login_session_id": "new_login_session_id",
-    "auth_time": "new_auth_time",
-    "family": "new_family",
+# What every new token brings, bound under names that are no column of `token` (an
+# UPDATE would take a parameter named after a column for a value to set).
+BROUGHT = {
     "access_token_hash": "new_access_hash",
     "refresh_token_hash": "new_refresh_hash",
     "scope": "new_scope",
     "issued_at": "moment",
     "access_expires_at": "access_expiry",
     "refresh_expires_at": "refresh_expiry",
+}
+
+
+def _brought(token, moment):
+    """The values of BROUGHT for `token`, issued at `moment`."""
+    refresh = token.get("refresh_token")
+    return {
+        "moment": moment,
+        "new_access_hash": token_hash(token["access_token"]),
+        "new_refresh_hash": token_hash(refresh) if refresh else None,
+        "new_scope": token["scope"],
+        "access_expiry": moment + timedelta(seconds=token["expires_in"]),
+        "refresh_expiry": moment + timedelta(seconds=current_app.config["REFRESH_TOKEN_LIFETIME"]) if refresh else None,
+    }
+
+
+# What a code's first token also brings: the rest of the family's origin.
+FIRST = {
+    "client_pk": "new_client_pk",
+    "account_id": "new_account_id",
+    "login_session_id": "new_login_session_id",
+    "auth_time": "new_auth_time",
+    "family": "new_family",
+    **BROUGHT,
 }
 # Spends a code (`code_id`) if no other request spent it since it was read.
 CODE_SPEND = (
@@ -71,20 +91,14 @@ def exchange_code(token, request):
     """Spend the code of a token request and store the token it gives: both or nothing.
     False when the code was spent by another request since it was read."""
     moment = now()
-    code, refresh = request.authorization_code, token.get("refresh_token")
-    params = {
+    code = request.authorization_code
+    params = _brought(token, moment) | {
         "code_id": code.id,
-        "moment": moment,
         "new_client_pk": request.client.id,
         "new_account_id": request.user.id,
         "new_login_session_id": code.login_session_id,
         "new_auth_time": code.auth_time,
         "new_family": secrets.token_hex(16),
-        "new_access_hash": token_hash(token["access_token"]),
-        "new_refresh_hash": token_hash(refresh) if refresh else None,
-        "new_scope": token["scope"],
-        "access_expiry": moment + timedelta(seconds=token["expires_in"]),
-        "refresh_expiry": moment + timedelta(seconds=current_app.config["REFRESH_TOKEN_LIFETIME"]) if refresh else None,
     }
     if single_statement_writes():
         return execute(EXCHANGE, params).rowcount == 1
@@ -109,16 +123,6 @@ SPEND = (
 )
 # What a successor inherits from the token it replaces.
 INHERITED = ("client_pk", "account_id", "login_session_id", "authorization_code_id", "family", "auth_time")
-# What it brings, bound under names that are no column of `token` (an UPDATE would take
-# a parameter named after a column for a value to set).
-BROUGHT = {
-    "access_token_hash": "new_access_hash",
-    "refresh_token_hash": "new_refresh_hash",
-    "scope": "new_scope",
-    "issued_at": "moment",
-    "access_expires_at": "access_expiry",
-    "refresh_expires_at": "refresh_expiry",
-}
 
 
 def _successor(source, *conditions):
@@ -144,15 +148,7 @@ def rotate_refresh_token(token, spent):
     """Spend the refresh token `spent` and store `token`, its successor in the family: both
     or nothing. False when `spent` can no longer be spent (see SPEND)."""
     moment = now()
-    params = {
-        "spent_id": spent.id,
-        "moment": moment,
-        "new_access_hash": token_hash(token["access_token"]),
-        "new_refresh_hash": token_hash(token["refresh_token"]),
-        "new_scope": token["scope"],
-        "access_expiry": moment + timedelta(seconds=token["expires_in"]),
-        "refresh_expiry": moment + timedelta(seconds=current_app.config["REFRESH_TOKEN_LIFETIME"]),
-    }
+    params = _brought(token, moment) | {"spent_id": spent.id}
     if single_statement_writes():
         return execute(ROTATION, params).rowcount == 1
     if execute(SPEND_ALONE, {"spent_id": spent.id, "moment": moment}).rowcount != 1:
