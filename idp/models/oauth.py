@@ -110,7 +110,24 @@ class ClientRecord(ClientRules):
         return f"<ClientRecord {self.client_id}>"
 
 
-class AuthorizationCode(db.Model, AuthorizationCodeMixin):
+class AuthorizationCodeRules(AuthorizationCodeMixin):
+    """What Authlib asks of an authorization code, answered from its columns; shared by the
+    mapped `AuthorizationCode` and by the token endpoint's plain row (idp.oidc.grants)."""
+
+    def get_redirect_uri(self):
+        return self.redirect_uri
+
+    def get_scope(self):
+        return self.scope
+
+    def get_nonce(self):
+        return self.nonce
+
+    def get_auth_time(self):
+        return timestamp(self.auth_time)
+
+
+class AuthorizationCode(db.Model, AuthorizationCodeRules):
     # The nonce replay check looks codes up by (client, nonce); the index also serves the
     # client's cascade.
     __table_args__ = (Index("ix_authorization_code_client_pk_nonce", "client_pk", "nonce"),)
@@ -134,18 +151,6 @@ class AuthorizationCode(db.Model, AuthorizationCodeMixin):
     client: Mapped[Client] = relationship()
     account: Mapped[Account] = relationship()
     login_session: Mapped[LoginSession | None] = relationship()
-
-    def get_redirect_uri(self):
-        return self.redirect_uri
-
-    def get_scope(self):
-        return self.scope
-
-    def get_nonce(self):
-        return self.nonce
-
-    def get_auth_time(self):
-        return timestamp(self.auth_time)
 
 
 class Token(db.Model, TokenMixin):

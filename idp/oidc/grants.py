@@ -20,7 +20,6 @@ from types import SimpleNamespace
 from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, InvalidScopeError, TokenMixin, grants
 from authlib.oauth2.rfc6749.authenticate_client import ClientAuthentication
 from authlib.oauth2.rfc7636 import CodeChallenge
-from authlib.oidc.core import AuthorizationCodeMixin
 from authlib.oidc.core import grants as oidc_grants
 from flask import current_app, g
 from sqlalchemy import and_, bindparam, exists, select
@@ -28,7 +27,7 @@ from sqlalchemy import and_, bindparam, exists, select
 from ..clock import now, timestamp
 from ..extensions import db
 from ..models import AuthorizationCode, Client, Token
-from ..models.oauth import CLIENT_AUTHENTICATION_COLUMNS, CLIENT_RECORD_COLUMNS, ClientRecord
+from ..models.oauth import CLIENT_AUTHENTICATION_COLUMNS, CLIENT_RECORD_COLUMNS, AuthorizationCodeRules, ClientRecord
 from ..security import token_hash
 from . import connection
 from .claims import Person, load_person, user_info
@@ -41,42 +40,33 @@ AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 
 # The code presented, if it is this client's, spent or not: `exchange_code` spends it as
 # it stores the token, unless another request did since.
+PRESENTED_CODE_COLUMNS = (
+    AuthorizationCode.id,
+    AuthorizationCode.account_id,
+    AuthorizationCode.login_session_id,
+    AuthorizationCode.redirect_uri,
+    AuthorizationCode.scope,
+    AuthorizationCode.nonce,
+    AuthorizationCode.auth_time,
+    AuthorizationCode.code_challenge,
+    AuthorizationCode.code_challenge_method,
+    AuthorizationCode.expires_at,
+    AuthorizationCode.used_at,
+)
 PRESENTED_CODE = connection.HotStatement(
-    select(
-        AuthorizationCode.id,
-        AuthorizationCode.account_id,
-        AuthorizationCode.login_session_id,
-        AuthorizationCode.redirect_uri,
-        AuthorizationCode.scope,
-        AuthorizationCode.nonce,
-        AuthorizationCode.auth_time,
-        AuthorizationCode.code_challenge,
-        AuthorizationCode.code_challenge_method,
-        AuthorizationCode.expires_at,
-        AuthorizationCode.used_at,
-    ).where(AuthorizationCode.code_hash == bindparam("digest"), AuthorizationCode.client_pk == bindparam("presenting_client"))
+    select(*PRESENTED_CODE_COLUMNS).where(
+        AuthorizationCode.code_hash == bindparam("digest"), AuthorizationCode.client_pk == bindparam("presenting_client")
+    )
 )
 
 
-class PresentedCode(AuthorizationCodeMixin):
-    """An unspent authorization code as the grant needs it (a Core row, the hot path)."""
+class PresentedCode(AuthorizationCodeRules):
+    """An unspent authorization code as the grant needs it: the columns of one Core row,
+    without the ORM (the hot path)."""
 
     def __init__(self, row):
-        self.row = row
-        self.id, self.account_id, self.login_session_id, self.auth_time = row.id, row.account_id, row.login_session_id, row.auth_time
-        self.code_challenge, self.code_challenge_method = row.code_challenge, row.code_challenge_method
-
-    def get_redirect_uri(self):
-        return self.row.redirect_uri
-
-    def get_scope(self):
-        return self.row.scope
-
-    def get_nonce(self):
-        return self.row.nonce
-
-    def get_auth_time(self):
-        return timestamp(self.auth_time)
+        for column in PRESENTED_CODE_COLUMNS:
+            setattr(self, column.key, getattr(row, column.key))
 
 
 def _code_replayed(code_id, client):
