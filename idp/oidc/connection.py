@@ -3,9 +3,10 @@
 Each of them reads with single statements and writes with at most one, each atomic on its
 own (userinfo's SELECT; the code exchange's reads of its client, code and claims, then the
 statement that spends the code and stores the token; the refresh grant's client lookup,
-then the statement that spends the refresh token and stores its successor). On PostgreSQL they run outside any transaction,
-on a pooled connection the request keeps until its end: no BEGIN, COMMIT or ROLLBACK round
-trips, none of the ORM session's bookkeeping, and still nothing half written.
+then the statement that spends the refresh token and stores its successor). On
+PostgreSQL they run outside any transaction, on a pooled connection the request keeps
+until its end: no BEGIN, COMMIT or ROLLBACK round trips, none of the ORM session's
+bookkeeping, and still nothing half written.
 
 They are written with SQLAlchemy Core like every other statement, but on PostgreSQL each is
 compiled once and then executed on the driver's cursor (`HotStatement`): what
@@ -111,8 +112,8 @@ def single_statement_writes():
 
 
 def commit_session():
-    """Commit the ORM session's transaction, if the request opened one (the refresh grant
-    on PostgreSQL does not even create the session)."""
+    """Commit the ORM session's transaction, if the request opened one (the token
+    endpoint's grants on PostgreSQL do not even create the session)."""
     if db.session.registry.has():
         db.session.commit()
 

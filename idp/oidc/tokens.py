@@ -54,6 +54,34 @@ def _brought(token, moment):
     }
 
 
+class SpendAndStore:
+    """A value spent and the token it gives stored: both or nothing.
+
+    `spend` updates the row of `table` whose id is bound as `key`; `store(source,
+    *conditions)` inserts the token from rows of `source`, the spent row. On PostgreSQL
+    they are one statement, a data-modifying WITH whose rowcount tells whether it spent:
+    a concurrent request spending the same value waits for it, fails, and as a replay finds
+    the token to revoke. Elsewhere they are two, inside the request's transaction. Their
+    parameters are bound under names that are no column of either table.
+    """
+
+    def __init__(self, spend, table, key, returned, store):
+        spent = spend.returning(*(table.c[column] for column in returned)).cte("spent")
+        # The rowcount of an INSERT is kept by SQLAlchemy only when asked.
+        self.together = HotStatement(store(spent).execution_options(preserve_rowcount=True))
+        self.spend = HotStatement(spend)
+        self.store = HotStatement(store(table, table.c.id == bindparam(key)))
+
+    def __call__(self, params):
+        """True when it spent and stored; False when the value could no longer be spent."""
+        if single_statement_writes():
+            return execute(self.together, params).rowcount == 1
+        if execute(self.spend, params).rowcount != 1:
+            return False
+        execute(self.store, params)
+        return True
+
+
 # What a code's first token also brings: the rest of the family's origin.
 FIRST = {
     "client_pk": "new_client_pk",
@@ -79,33 +107,24 @@ def _first_token(codes, *conditions):
     return insert(Token).from_select(["authorization_code_id", *FIRST], rows)
 
 
-# PostgreSQL: spend the code and store its first token in one statement, so that a
-# concurrent exchange of the same code, refused as a replay, finds the token to revoke.
-EXCHANGE = HotStatement(_first_token(CODE_SPEND.returning(AuthorizationCode.id).cte("spent")).execution_options(preserve_rowcount=True))
-# Elsewhere: the same in two, inside the request's transaction.
-CODE_SPEND_ALONE = HotStatement(CODE_SPEND)
-FIRST_TOKEN = HotStatement(_first_token(AuthorizationCode.__table__, AuthorizationCode.id == bindparam("code_id")))
+EXCHANGE = SpendAndStore(CODE_SPEND, AuthorizationCode.__table__, "code_id", ["id"], _first_token)
 
 
 def exchange_code(token, request):
     """Spend the code of a token request and store the token it gives: both or nothing.
     False when the code was spent by another request since it was read."""
-    moment = now()
     code = request.authorization_code
-    params = _brought(token, moment) | {
-        "code_id": code.id,
-        "new_client_pk": request.client.id,
-        "new_account_id": request.user.id,
-        "new_login_session_id": code.login_session_id,
-        "new_auth_time": code.auth_time,
-        "new_family": secrets.token_hex(16),
-    }
-    if single_statement_writes():
-        return execute(EXCHANGE, params).rowcount == 1
-    if execute(CODE_SPEND_ALONE, {"code_id": code.id, "moment": moment}).rowcount != 1:
-        return False
-    execute(FIRST_TOKEN, params)
-    return True
+    return EXCHANGE(
+        _brought(token, now())
+        | {
+            "code_id": code.id,
+            "new_client_pk": request.client.id,
+            "new_account_id": request.user.id,
+            "new_login_session_id": code.login_session_id,
+            "new_auth_time": code.auth_time,
+            "new_family": secrets.token_hex(16),
+        }
+    )
 
 
 # Spends a refresh token (`spent_id`) if it is still unspent, unrevoked and unexpired, and
@@ -134,27 +153,13 @@ def _successor(source, *conditions):
     return insert(Token).from_select([*INHERITED, *BROUGHT], rows)
 
 
-# PostgreSQL: spend and store the successor in one statement (its rowcount tells whether
-# it did, which SQLAlchemy keeps for an INSERT only when asked).
-ROTATION = HotStatement(
-    _successor(SPEND.returning(*(Token.__table__.c[column] for column in INHERITED)).cte("spent")).execution_options(preserve_rowcount=True)
-)
-# Elsewhere: the same in two, inside the request's transaction.
-SPEND_ALONE = HotStatement(SPEND)
-SUCCESSOR = HotStatement(_successor(Token.__table__, Token.id == bindparam("spent_id")))
+ROTATION = SpendAndStore(SPEND, Token.__table__, "spent_id", INHERITED, _successor)
 
 
 def rotate_refresh_token(token, spent):
     """Spend the refresh token `spent` and store `token`, its successor in the family: both
     or nothing. False when `spent` can no longer be spent (see SPEND)."""
-    moment = now()
-    params = _brought(token, moment) | {"spent_id": spent.id}
-    if single_statement_writes():
-        return execute(ROTATION, params).rowcount == 1
-    if execute(SPEND_ALONE, {"spent_id": spent.id, "moment": moment}).rowcount != 1:
-        return False
-    execute(SUCCESSOR, params)
-    return True
+    return ROTATION(_brought(token, now()) | {"spent_id": spent.id})
 
 
 LOOKUPS = {
