@@ -4,7 +4,7 @@ every node; first key, rotation with overlap, pruning, nodes that lack a file.""
 import json
 import shutil
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import jwt
@@ -281,6 +281,32 @@ def test_a_rotation_on_one_node_reaches_the_other(app, ent, parent, second_node,
         tokens, _ = elsewhere.full_login("jean.dupont1", PASSWORD, prompt="login")
         assert kid_of(tokens["id_token"]) == new_kid
         verify(ent, tokens["id_token"])
+
+
+def test_a_key_made_by_a_clock_ahead_never_stops_a_node_from_signing(app, ent, parent, second_node):
+    """The first key was registered by a node whose clock ran a day ahead of the one that
+    rotates: the generation decides which key signs, and a node lacking the new key's file
+    signs with the first one rather than refusing."""
+    other, _ = second_node()
+    elsewhere = same_relying_party(ent, other)
+    [(_, first_kid)] = table(app)
+    with time_machine.travel(datetime.now(UTC) - timedelta(days=1), tick=False) as traveller:
+        with app.app_context():
+            new_kid = key_store().rotate().kid
+        traveller.shift(PUBLISH_AHEAD + timedelta(seconds=REFRESH_INTERVAL))
+        assert kids(elsewhere.client) == [first_kid, new_kid]
+        tokens, _ = elsewhere.full_login("jean.dupont1", PASSWORD)
+        assert kid_of(tokens["id_token"]) == first_kid
+        verify(ent, tokens["id_token"])
+        tokens, _ = ent.full_login("jean.dupont1", PASSWORD)
+        assert kid_of(tokens["id_token"]) == new_kid
+        states = {each["record"].kid: each["state"] for each in _described(app)}
+        assert states == {first_kid: "retired", new_kid: "signing"}
+
+
+def _described(app):
+    with app.app_context():
+        return key_store().describe()
 
 
 def test_node_lacking_a_key_about_to_sign_refuses_to_start(app, second_node):

@@ -1,7 +1,7 @@
 """The life-cycle sweep: deadlines applied set-based, idempotent, safe twice at once."""
 
 import threading
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, update
@@ -36,8 +36,9 @@ def _run(app, as_of, dry_run=False):
 
 @pytest.fixture
 def accounts(app, make_account):
-    """Five accounts at the edges of the deadlines, as of `as_of` = 1 June 2027."""
-    as_of = datetime(2027, 6, 1, 12)
+    """Five accounts at the edges of the deadlines, as of `as_of`, the day before now (so
+    that a login in the test comes after a warning sent as of `as_of`)."""
+    as_of = now().replace(microsecond=0) - DAY
     made = {}
     made["issued_late"] = make_account(given_name="Issued", family_name="Late")
     _set(app, made["issued_late"].id, state=AccountState.ISSUED, issued_at=as_of - 91 * DAY, password_hash=None)
@@ -91,8 +92,6 @@ def test_a_login_after_the_warning_keeps_the_account(app, accounts, ent):
     ent.full_login("unused.parent1", PASSWORD)
     with app.app_context():
         assert db.session.get(Account, made["unused"].id).inactivity_warned_at is None
-    # The login happened "now" (before as_of in this test's calendar): set it after the warning.
-    _set(app, made["unused"].id, last_login_at=as_of + DAY)
     counts = _run(app, as_of + 40 * DAY)
     assert (counts["warned"], counts["invalidated"]) == (0, 0)
     assert _state(app, made["unused"].id) == AccountState.ACTIVE

@@ -100,10 +100,15 @@ def _records(rows, retention):
 
 
 def _signers(records, moment):
-    """The records that may sign at `moment`, newest first: those whose moment has come,
-    or the first key when a clock runs behind the one that made it."""
-    due = [record for record in reversed(records) if record.signs_from <= moment]
-    return due or records[:1]
+    """The records that may sign at `moment`, newest first: the newest generation whose
+    moment has come, then every older one (they stand in while this node lacks its file).
+
+    The generation decides, never the clock alone: a key registered by a node whose clock
+    ran ahead (its `signs_from` in the future) still precedes its successors, and when no
+    key is due yet, the oldest one signs."""
+    due = [index for index, record in enumerate(records) if record.signs_from <= moment]
+    newest = due[-1] if due else 0
+    return records[newest::-1]
 
 
 class _View:
@@ -171,7 +176,7 @@ class KeyStore:
             self._load()
         moment = now()
         signer = _signers(self._records, moment)[0]
-        needed = [record for record in self._records if record is signer or record.signs_from > moment]
+        needed = [record for record in self._records if record.generation >= signer.generation]
         missing = [record.kid for record in needed if self._private_key(record.kid, time.time()) is None]
         if missing:
             raise KeyFileMissing(self._missing_message(missing))
@@ -340,7 +345,7 @@ class KeyStore:
         for record in records:
             if record is signer:
                 state = "signing"
-            elif record.signs_from > moment:
+            elif record.generation > signer.generation:
                 state = "next"
             elif record.is_published(moment):
                 state = "retired"
