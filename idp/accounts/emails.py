@@ -111,7 +111,9 @@ def inactivity_warnings(condition, as_of):
     login_url = public_url("auth.login")
     for start in range(0, len(warned), 1000):
         chunk = warned[start : start + 1000]
-        for account in db.session.scalars(select(Account).where(Account.id.in_(chunk), Account.email.is_not(None))):
+        chosen = select(Account).where(Account.id.in_(chunk), Account.email.is_not(None))
+        # Fresh rows: the date announced is computed from the warning just recorded.
+        for account in db.session.scalars(chosen.execution_options(populate_existing=True)):
             send(
                 account.email,
                 "inactivity_warning",
