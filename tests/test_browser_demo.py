@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
 from idp.extensions import db
@@ -25,15 +25,6 @@ from .conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 ENT_MODULE = Path(__file__).resolve().parent.parent / "examples" / "ent" / "app.py"
 PUBLIC = "Élève ou parent de l'enseignement public"
 
@@ -109,21 +100,7 @@ def ent_url(app, provider_url):
             yield url
 
 
-@contextmanager
-def chromium_page():
-    """A page of the system Chromium. Called from the test, so that its absence fails the test."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: install the distribution's package (apt-get install chromium).", pytrace=False)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            # A French browser, as the guide's parents have: the provider answers in French.
-            yield browser.new_page(locale="fr-FR")
-        finally:
-            browser.close()
-
-
-def test_parent_logs_in_to_the_ent_then_logs_out(ent_url, provider_url, parent):
+def test_parent_logs_in_to_the_ent_then_logs_out(ent_url, provider_url, parent, chromium_page):
     with chromium_page() as page:
         page.goto(ent_url)
         page.get_by_role("link", name="SE CONNECTER").click()

@@ -14,7 +14,7 @@ from pypdf import PdfReader
 from idp.extensions import db
 
 from .demo_helpers import load_example
-from .test_browser_demo import PUBLIC, chromium_page, ent_url, provider_socket, provider_url, settings  # noqa: F401
+from .test_browser_demo import PUBLIC, ent_url, provider_socket, provider_url, settings  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
@@ -32,7 +32,7 @@ def letter_credentials(pdf_path, identifier_start):
     raise AssertionError(f"no letter for {identifier_start}")
 
 
-def test_parent_follows_the_guide_from_the_letter_to_the_ent(app, ent_url, provider_url, smtp_server, tmp_path):
+def test_parent_follows_the_guide_from_the_letter_to_the_ent(app, ent_url, provider_url, smtp_server, tmp_path, chromium_page):
     with app.app_context():
         seed_demo.seed_people()
         letters, pdf, _issued = seed_demo.seed_class(tmp_path)

@@ -8,18 +8,17 @@ works offline; the browser is the system Chromium, as in test_browser_demo.
 """
 
 import re
-from contextlib import contextmanager
 from urllib.parse import urlencode, urlsplit
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from idp.extensions import db
 from idp.models import Account, AccountState, Client, Consent
 
 from .conftest import PASSWORD
-from .test_browser_demo import CHROMIUM, CHROMIUM_ARGS, provider_socket, provider_url, settings  # noqa: F401
+from .test_browser_demo import provider_socket, provider_url, settings  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
@@ -48,32 +47,20 @@ class Browser:
         assert not report, f"{what}: axe-core violations:\n  " + "\n  ".join(report)
 
 
-@contextmanager
-def chromium(locale="fr-FR", width=1280):
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: install the distribution's package (apt-get install chromium).", pytrace=False)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser.new_page(locale=locale, viewport={"width": width, "height": 900})
-        finally:
-            browser.close()
-
-
 def log_in(page, identifier, password):
     page.get_by_label("Identifiant", exact=True).fill(identifier)
     page.get_by_label("Mot de passe", exact=True).fill(password)
     page.get_by_role("button", name="Valider").click()
 
 
-def test_pages_pass_axe_and_find_every_static_file(app, provider_url, make_rp, make_account, parent):
+def test_pages_pass_axe_and_find_every_static_file(app, provider_url, make_rp, make_account, parent, chromium_page):
     canteen = make_rp("Cantine en ligne", category="teleservice", trusted=False)
     make_account("parent", "Marie", "Martin", email="marie@example.org")
     with app.app_context():
         db.session.scalar(db.select(Account).where(Account.identifier == "marie.martin1")).state = AccountState.INVALIDATED
         db.session.commit()
 
-    with chromium() as page:
+    with chromium_page(width=1280) as page:
         browser = Browser(page, provider_url)
         page.goto(f"{provider_url}/authorize?" + urlencode(canteen.authorize_params(scope="openid profile email")))
         expect(page.get_by_text("Connectez-vous pour accéder à Cantine en ligne.")).to_be_visible()
@@ -129,8 +116,8 @@ def test_pages_pass_axe_and_find_every_static_file(app, provider_url, make_rp, m
     assert not browser.missing, browser.missing
 
 
-def test_small_screens_keep_the_language_link_and_an_english_browser_stays_french(provider_url):
-    with chromium(locale="en-US", width=375) as page:
+def test_small_screens_keep_the_language_link_and_an_english_browser_stays_french(provider_url, chromium_page):
+    with chromium_page(locale="en-US", width=375) as page:
         browser = Browser(page, provider_url)
         page.goto(f"{provider_url}/connexion")
         expect(page.get_by_role("button", name="Valider")).to_be_visible()
@@ -144,14 +131,14 @@ def test_small_screens_keep_the_language_link_and_an_english_browser_stays_frenc
     assert not browser.missing, browser.missing
 
 
-def test_home_and_self_service_pages_pass_axe(app, provider_url, make_rp, parent, smtp_server):
+def test_home_and_self_service_pages_pass_axe(app, provider_url, make_rp, parent, smtp_server, chromium_page):
     canteen = make_rp("Cantine en ligne", category="teleservice", trusted=False)
     with app.app_context():
         client = db.session.scalar(db.select(Client).where(Client.client_id == canteen.client_id))
         db.session.add(Consent(account_id=parent.id, client_pk=client.id, scopes="openid profile"))
         db.session.commit()
 
-    with chromium() as page:
+    with chromium_page(width=1280) as page:
         browser = Browser(page, provider_url)
         page.goto(f"{provider_url}/")
         expect(page.get_by_role("heading", level=1)).to_have_text("Téléservices de l'académie de Normandie")

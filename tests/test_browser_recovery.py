@@ -7,14 +7,14 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .test_browser_demo import PUBLIC, chromium_page, ent_url, provider_socket, provider_url, settings  # noqa: F401
+from .test_browser_demo import PUBLIC, ent_url, provider_socket, provider_url, settings  # noqa: F401
 from .test_browser_pages import Browser
 from .test_recovery import NEW_PASSWORD, reset_message
 
 pytestmark = pytest.mark.browser
 
 
-def test_forgotten_password_from_the_ent_login_to_the_ent_with_the_new_password(ent_url, provider_url, parent, smtp_server):
+def test_forgotten_password_from_the_ent_login_to_the_ent_with_the_new_password(ent_url, provider_url, parent, smtp_server, chromium_page):
     with chromium_page() as page:
         browser = Browser(page, provider_url)
         page.goto(ent_url)

@@ -59,7 +59,7 @@ def _grid(reference):
         )
     db.session.add_all(accounts)
     db.session.commit()
-    return accounts
+    return db.session.scalars(select(Account)).all()  # reloaded in one query
 
 
 TWINS = {

@@ -20,8 +20,7 @@ HOME = "203.0.113.5"  # the parent's own address
 STRANGER = "198.51.100.9"
 SCHOOL = "192.0.2.10"  # a school's shared address, many families behind it
 CLOSED_REDIS = "redis://127.0.0.1:1/0"  # nothing listens there
-REDIS_URL = os.environ.get("IDP_TEST_REDIS_URL")
-needs_redis = pytest.mark.skipif(not REDIS_URL, reason="IDP_TEST_REDIS_URL is not set")
+needs_redis = pytest.mark.skipif(not os.environ.get("IDP_TEST_REDIS_URL"), reason="IDP_TEST_REDIS_URL is not set")
 
 
 class Browser:
@@ -236,8 +235,8 @@ def test_logins_go_on_while_redis_is_down_and_the_outage_is_logged_once(settings
 
 
 @needs_redis
-def test_throttling_goes_back_to_redis_some_seconds_after_it_answers_again(settings, make_app, parent, caplog):
-    other_node = make_app({**settings, "REDIS_URL": REDIS_URL})
+def test_throttling_goes_back_to_redis_some_seconds_after_it_answers_again(settings, redis_url, make_app, parent, caplog):
+    other_node = make_app({**settings, "REDIS_URL": redis_url})
     settings["REDIS_URL"] = CLOSED_REDIS
     app = make_app(settings)
     caplog.set_level(logging.INFO, logger="idp.throttle")
@@ -245,7 +244,7 @@ def test_throttling_goes_back_to_redis_some_seconds_after_it_answers_again(setti
         for _ in range(5):
             Browser(app, STRANGER).log_in("jean.dupont1", WRONG)  # counted in process memory
         counters = app.extensions["idp.throttle"]
-        counters.redis = RedisCounters(REDIS_URL, counters.policy)  # Redis is back
+        counters.redis = RedisCounters(redis_url, counters.policy)  # Redis is back
         traveller.shift(10)
         assert Browser(app, STRANGER).log_in("jean.dupont1", WRONG).status_code == 429  # not tried yet: memory
         traveller.shift(21)
@@ -260,7 +259,6 @@ def test_throttling_goes_back_to_redis_some_seconds_after_it_answers_again(setti
 
 @needs_redis
 def test_two_nodes_sharing_redis_slow_a_guesser_across_both(settings, make_app, parent):
-    settings["REDIS_URL"] = REDIS_URL
     node_a, node_b = make_app(settings), make_app(settings)
     with frozen() as traveller:
         for node in (node_a, node_b, node_a, node_b, node_a):

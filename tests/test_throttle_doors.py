@@ -16,7 +16,7 @@ from .conftest import PASSWORD
 from .issuing_helpers import add_pupil, issue
 from .oidc_helpers import csrf_token
 from .test_recovery import NEW_PASSWORD, ask_identifiers, ask_reset, complete, field_errors, log_in, reset_message, set_account
-from .test_throttle import HOME, REDIS_URL, SCHOOL, STRANGER, frozen, needs_redis
+from .test_throttle import HOME, SCHOOL, STRANGER, frozen, needs_redis
 
 WRONG_TEMPORARY = "AAAA-BBBB-CCCC"
 
@@ -84,7 +84,6 @@ def test_a_guessed_temporary_password_is_slowed_while_the_parent_completes_from_
 
 @needs_redis
 def test_two_nodes_sharing_redis_slow_a_temporary_password_guesser_across_both(settings, make_app, parent, smtp_server):
-    settings["REDIS_URL"] = REDIS_URL
     node_a, node_b = make_app(settings), make_app(settings)
     with frozen() as traveller:
         ask_reset(client_at(node_a, HOME), "jean.dupont1")

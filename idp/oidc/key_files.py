@@ -5,6 +5,7 @@ name, so that the files of older versions (`<time>-<kid>.pem`) or a secret mount
 other names serve as well. Nothing is written here unless a key is created.
 """
 
+import hashlib
 import logging
 import os
 from pathlib import Path
@@ -20,9 +21,17 @@ def new_key():
     return RSAKey.generate_key(2048, dict(PARAMETERS), auto_kid=True)
 
 
+# Private keys parsed in this process, by the digest of their file's bytes: parsing checks
+# the RSA key, tens of milliseconds, and an application starts by reading its keys (each
+# test's application, each reload of a worker).
+_parsed = {}
+
+
 def _read(path):
     try:
-        key = RSAKey.import_key(path.read_bytes(), dict(PARAMETERS))
+        data = path.read_bytes()
+        digest = hashlib.sha256(data).digest()
+        key = _parsed.get(digest) or RSAKey.import_key(data, dict(PARAMETERS))
     except (OSError, ValueError, TypeError) as error:
         log.warning("%s ignored: not a readable RSA private key (%s)", path, error)
         return None
@@ -30,6 +39,7 @@ def _read(path):
         log.warning("%s ignored: it holds a public key only", path)
         return None
     key.ensure_kid()
+    _parsed[digest] = key
     return key
 
 

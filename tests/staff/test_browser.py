@@ -15,7 +15,7 @@ import pytest
 import time_machine
 from playwright.sync_api import expect
 
-from ..test_browser_demo import chromium_page, provider_socket, provider_url, settings  # noqa: F401
+from ..test_browser_demo import provider_socket, provider_url, settings  # noqa: F401
 from .conftest import STAFF_PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.browser
 CSV = Path(__file__).resolve().parent.parent / "fixtures" / "csv" / "eleves-utf8-bom.csv"
 
 
-def test_secretary_enrols_logs_in_with_totp_imports_issues_and_downloads_letters(provider_url, make_staff, tmp_path):
+def test_secretary_enrols_logs_in_with_totp_imports_issues_and_downloads_letters(provider_url, make_staff, tmp_path, chromium_page):
     member = make_staff(enrolled=False)
     with time_machine.travel(datetime.now(UTC), tick=True) as clock, chromium_page() as page:
         page.goto(f"{provider_url}/gestion/inscription/{member.token}")
