@@ -1,4 +1,5 @@
-"""One door for security events (design §6): a row in the caller's transaction and a log line."""
+"""One door for security events (docs/security.md, « Audit and logs »): a row in the caller's
+transaction and a log line."""
 
 import logging
 

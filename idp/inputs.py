@@ -1,4 +1,5 @@
-"""What any request may bring: the checks every page and endpoint shares (design §6).
+"""What any request may bring: the checks every page and endpoint shares (docs/security.md,
+« Requests and pages »).
 
 Bad input is refused here with a 400 (the French error page, or JSON on the protocol
 endpoints), before a view could turn it into a database error: bounded sizes, parameters

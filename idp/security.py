@@ -1,4 +1,5 @@
-"""Hashes for secrets we generate, and the HTTP security headers (design §6).
+"""Hashes for secrets we generate, and the HTTP security headers (docs/security.md,
+« Generated secrets » and « Requests and pages »).
 
 Secrets the provider generates (tokens, codes, session ids, client secrets) carry at
 least 128 bits of entropy, so a fast hash is enough: SHA-256 for the protocol's values,

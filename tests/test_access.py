@@ -140,7 +140,8 @@ def _make(establishment, number, state, refused, pupils):
 
 
 def _expected_refusal(state, refused, pupils, category):
-    """The rule as design §3 states it, written out plainly for each case."""
+    """The rule as docs/life-cycle.md (« States ») states it, written out plainly for each
+    case."""
     if state != AccountState.ACTIVE:
         return state.value
     if pupils and all(left is not None for left in (pupils[1] if pupils[0] == "children" else (pupils[1],))):

@@ -1,6 +1,7 @@
-"""« Gérer son compte » (guide §3) through the real routes, emails through a real SMTP server:
-the home page, changing the password and the email address, the language, the sessions with
-« se déconnecter partout », and the services used with their revocation."""
+"""« Gérer son compte » (docs/parents-journey.md, « Managing the account ») through the real
+routes, emails through a real SMTP server: the home page, changing the password and the email
+address, the language, the sessions with « se déconnecter partout », and the services used with
+their revocation."""
 
 import html
 import logging

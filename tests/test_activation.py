@@ -1,5 +1,6 @@
-"""Activation (guide §1.2): the emailed link (GET changes nothing, the button activates, once,
-within the delay), the page of an account waiting for it, and the ends of the deadlines."""
+"""Activation (docs/parents-journey.md, « Activation »): the emailed link (GET changes nothing,
+the button activates, once, within the delay), the page of an account waiting for it, and the
+ends of the deadlines."""
 
 import html
 import re

@@ -1,8 +1,9 @@
-"""The parents' guide from the letter to the ENT, in a real browser (guide §1.1 and §1.2):
-the demo's class is issued and its letters printed, a parent reads their identifier and
-provisional password from the PDF, logs in from the demo ENT's button, fills the first
-connection, is stopped by "Activez votre compte" until they open the link of the email that
-a real SMTP server received, activates, and reaches the ENT, which shows their child.
+"""The parents' guide from the letter to the ENT, in a real browser (docs/parents-journey.md,
+« First connection » and « Activation »): the demo's class is issued and its letters printed, a
+parent reads their identifier and provisional password from the PDF, logs in from the demo ENT's
+button, fills the first connection, is stopped by "Activez votre compte" until they open the
+link of the email that a real SMTP server received, activates, and reaches the ENT, which shows
+their child.
 """
 
 import re
@@ -41,7 +42,8 @@ def test_parent_follows_the_guide_from_the_letter_to_the_ent(app, ent_url, provi
     identifier, secret = letter_credentials(letters, "sophie.leroy")
 
     with chromium_page() as page:
-        # §1.1: the ENT's button, the letter's identifier and provisional password.
+        # docs/parents-journey.md, « First connection »: the ENT's button, the letter's identifier
+        # and provisional password.
         page.goto(ent_url)
         page.get_by_role("link", name="SE CONNECTER").click()
         page.get_by_role("link", name=PUBLIC).click()
@@ -62,7 +64,8 @@ def test_parent_follows_the_guide_from_the_letter_to_the_ent(app, ent_url, provi
         page.get_by_label("date de naissance", exact=True).fill("14/03/2013")
         page.get_by_role("button", name="Valider").click()
 
-        # §1.2: no ENT before the address is confirmed, even when trying it again.
+        # docs/parents-journey.md, « Activation »: no ENT before the address is confirmed, even when
+        # trying it again.
         expect(page).to_have_url(f"{provider_url}/activation-en-attente")
         page.goto(ent_url)
         page.get_by_role("link", name="SE CONNECTER").click()

@@ -1,6 +1,7 @@
-"""The parents' guide, §4, in a real browser: « mot de passe oublié » from the ENT's login
-page to a successful ENT login with the new password, the email read from the SMTP server
-the test runs. axe-core checks every recovery page on the way."""
+"""The parents' journey (docs/parents-journey.md, « Lost password or identifier ») in a real
+browser: « mot de passe oublié » from the ENT's login page to a successful ENT login with the
+new password, the email read from the SMTP server the test runs. axe-core checks every recovery
+page on the way."""
 
 import re
 

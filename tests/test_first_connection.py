@@ -1,5 +1,6 @@
-"""First connection (guide §1.1): from the letter's secret to a chosen password, a confirmed
-email to come and the birth date checked; every rule of the form and its message."""
+"""First connection (docs/parents-journey.md, « First connection »): from the letter's secret to
+a chosen password, a confirmed email to come and the birth date checked; every rule of the form
+and its message."""
 
 import re
 from datetime import date, datetime, timedelta

@@ -94,8 +94,9 @@ def test_pending_account_cannot_log_in_to_the_ent_but_reaches_its_pages(app, ent
     set_account(app, "jean.dupont1", state=AccountState.PENDING_EMAIL)
     response, _ = ent.authorize()
     stopped = ent.log_in(response, "jean.dupont1", PASSWORD)
-    # Guide §1.2: the page of an account waiting for its link, with the address, the
-    # reminder of the spam folder, and the ways to resend it or correct the address.
+    # docs/parents-journey.md, « Activation »: the page of an account waiting for its link, with
+    # the address, the reminder of the spam folder, and the ways to resend it or correct the
+    # address.
     assert stopped.status_code == 303
     assert urlsplit(stopped.location).path == "/activation-en-attente"
     page = ent.client.get(stopped.location)

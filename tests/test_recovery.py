@@ -1,8 +1,8 @@
-"""« mot de passe oublié » and « identifiant oublié » (guide §4) through the real routes and
-a real SMTP server: what the emails carry, single use and expiry of the link and its
-temporary password, the old password alive until the reset completes, sessions and refresh
-tokens revoked after it, the accounts that get no reset, and the `next` that brings the
-person back to the relying party."""
+"""« mot de passe oublié » and « identifiant oublié » (docs/parents-journey.md,
+« Lost password or identifier ») through the real routes and a real SMTP server: what the emails
+carry, single use and expiry of the link and its temporary password, the old password alive
+until the reset completes, sessions and refresh tokens revoked after it, the accounts that get
+no reset, and the `next` that brings the person back to the relying party."""
 
 import logging
 import re

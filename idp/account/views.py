@@ -1,6 +1,7 @@
-"""« Gérer son compte » (guide §3): who I am and my children, the password, the email address,
-the language, my open sessions and the services I use. The rules are in
-`idp.accounts.profile` and `idp.accounts.services`; these views translate HTTP.
+"""« Gérer son compte » (docs/parents-journey.md, « Managing the account »): who I am and my
+children, the password, the email address, the language, my open sessions and the services I
+use. The rules are in `idp.accounts.profile` and `idp.accounts.services`; these views translate
+HTTP.
 """
 
 from functools import wraps

@@ -1,4 +1,4 @@
-"""Who may log in where: the checks every login path shares (design §3).
+"""Who may log in where: the checks every login path shares (docs/life-cycle.md, « States »).
 
 `relying_party_refusal` is the one rule deciding whether an account may use a relying
 party now; `relying_party_admits` is the same rule as a SQL condition, for the hot paths

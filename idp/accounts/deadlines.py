@@ -1,4 +1,5 @@
-"""When the deadlines of the life cycle fall (design §3), in Python and as SQL.
+"""When the deadlines of the life cycle fall (docs/life-cycle.md, « Deadlines »), in Python and
+as SQL.
 
 - an issued account must be activated within `ACTIVATION_DAYS` of its issue (the
   activation link lives as long), or it becomes `expired`;

@@ -1,4 +1,5 @@
-"""The emails of the life cycle: one small sender each over the outbox's `send` (design §7).
+"""The emails of the life cycle: one small sender each over the outbox's `send`
+(docs/architecture.md, « Mail »).
 
 Each renders `templates/mail/<name>.txt` and `.html` in the account's language; the only
 secret an email carries is its link (and, for a password reset, the temporary password).

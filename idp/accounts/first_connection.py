@@ -1,4 +1,5 @@
-"""First connection and activation (guide §1.1 and §1.2, design §3).
+"""First connection and activation (docs/parents-journey.md, « First connection » and
+« Activation »; docs/life-cycle.md, « Transitions »).
 
 With the letter in hand, a person chooses a password, gives an email twice and the child's
 birth date (a pupil gives their own). Success makes the account `pending_email` and queues

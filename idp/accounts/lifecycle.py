@@ -1,8 +1,10 @@
-"""What the school changes in an account's life: its provisional secret, its regeneration,
-and the reply coupon's refusal of the téléservices (design §3).
+"""What the school changes in an account's life: its provisional secret, its regeneration, and
+the reply coupon's refusal of the téléservices (docs/life-cycle.md, « Transitions » and
+« The reply coupon »).
 
-A provisional secret is printed once on a letter and stored as a keyed hash (design §6):
-it is random, so a fast HMAC is enough, and issuing thousands of letters stays quick.
+A provisional secret is printed once on a letter and stored as a keyed hash (docs/security.md,
+« Generated secrets »): it is random, so a fast HMAC is enough, and issuing thousands of letters
+stays quick.
 """
 
 import hmac

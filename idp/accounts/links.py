@@ -1,4 +1,5 @@
-"""Single-use links sent by email: activation, email change, password reset (design §6).
+"""Single-use links sent by email: activation, email change, password reset (docs/security.md,
+« Generated secrets »).
 
 The link carries a random token; the table keeps only its keyed hash. At most one live link
 per account and purpose: a new one replaces the older, which stops working at once.

@@ -1,4 +1,5 @@
-"""Chosen passwords: argon2id hashes (parameters in settings) and the policy of design §6."""
+"""Chosen passwords: argon2id hashes (parameters in settings) and the policy of
+docs/security.md, « Chosen passwords »."""
 
 import re
 import threading
@@ -87,9 +88,9 @@ def check_credentials(account, typed):
 def password_problems(password, identifier="", names=(), birth_dates=()):
     """What is wrong with a new password, as messages to show (empty when it is fine).
 
-    The rules of the guide (8 characters, digits and letters) and of design §6: not the
-    identifier (compared whole, dots included), no name of the family whatever its length,
-    no birth date, accents and case aside.
+    The rules of the guide (8 characters, digits and letters) and of docs/security.md,
+    « Chosen passwords »: not the identifier (compared whole, dots included), no name of the
+    family whatever its length, no birth date, accents and case aside.
     """
     problems = []
     minimum = current_app.config["PASSWORD_MIN_LENGTH"]

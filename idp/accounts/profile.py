@@ -1,4 +1,5 @@
-"""« Gérer son compte »: what a person changes in their own account (guide §3).
+"""« Gérer son compte »: what a person changes in their own account (docs/parents-journey.md,
+« Managing the account »).
 
 - The password: the current one is asked, a credential check throttled like the login
   (action "change_password"); the new one follows the first connection's rules. The other

@@ -1,4 +1,5 @@
-"""« mot de passe oublié » and « identifiant oublié » (guide §4, design §5).
+"""« mot de passe oublié » and « identifiant oublié » (docs/parents-journey.md,
+« Lost password or identifier »).
 
 Password: the person gives an identifier; an account that may log in here (active, or
 pending its activation) and has an address receives a single-use link and a temporary

@@ -1,6 +1,6 @@
-"""What an account opened and allowed, as « gérer son compte » lists and ends it (guide §3):
-its login sessions, and the relying parties it uses (a consent, refresh tokens for offline
-access, or both).
+"""What an account opened and allowed, as « gérer son compte » lists and ends it
+(docs/parents-journey.md, « Managing the account »): its login sessions, and the relying parties
+it uses (a consent, refresh tokens for offline access, or both).
 """
 
 from dataclasses import dataclass

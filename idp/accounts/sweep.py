@@ -1,4 +1,5 @@
-"""The life-cycle sweep (`idp sweep`): the deadlines of design §3 applied to every account.
+"""The life-cycle sweep (`idp sweep`): the deadlines (docs/life-cycle.md, « Deadlines ») applied
+to every account.
 
 One set-based statement per transition, never a loop over accounts; idempotent; safe from
 two nodes at once (a row changed by one sweep no longer matches the other's condition, which

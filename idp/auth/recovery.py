@@ -1,5 +1,5 @@
-"""« mot de passe oublié » and « identifiant oublié » (guide §4); the rules live in
-`idp.accounts.recovery`.
+"""« mot de passe oublié » and « identifiant oublié » (docs/parents-journey.md,
+« Lost password or identifier »); the rules live in `idp.accounts.recovery`.
 
 Both request pages answer with the same page whatever was found, and count each request
 against the address's budget. The person's `next` (an authorization request waiting for

@@ -1,4 +1,5 @@
-"""Server-side login sessions (design §4): single sign-on across relying parties.
+"""Server-side login sessions (docs/architecture.md, « Request flows »): single sign-on across
+relying parties.
 
 The cookie carries a random value; the table keeps its SHA-256 and the session's
 account, login time, last activity and absolute end. Any node can serve any request.

@@ -55,8 +55,9 @@ def logout():
 
 @bp.get("/")
 def index():
-    """The provider's home page (guide §1.1 and §3): the login form, or, once logged in, the
-    way to « gérer son compte » and to the ENT."""
+    """The provider's home page (docs/parents-journey.md, « First connection » and
+    « Managing the account »): the login form, or, once logged in, the way to
+    « gérer son compte » and to the ENT."""
     login_session = current_login_session()
     page = render_template(
         "auth/home.html",

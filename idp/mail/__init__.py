@@ -1,4 +1,4 @@
-"""Email through a transactional outbox (design §7).
+"""Email through a transactional outbox (docs/architecture.md, « Mail »).
 
 `send(to, template, language, **context)` renders `templates/mail/<template>.txt` and `.html`
 and adds the message to the caller's transaction: a rollback drops it with the change that

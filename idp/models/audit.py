@@ -1,4 +1,5 @@
-"""The security log (design §6): one row per security event, never a secret."""
+"""The security log (docs/security.md, « Audit and logs »): one row per security event, never a
+secret."""
 
 from datetime import datetime
 

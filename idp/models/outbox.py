@@ -1,5 +1,5 @@
-"""The mail outbox: an email is a row written in the transaction that causes it, sent after
-the commit and retried until the SMTP server takes it (design §7)."""
+"""The mail outbox: an email is a row written in the transaction that causes it, sent after the
+commit and retried until the SMTP server takes it (docs/architecture.md, « Mail »)."""
 
 import enum
 from datetime import datetime

@@ -1,4 +1,5 @@
-"""Establishments, pupils, accounts and the guardianship links between them (design §2)."""
+"""Establishments, pupils, accounts and the guardianship links between them (docs/life-cycle.md,
+« Who gets an account »)."""
 
 import enum
 import secrets
@@ -98,8 +99,9 @@ class Account(db.Model):
     email_verified: Mapped[bool] = mapped_column(default=False)
     state: Mapped[AccountState] = mapped_column(_enum(AccountState), default=AccountState.ISSUED)
     teleservices_refused: Mapped[bool] = mapped_column(default=False)
-    # The provisional secret printed on the letter, as a keyed hash (design §6); None once
-    # the person has chosen a password, or for accounts created active.
+    # The provisional secret printed on the letter, as a keyed hash (docs/security.md,
+    # « Generated secrets »); None once the person has chosen a password, or for accounts
+    # created active.
     provisional_secret_hash: Mapped[str | None] = mapped_column(String(64))
     # Wrong birth dates given at first connection since the last issue.
     birth_date_failures: Mapped[int] = mapped_column(default=0)
@@ -135,7 +137,8 @@ class Account(db.Model):
 
 
 class Guardianship(db.Model):
-    """A parent account's link to a pupil (many-to-many, see design §2)."""
+    """A parent account's link to a pupil (many-to-many, see docs/life-cycle.md,
+    « Who gets an account »)."""
 
     __table_args__ = (UniqueConstraint("account_id", "pupil_id"),)
 
@@ -186,7 +189,8 @@ class LinkPurpose(enum.StrEnum):
 
 
 class AccountLink(db.Model):
-    """A single-use link sent by email, stored as a keyed hash (design §6).
+    """A single-use link sent by email, stored as a keyed hash (docs/security.md,
+    « Generated secrets »).
 
     At most one live link per (account, purpose): asking again replaces the older one.
     """

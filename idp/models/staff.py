@@ -1,7 +1,8 @@
 """School and académie staff: their own accounts, second factor and login sessions.
 
 Staff are not families: they log in with an email, a password and a TOTP code at their own
-entry, and a staff session never gives a code to a relying party (design §7).
+entry, and a staff session never gives a code to a relying party (docs/architecture.md,
+« The back office »).
 """
 
 import enum

@@ -183,8 +183,9 @@ def authorize():
         audit("authorization_refused", account=account, client=client, reason=refusal)
         db.session.commit()
         if refusal == AccountState.PENDING_EMAIL.value:
-            # The page of an account waiting for its link (guide §1.2): the address, resend,
-            # correct; once the link is followed, the activation page leads back here.
+            # The page of an account waiting for its link (docs/parents-journey.md, « Activation »):
+            # the address, resend, correct; once the link is followed, the activation page leads
+            # back here.
             session["after_activation"] = _this_request()
             return redirect(url_for("activation.pending"), code=303)
         if refusal in (TELESERVICES_REFUSED, PUPILS_LEFT):

@@ -1,4 +1,5 @@
-"""Claims per scope (design §4), with the ÉduConnect names French education RPs consume.
+"""Claims per scope (README.md, « What a relying party gets »), with the ÉduConnect names French
+education RPs consume.
 
 Claims are made of one query's rows: the account's columns, repeated on one row per pupil
 the account stands for (a pupil's own record, or a parent's children). Userinfo adds the

@@ -1,4 +1,5 @@
-"""Importing a school's pupils and their legal guardians (design §2).
+"""Importing a school's pupils and their legal guardians (docs/life-cycle.md,
+« Who gets an account »).
 
 Pupils are keyed by (establishment, the school's own key: `id_eleve` or `ELEVE_ID`), so
 importing the same or a newer file again updates and never duplicates. A pupil has left

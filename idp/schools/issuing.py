@@ -1,4 +1,5 @@
-"""Issuing accounts from an establishment's pupils and legal guardians (design §2, §3).
+"""Issuing accounts from an establishment's pupils and legal guardians (docs/life-cycle.md,
+« Who gets an account » and « Transitions »).
 
 As the guide says, a parent gets one account per child ("un compte par enfant"): one per
 LegalGuardian row, which then names it; a pupil gets an account of their own. Each account

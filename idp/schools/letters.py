@@ -1,6 +1,6 @@
-"""The credential letters (design §3): one A4 page per account, with the identifier, the
-provisional secret, the site, the guide's first steps, the activation deadline and the
-detachable reply coupon.
+"""The credential letters (docs/parents-journey.md, « The letter »): one A4 page per account,
+with the identifier, the provisional secret, the site, the guide's first steps, the activation
+deadline and the detachable reply coupon.
 
 The letter is the only place the secret is ever shown: it cannot be reprinted, a lost
 letter means a regeneration. The text layer carries `Identifiant : <identifier>` and

@@ -1,8 +1,9 @@
 """Ten single-use recovery codes, shown once when the second factor is enrolled.
 
-A code stands in for a TOTP code when the phone is lost. Codes are generated here with 74
-bits of entropy from an alphabet without look-alike characters, printed in groups of five,
-and stored as keyed hashes (design §6); a code is spent by one conditional UPDATE.
+A code stands in for a TOTP code when the phone is lost. Codes are generated here with 74 bits
+of entropy from an alphabet without look-alike characters, printed in groups of five, and stored
+as keyed hashes (docs/security.md, « Generated secrets »); a code is spent by one conditional
+UPDATE.
 """
 
 import re

@@ -1,5 +1,5 @@
 """The throttle of every credential check, and the request budgets of forms that check none
-(design §6). Every door calls the same four functions:
+(docs/security.md, « Throttling »). Every door calls the same four functions:
 
     wait = throttle.wait_time("login", identifier, ip)   # seconds to wait first, 0 = go
     throttle.failed("login", identifier, ip)             # after a wrong secret
