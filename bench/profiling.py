@@ -17,7 +17,8 @@ from urllib.parse import urlsplit
 
 import psycopg
 from idp import create_app
-from idp.extensions import LazilyDescribedCursor, db
+from idp.extensions import db
+from idp.oidc.fast_path import LazilyDescribedCursor
 from psycopg.pq import TransactionStatus
 from sqlalchemy import event
 

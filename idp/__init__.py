@@ -14,7 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config as settings
 from . import memory, templating
-from .extensions import LazilyDescribedCursor, babel, csrf, db, migrate
+from .extensions import babel, csrf, db, migrate
 
 PACKAGE = Path(__file__).resolve().parent
 MIGRATIONS = PACKAGE / "migrations"
@@ -93,12 +93,14 @@ def _configure(app):
         config["HASH_KEY"] = hashlib.sha256(b"idp-hash-key:" + config["SECRET_KEY"].encode()).hexdigest()
     config["SQLALCHEMY_DATABASE_URI"] = config["DATABASE_URL"]
     if config["DATABASE_URL"].startswith("postgresql"):
+        from .oidc.fast_path import LazilyDescribedCursor
+
         # No pre-ping: it would cost a round trip per request; a connection that dies with a
         # database restart fails one request and the pool then reconnects.
-        config.setdefault(
-            "SQLALCHEMY_ENGINE_OPTIONS",
-            {"pool_size": 10, "max_overflow": 10, "pool_recycle": 3600, "connect_args": {"cursor_factory": LazilyDescribedCursor}},
-        )
+        options = {"pool_size": 10, "max_overflow": 10, "pool_recycle": 3600}
+        if config["FAST_PATH"]:
+            options["connect_args"] = {"cursor_factory": LazilyDescribedCursor}
+        config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", options)
     config["SESSION_COOKIE_NAME"] = "idp_ui"
     config["SESSION_COOKIE_HTTPONLY"] = True
     config["SESSION_COOKIE_SAMESITE"] = "Lax"

@@ -128,6 +128,13 @@ SETTINGS = [
         int,
     ),
     Setting("THROTTLE_KEY_PREFIX", "idp", "Prefix of the throttling counters in Redis, to share one Redis between deployments."),
+    Setting(
+        "FAST_PATH",
+        True,
+        "The token endpoint and userinfo run their statements compiled once, on the driver (idp/oidc/fast_path.py); "
+        "off: through the ORM, as every other request.",
+        bool,
+    ),
     Setting("PROXY_COUNT", 0, "Number of reverse proxies in front of the provider whose X-Forwarded-* headers are trusted.", int),
     Setting("ACTIVATION_DAYS", 90, "Days an issued account has to be activated (its activation link lives as long); then it expires.", int),
     Setting("INACTIVITY_DAYS", 365, "Days without a login after which an active account is invalidated.", int),

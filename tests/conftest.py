@@ -235,7 +235,19 @@ def smtp_server():
 
 
 @pytest.fixture
-def settings(request, database_url, redis_url, keys_dir, closed_port):
+def fast_path_on(request):
+    """FAST_PATH of `settings`: on, unless the test is marked `both_paths`, which runs it on
+    the fast path, then on the ORM path."""
+    return getattr(request, "param", True)
+
+
+def pytest_generate_tests(metafunc):
+    if metafunc.definition.get_closest_marker("both_paths") and "fast_path_on" in metafunc.fixturenames:
+        metafunc.parametrize("fast_path_on", [True, False], ids=["fast path", "ORM path"], indirect=True)
+
+
+@pytest.fixture
+def settings(request, database_url, redis_url, keys_dir, closed_port, fast_path_on):
     """The configuration of the `app` fixture; a test may change it before using `app`.
     Emails go to the `smtp_server` fixture when the test uses it, else nowhere (a closed port)."""
     mail_port = request.getfixturevalue("smtp_server").port if "smtp_server" in request.fixturenames else closed_port
@@ -254,6 +266,7 @@ def settings(request, database_url, redis_url, keys_dir, closed_port):
         "MAIL_SERVER": "127.0.0.1",
         "MAIL_PORT": mail_port,
         "MAIL_TIMEOUT": 5,
+        "FAST_PATH": fast_path_on,
     }
 
 

@@ -35,6 +35,7 @@ CONDITIONS = {
 ALLOWED = {("teleservices_refused", "ent")}
 
 
+@pytest.mark.both_paths
 @pytest.mark.parametrize(("condition", "category"), list(itertools.product(CONDITIONS, ("ent", "teleservice"))))
 def test_the_rule_holds_at_all_five_doors(app, make_rp, parent, condition, category):
     rp = make_rp("Service", category=category)
@@ -63,6 +64,7 @@ def test_the_rule_holds_at_all_five_doors(app, make_rp, parent, condition, categ
         assert "Connexion impossible" in response.text
 
 
+@pytest.mark.both_paths
 def test_a_refused_family_keeps_nothing_of_its_teleservice_until_the_refusal_is_withdrawn(app, make_rp, parent):
     teleservice = make_rp("Paiement en ligne", category="teleservice")
     tokens, _ = teleservice.full_login("jean.dupont1", PASSWORD, scope="openid profile offline_access")

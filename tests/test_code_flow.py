@@ -14,6 +14,9 @@ from idp.models import Client
 from .conftest import ISSUER, PASSWORD
 from .oidc_helpers import login_form_action, pkce_pair, query_of
 
+# The code exchange runs on the fast path, then on the ORM path (FAST_PATH off).
+pytestmark = pytest.mark.both_paths
+
 
 def test_happy_path_with_client_secret_basic(ent, parent):
     tokens, claims = ent.full_login("jean.dupont1", PASSWORD)

@@ -5,8 +5,9 @@ import psycopg
 import pytest
 from sqlalchemy import select, text
 
-from idp.extensions import LazilyDescribedCursor, db
+from idp.extensions import db
 from idp.models import Client
+from idp.oidc.fast_path import LazilyDescribedCursor
 
 
 @pytest.fixture

@@ -12,14 +12,18 @@ from flask import g
 from sqlalchemy import bindparam, event, select
 from sqlalchemy.engine import Engine
 
-from idp.extensions import LazilyDescribedCursor, db
+from idp.extensions import db
 from idp.models import Account, AccountKind, AccountState, AuditEvent, Token
-from idp.oidc import connection, endpoints, grants, tokens
+from idp.oidc import fast_path
+from idp.oidc.fast_path import LazilyDescribedCursor
 from idp.security import token_hash
 
 from .conftest import PASSWORD
 from .oidc_helpers import RelyingParty, pkce_pair, query_of
 from .test_login import set_account
+
+# Every test here runs on the fast path, then on the ORM path (FAST_PATH off).
+pytestmark = pytest.mark.both_paths
 
 
 def userinfo(rp, access_token, how="GET"):
@@ -175,18 +179,18 @@ def test_code_reused_later_is_refused_and_revokes_its_tokens(ent, parent):
 def test_code_spent_by_a_concurrent_exchange_counts_as_a_replay(app, ent, parent, audit_events, rotation, monkeypatch):
     code, _ = ent.log_in_and_get_code("jean.dupont1", PASSWORD, scope="openid offline_access")
     other = RelyingParty(app.test_client(), ent.client_id, ent.secret, ent.auth_method, ent.redirect_uri, ent.issuer)
-    exchange = grants.exchange_code
+    exchange = fast_path.exchange_code
     concurrent = []
 
     def after_a_concurrent_exchange(token, request):
         # The same code exchanged in another thread between this request's read and write.
-        monkeypatch.setattr(grants, "exchange_code", exchange)
+        monkeypatch.setattr(fast_path, "exchange_code", exchange)
         worker = threading.Thread(target=lambda: concurrent.append(other.exchange(code).json))
         worker.start()
         worker.join()
         return exchange(token, request)
 
-    monkeypatch.setattr(grants, "exchange_code", after_a_concurrent_exchange)
+    monkeypatch.setattr(fast_path, "exchange_code", after_a_concurrent_exchange)
     response = ent.exchange(code)
     assert response.status_code == 400
     assert response.json["error"] == "invalid_grant"
@@ -268,12 +272,14 @@ def test_access_token_expires(ent, parent, app):
 
 
 @pytest.fixture(params=["one statement where the database can", "two statements"])
-def rotation(request, monkeypatch):
-    """The refresh grant's write as the backend does it (PostgreSQL: one statement outside a
-    transaction), then as the others do it (two statements in the request's transaction)."""
+def rotation(request, settings, monkeypatch):
+    """The refresh grant's write as the backend does it on the fast path (PostgreSQL: one
+    statement outside a transaction), then as the others do it (two statements in the
+    request's transaction). The ORM path has one way only."""
     if request.param == "two statements":
-        monkeypatch.setattr(connection, "single_statement_writes", lambda: False)
-        monkeypatch.setattr(tokens, "single_statement_writes", lambda: False)
+        if not settings["FAST_PATH"]:
+            pytest.skip("the ORM path writes in the request's transaction only")
+        monkeypatch.setattr(fast_path, "single_statement_writes", lambda: False)
     return request.param
 
 
@@ -282,14 +288,14 @@ def before_rotation(monkeypatch):
     """before_rotation(action): `action()` runs between the refresh grant's read and its
     write, as a concurrent request would."""
 
-    rotate = grants.rotate_refresh_token
+    rotate = fast_path.rotate_refresh_token
 
     def install(action):
         def interrupted(*args):
             action()
             return rotate(*args)
 
-        monkeypatch.setattr(grants, "rotate_refresh_token", interrupted)
+        monkeypatch.setattr(fast_path, "rotate_refresh_token", interrupted)
 
     return install
 
@@ -344,6 +350,8 @@ def driver_statements(app, monkeypatch):
     """The statements PostgreSQL receives, as (SQL, whether in autocommit), whoever sends them."""
     if app.config["DATABASE_URL"].split(":", 1)[0] != "postgresql+psycopg":
         pytest.skip("the hot statements leave the ORM session on PostgreSQL only")
+    if not app.config["FAST_PATH"]:
+        pytest.skip("the ORM path keeps its statements in the ORM session")
     sent = []
     execute = LazilyDescribedCursor.execute
 
@@ -376,36 +384,66 @@ def test_token_requests_and_userinfo_send_their_statements_outside_any_transacti
 
 
 def test_hot_statements_convert_enumerations_as_the_orm_does(app, ent, parent):
+    if not app.config["FAST_PATH"]:
+        pytest.skip("the fast path's conversions")
     tokens_, _ = ent.full_login("jean.dupont1", PASSWORD)
     lookup = {"digest": token_hash(tokens_["access_token"])}
     with app.test_request_context():
-        rows = connection.execute(endpoints.ACCESS_LOOKUP, lookup).fetchall()
+        rows = fast_path.ACCESS.all(lookup)
         assert rows[0].kind is AccountKind.PARENT
         assert rows[0].identifier == "jean.dupont1"
+        assert type(rows[0]) is fast_path.ACCESS.row
     # The door rule's literal (the ACTIVE member) is bound as the column stores it.
     set_account(app, "jean.dupont1", state=AccountState.BLOCKED)
     with app.test_request_context():
-        assert connection.execute(endpoints.ACCESS_LOOKUP, lookup).fetchall() == []
+        assert fast_path.ACCESS.all(lookup) == []
 
 
-def test_a_hot_statement_refuses_a_bound_value_that_would_need_converting(app):
-    statement = connection.HotStatement(select(Account.id).where(Account.state == bindparam("state", type_=Account.state.type)))
-    with app.app_context(), pytest.raises(TypeError, match="'state' would need converting"):
-        statement.compiled(db.engine.dialect)
+@pytest.fixture
+def statements(monkeypatch):
+    """The fast path's statements, to which a test may add its own until it ends."""
+    monkeypatch.setattr(fast_path, "STATEMENTS", list(fast_path.STATEMENTS))
+    return fast_path.STATEMENTS
+
+
+def test_a_bound_value_is_converted_as_the_column_stores_it(settings, make_app, parent, statements):
+    by_state = fast_path.HotStatement(
+        "ByState", select(Account.identifier).where(Account.state == bindparam("state", type_=Account.state.type))
+    )
+    app = make_app(settings)
+    if not app.config["FAST_PATH"]:
+        pytest.skip("the fast path's conversions")
+    with app.test_request_context():
+        assert [row.identifier for row in by_state.all({"state": AccountState.ACTIVE})] == ["jean.dupont1"]
+        assert by_state.all({"state": AccountState.BLOCKED}) == []
+
+
+def test_a_statement_that_cannot_be_compiled_once_stops_the_start(settings, make_app, statements):
+    fast_path.HotStatement("Expanding", select(Account.id).where(Account.id.in_(bindparam("ids", expanding=True))))
+    if not settings["FAST_PATH"]:
+        make_app(settings)  # nothing compiled, nothing refused
+        return
+    with pytest.raises(RuntimeError, match="statement Expanding cannot run"):
+        make_app(settings)
+
+
+def test_a_statement_whose_columns_share_a_name_makes_no_row_type(statements):
+    with pytest.raises(TypeError, match=r"columns \['id'\] share a name"):
+        fast_path.HotStatement("Twice", select(Account.id, Token.id))
 
 
 def test_the_hot_connection_goes_back_to_the_pool_in_transaction_mode(app, driver_statements):
     with app.test_request_context():
-        connection.execute(endpoints.ACCESS_LOOKUP, {"digest": "unknown"})
+        fast_path.ACCESS.all({"digest": "unknown"})
         driver = g.statement_connection.driver_connection
         assert driver.autocommit
-        connection.close_statement_connection()
+        fast_path.close_statement_connection()
         assert not driver.autocommit
     with app.test_request_context():
-        connection.execute(endpoints.ACCESS_LOOKUP, {"digest": "unknown"})
+        fast_path.ACCESS.all({"digest": "unknown"})
         pooled = g.statement_connection
         pooled.driver_connection.close()  # lost with its server
-        connection.close_statement_connection()
+        fast_path.close_statement_connection()
         assert pooled.dbapi_connection is None  # discarded, not given back
 
 

@@ -23,7 +23,7 @@ AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
 
 class ClientRules(ClientMixin):
     """What Authlib asks of a relying party, answered from its registration's columns;
-    shared by the mapped `Client` and by `ClientRecord`, the token endpoint's plain row."""
+    shared by the mapped `Client` and by the fast path's client rows (idp.oidc.fast_path)."""
 
     @property
     def is_public(self):
@@ -90,29 +90,9 @@ class Client(db.Model, ClientRules):
         return f"<Client {self.client_id} {self.name!r}>"
 
 
-# What Authlib reads of a client to authenticate it at the token endpoint, and its key.
-CLIENT_AUTHENTICATION_COLUMNS = (Client.id, Client.client_id, Client.secret_hash, Client.auth_method)
-# What a code exchange also reads: the redirect URI to check, the category for the door
-# rule, the scopes a client may be given.
-CLIENT_RECORD_COLUMNS = (*CLIENT_AUTHENTICATION_COLUMNS, Client.category, Client.redirect_uris, Client.scopes)
-
-
-class ClientRecord(ClientRules):
-    """A relying party as the token endpoint reads it: `columns` of one Core row, without
-    the ORM's identity map and instrumentation (the hot path). Only the rules those columns
-    answer apply."""
-
-    def __init__(self, row, columns=CLIENT_RECORD_COLUMNS):
-        for column in columns:
-            setattr(self, column.key, getattr(row, column.key))
-
-    def __repr__(self):
-        return f"<ClientRecord {self.client_id}>"
-
-
 class AuthorizationCodeRules(AuthorizationCodeMixin):
     """What Authlib asks of an authorization code, answered from its columns; shared by the
-    mapped `AuthorizationCode` and by the token endpoint's plain row (idp.oidc.grants)."""
+    mapped `AuthorizationCode` and by the fast path's code row (idp.oidc.fast_path)."""
 
     def get_redirect_uri(self):
         return self.redirect_uri

@@ -7,11 +7,9 @@ access token's columns to that same query, so that it costs one round trip.
 """
 
 from authlib.oidc.core import UserInfo
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import func
 
-from ..accounts.access import relying_party_admits
 from ..models import Account, AccountKind, Establishment, Guardianship, Pupil
-from .connection import HotStatement, execute
 
 SCOPES = ("openid", "profile", "email", "scolarite", "offline_access")
 
@@ -58,30 +56,6 @@ def with_schooling(query):
         .outerjoin(Establishment, Establishment.id == Pupil.establishment_id)
         .order_by(Pupil.id)
     )
-
-
-# Built once: SQLAlchemy then reuses the compiled form without recomputing cache keys.
-PERSON = HotStatement(
-    with_schooling(
-        select(Account.id, *CLAIM_COLUMNS, relying_party_admits(bindparam("category")).label("allowed")).where(
-            Account.id == bindparam("account_id")
-        )
-    )
-)
-
-
-def load_person(account_id, category):
-    """The rows of an account's claims, and whether it may use a relying party of `category`."""
-    return execute(PERSON, {"account_id": account_id, "category": category}).fetchall()
-
-
-class Person:
-    """An account as a grant hands it to the ID token: the rows its claims are made of."""
-
-    def __init__(self, rows):
-        self.rows = rows
-        self.id = rows[0].id
-        self.allowed = rows[0].allowed
 
 
 def _scolarite(kind, pupils):

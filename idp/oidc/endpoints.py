@@ -1,9 +1,6 @@
 """Userinfo, revocation, introspection and RP-initiated logout, on Authlib's endpoints."""
 
-from types import SimpleNamespace
-
 from authlib.integrations.flask_oauth2 import ResourceProtector
-from authlib.oauth2.rfc6749 import TokenMixin
 from authlib.oauth2.rfc6750 import BearerTokenValidator as _BearerTokenValidator
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
@@ -11,61 +8,24 @@ from authlib.oidc.core import UserInfoEndpoint as _UserInfoEndpoint
 from authlib.oidc.rpinitiated import EndSessionEndpoint as _EndSessionEndpoint
 from flask import current_app
 from flask import request as flask_request
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import update
 
-from ..accounts.access import relying_party_admits, relying_party_refusal
+from ..accounts.access import relying_party_refusal
 from ..audit import audit
 from ..auth.sessions import log_out
 from ..clock import now, timestamp
 from ..extensions import db
-from ..models import Account, Client, Token
-from ..security import token_hash
-from . import connection
-from .claims import CLAIM_COLUMNS, user_info, with_schooling
+from ..models import Token
+from . import fast_path
+from .claims import user_info
 from .grants import AUTH_METHODS
 from .keys import key_store
 from .tokens import find_token
 
-# Userinfo's one query: the token's state and the rows its claims are made of, if the
-# account may still log in to the token's relying party.
-ACCESS_LOOKUP = connection.HotStatement(
-    with_schooling(
-        select(Token.scope, Token.access_expires_at, Token.revoked_at, Client.client_id, *CLAIM_COLUMNS)
-        .join(Account, Token.account_id == Account.id)
-        .join(Client, Token.client_pk == Client.id)
-        .where(Token.access_token_hash == bindparam("digest"), relying_party_admits())
-    )
-)
-
-
-class AccessGrant(TokenMixin):
-    """An access token as userinfo sees it: plain rows, not ORM objects (the hottest endpoint)."""
-
-    def __init__(self, rows):
-        self.rows = rows
-        self.token = rows[0]
-        self.scope = self.token.scope  # Authlib's userinfo endpoint reads the attribute
-
-    def get_scope(self):
-        return self.token.scope
-
-    def is_expired(self):
-        return self.token.access_expires_at <= now()
-
-    def is_revoked(self):
-        return self.token.revoked_at is not None
-
-    def get_user(self):
-        return self.rows
-
-    def get_client(self):
-        return SimpleNamespace(client_id=self.token.client_id, client_metadata={})
-
 
 class BearerTokenValidator(_BearerTokenValidator):
     def authenticate_token(self, token_string):
-        rows = connection.execute(ACCESS_LOOKUP, {"digest": token_hash(token_string)}).fetchall()
-        return AccessGrant(rows) if rows else None
+        return fast_path.access_grant(token_string)
 
 
 class BearerProtector(ResourceProtector):

@@ -7,66 +7,33 @@ spend the same one; the loser is treated as a replay and revokes what the value 
 commit: a replay is raised to the token view, which refuses the request and commits the
 revocation as a transaction of its own.
 
-The token endpoint reads its client with Core (`ClientRecord`), and Authlib authenticates
-it as usual. The code exchange and the refresh grant are the hottest paths after the
-login: they read with single statements (the refresh grant's client lookup also reads the
-refresh token presented) and write with one (idp.oidc.tokens.exchange_code,
-rotate_refresh_token), outside any transaction on PostgreSQL (idp.oidc.connection).
+The token endpoint reads its client, the code or refresh token and the person through the
+fast path (idp.oidc.fast_path), and Authlib authenticates the client as usual. The code
+exchange and the refresh grant are the hottest paths after the login: they read with
+single statements (the refresh grant's client lookup also reads the refresh token
+presented) and write with one (fast_path.exchange_code, rotate_refresh_token).
 """
 
 from datetime import timedelta
 from types import SimpleNamespace
 
-from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, InvalidScopeError, TokenMixin, grants
+from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, InvalidScopeError, grants
 from authlib.oauth2.rfc6749.authenticate_client import ClientAuthentication
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import grants as oidc_grants
 from flask import current_app, g
-from sqlalchemy import and_, bindparam, exists, select
+from sqlalchemy import exists, select
 
 from ..clock import now, timestamp
 from ..extensions import db
-from ..models import AuthorizationCode, Client, Token
-from ..models.oauth import CLIENT_AUTHENTICATION_COLUMNS, CLIENT_RECORD_COLUMNS, AuthorizationCodeRules, ClientRecord
+from ..models import AuthorizationCode, Token
+from ..models.oauth import AUTH_METHODS
 from ..security import token_hash
-from . import connection
-from .claims import Person, load_person, user_info
+from . import fast_path
+from .claims import user_info
 from .keys import key_store
 from .parameters import well_formed_client_id
-from .tokens import Replay, exchange_code, find_token, rotate_refresh_token
-
-AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
-
-
-# The code presented, if it is this client's, spent or not: `exchange_code` spends it as
-# it stores the token, unless another request did since.
-PRESENTED_CODE_COLUMNS = (
-    AuthorizationCode.id,
-    AuthorizationCode.account_id,
-    AuthorizationCode.login_session_id,
-    AuthorizationCode.redirect_uri,
-    AuthorizationCode.scope,
-    AuthorizationCode.nonce,
-    AuthorizationCode.auth_time,
-    AuthorizationCode.code_challenge,
-    AuthorizationCode.code_challenge_method,
-    AuthorizationCode.expires_at,
-    AuthorizationCode.used_at,
-)
-PRESENTED_CODE = connection.HotStatement(
-    select(*PRESENTED_CODE_COLUMNS).where(
-        AuthorizationCode.code_hash == bindparam("digest"), AuthorizationCode.client_pk == bindparam("presenting_client")
-    )
-)
-
-
-class PresentedCode(AuthorizationCodeRules):
-    """An unspent authorization code as the grant needs it: the columns of one Core row,
-    without the ORM (the hot path)."""
-
-    def __init__(self, row):
-        for column in PRESENTED_CODE_COLUMNS:
-            setattr(self, column.key, getattr(row, column.key))
+from .tokens import Replay, find_token
 
 
 def _code_replayed(code_id, client):
@@ -77,12 +44,10 @@ def _code_replayed(code_id, client):
     return Replay(families, "code_replayed", spent.account, client)
 
 
-CLIENT_RECORD = connection.HotStatement(select(*CLIENT_RECORD_COLUMNS).where(Client.client_id == bindparam("client_id")))
-
-
 class TokenEndpointGrant:
     """Client authentication at the token endpoint: Authlib's own methods and checks, on a
-    client that `read_client` reads with Core instead of the server's ORM `query_client`."""
+    client that `read_client` reads through the fast path instead of the server's
+    `query_client`."""
 
     def authenticate_token_endpoint_client(self):
         authentication = ClientAuthentication(self.read_client)
@@ -93,8 +58,7 @@ class TokenEndpointGrant:
     def read_client(self, client_id):
         if not well_formed_client_id(client_id):
             return None
-        row = connection.execute(CLIENT_RECORD, {"client_id": client_id}).fetchone()
-        return ClientRecord(row) if row is not None else None
+        return fast_path.client(client_id)
 
 
 class AuthorizationCodeGrant(TokenEndpointGrant, grants.AuthorizationCodeGrant):
@@ -129,18 +93,17 @@ class AuthorizationCodeGrant(TokenEndpointGrant, grants.AuthorizationCodeGrant):
         )
 
     def query_authorization_code(self, code, client):
-        params = {"digest": token_hash(code), "presenting_client": client.id}
-        row = connection.execute(PRESENTED_CODE, params).fetchone()
-        if row is None:
+        found = fast_path.presented_code(code, client)
+        if found is None:
             return None
-        if row.used_at is not None:
-            raise _code_replayed(row.id, client)
-        if row.expires_at <= now():
+        if found.used_at is not None:
+            raise _code_replayed(found.id, client)
+        if found.expires_at <= now():
             return None
-        return PresentedCode(row)
+        return found
 
     def save_token(self, token):
-        if not exchange_code(token, self.request):
+        if not fast_path.exchange_code(token, self.request):
             # Spent by a concurrent request since it was read (rare path).
             raise _code_replayed(self.request.authorization_code.id, self.request.client)
 
@@ -149,50 +112,8 @@ class AuthorizationCodeGrant(TokenEndpointGrant, grants.AuthorizationCodeGrant):
         pass
 
     def authenticate_user(self, authorization_code):
-        person = Person(load_person(authorization_code.account_id, self.request.client.category))
+        person = fast_path.person(authorization_code.account_id, self.request.client.category)
         return person if person.allowed else None
-
-
-# The refresh grant's one read: the client presenting a refresh token, and that token's
-# row if it is this client's (else NULLs). Authlib authenticates the client from the row
-# before the grant looks at the token.
-PRESENTED_REFRESH_TOKEN = connection.HotStatement(
-    select(
-        *CLIENT_AUTHENTICATION_COLUMNS,
-        Token.id.label("token_id"),
-        Token.account_id,
-        Token.scope,
-        Token.refresh_used_at,
-        Token.revoked_at,
-        Token.refresh_expires_at,
-    )
-    .outerjoin(Token, and_(Token.refresh_token_hash == bindparam("digest"), Token.client_pk == Client.id))
-    .where(Client.client_id == bindparam("client_id"))
-)
-
-
-class PresentingClient(ClientRecord):
-    """A client read with the refresh token it presents (`token`, a row of NULLs when the
-    value is no refresh token of this client)."""
-
-    def __init__(self, row):
-        super().__init__(row, CLIENT_AUTHENTICATION_COLUMNS)
-        self.token = row
-
-
-class PresentedRefreshToken(TokenMixin):
-    """A refresh token that may be spent, as the grant and `rotate_refresh_token` need it."""
-
-    def __init__(self, row):
-        self.id = row.token_id
-        self.account_id = row.account_id
-        self.scope = row.scope
-
-    def check_client(self, client):
-        return True  # PRESENTED_REFRESH_TOKEN only finds the presenting client's tokens
-
-    def get_scope(self):
-        return self.scope
 
 
 class RefreshTokenGrant(TokenEndpointGrant, grants.RefreshTokenGrant):
@@ -202,19 +123,17 @@ class RefreshTokenGrant(TokenEndpointGrant, grants.RefreshTokenGrant):
     def read_client(self, client_id):
         if not well_formed_client_id(client_id):
             return None
-        params = {"client_id": client_id, "digest": token_hash(self.request.form.get("refresh_token") or "")}
-        row = connection.execute(PRESENTED_REFRESH_TOKEN, params).fetchone()
-        return PresentingClient(row) if row is not None else None
+        return fast_path.client_presenting(client_id, self.request.form.get("refresh_token"))
 
     def authenticate_refresh_token(self, refresh_token):
-        row = self.request.client.token
-        if row.token_id is None:
+        presented = self.request.client  # with the columns of the token it presents
+        if presented.token_id is None:
             return None  # unknown, or another client's
-        if row.refresh_used_at is not None:
+        if presented.refresh_used_at is not None:
             self._refuse_reuse(refresh_token)
-        if row.revoked_at is not None or row.refresh_expires_at <= now():
+        if presented.revoked_at is not None or presented.refresh_expires_at <= now():
             return None
-        return PresentedRefreshToken(row)
+        return fast_path.PresentedRefreshToken(presented)
 
     def authenticate_user(self, refresh_token):
         # rotate_refresh_token checks the account against the client as it spends the token.
@@ -222,7 +141,7 @@ class RefreshTokenGrant(TokenEndpointGrant, grants.RefreshTokenGrant):
 
     def save_token(self, token):
         refresh_token = self.request.refresh_token
-        if not rotate_refresh_token(token, refresh_token):
+        if not fast_path.rotate_refresh_token(token, refresh_token):
             # Spent by a concurrent request since it was read, revoked meanwhile, or its
             # account may no longer use this client (rare path).
             self._refuse_reuse(self.request.form["refresh_token"])

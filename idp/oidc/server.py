@@ -7,7 +7,7 @@ from sqlalchemy import bindparam, select
 
 from ..extensions import db
 from ..models import Client
-from . import connection, keys
+from . import fast_path, keys
 from .endpoints import EndSessionEndpoint, IntrospectionEndpoint, RevocationEndpoint, UserInfoEndpoint, protector
 from .grants import AuthorizationCodeGrant, OpenIDCode, RefreshTokenGrant, S256CodeChallenge
 from .parameters import well_formed_client_id
@@ -18,7 +18,7 @@ CLIENT_LOOKUP = select(Client).where(Client.client_id == bindparam("client_id"))
 
 def query_client(client_id):
     """The relying party `client_id`, looked up once per request however often Authlib asks
-    (the token endpoint's grants read theirs with Core: idp.oidc.grants)."""
+    (the token endpoint's grants read theirs through idp.oidc.fast_path)."""
     if not well_formed_client_id(client_id):
         return None
     cache = g.setdefault("clients", {})
@@ -47,7 +47,7 @@ def init_app(app):
     authorization.register_endpoint(EndSessionEndpoint)
     authorization.register_extension(IssuerParameter())
     app.extensions["idp.authorization"] = authorization
-    connection.init_app(app)
+    fast_path.init_app(app)
     keys.init_app(app)
 
 

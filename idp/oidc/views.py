@@ -13,9 +13,8 @@ from wtforms import ValidationError
 
 from ..auth.sessions import current_login_session, log_out
 from ..extensions import csrf, db
-from . import bp
+from . import bp, fast_path
 from .claims import CLAIMS_SUPPORTED, SCOPES
-from .connection import commit_session
 from .grants import AUTH_METHODS
 from .keys import JWKS_MAX_AGE, key_store
 from .parameters import check_parameters
@@ -103,7 +102,7 @@ def token():
     except Replay as replay:
         revoke_replayed(replay)
         return server.handle_error_response(None, InvalidGrantError())
-    commit_session()
+    fast_path.commit()
     return response
 
 
