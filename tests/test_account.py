@@ -6,11 +6,10 @@ their revocation."""
 import html
 import logging
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
-import time_machine
 
 from idp.account.devices import coarse_address
 from idp.accounts.emails import masked_email
@@ -24,6 +23,7 @@ from .oidc_helpers import csrf_token
 from .test_consent import answer, consent_page
 from .test_login import post_login, set_account
 from .test_tokens import userinfo
+from .travel import french_date, frozen, in_paris, moment
 
 NEW_PASSWORD = "N0uveau-secret"
 HOME = "203.0.113.5"
@@ -83,10 +83,6 @@ def outbox(app):
         return [(row.recipient, row.template) for row in db.session.scalars(db.select(OutboxMessage).order_by(OutboxMessage.id))]
 
 
-def frozen(moment="2026-03-02 09:00:00"):
-    return time_machine.travel(datetime.fromisoformat(moment).replace(tzinfo=UTC), tick=False)
-
-
 # --- the home page ----------------------------------------------------------------------------
 
 
@@ -141,12 +137,13 @@ def test_a_pupil_sees_their_own_school(app, pupil_account):
 
 def test_sessions_read_as_device_date_and_coarse_address(app, parent):
     firefox = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:126.0) Gecko/20100101 Firefox/126.0"
-    with frozen("2026-03-02 09:00:00"):
+    logged_in_at = moment(paris="10:00")
+    with frozen(logged_in_at):
         browser(app, "198.51.100.23", firefox)
-    with frozen("2026-03-02 09:30:00"):
+    with frozen(logged_in_at + timedelta(minutes=30)):
         page = browser(app).get("/compte/").text
     assert "<strong>Firefox sur Windows</strong>" in page
-    assert "Connecté depuis le 2 mars 2026 10:00" in page  # Paris time
+    assert f"Connecté depuis le {french_date(in_paris(logged_in_at).date())} 10:00" in page  # Paris time
     assert "adresse réseau 198.51.100.…" in page
     assert "198.51.100.23" not in page
 

@@ -4,11 +4,10 @@ ends of the deadlines."""
 
 import html
 import re
-from datetime import datetime, timedelta
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
-import time_machine
 
 from idp.accounts.sweep import sweep
 from idp.extensions import db
@@ -17,14 +16,20 @@ from idp.models import AccountState
 from .fc_helpers import NEW_PASSWORD, SCHOOL_EMAIL, account_of, field_errors, fill_form, first_connection_done, issue_family, link_of
 from .oidc_helpers import csrf_token
 from .test_login import post_login
+from .travel import frozen, moment
 
-ISSUED_AT = datetime(2026, 9, 7, 8, 30)
 DAY = timedelta(days=1)
 
 
 @pytest.fixture
-def traveller():
-    with time_machine.travel(ISSUED_AT, tick=False) as traveller:
+def issued_at():
+    """Now: the family's accounts are issued then, and the test stands there until it moves time."""
+    return moment()
+
+
+@pytest.fixture
+def traveller(issued_at):
+    with frozen(issued_at) as traveller:
         yield traveller
 
 
@@ -81,7 +86,7 @@ def test_opening_the_link_changes_nothing(app, pending_client, smtp_server):
     assert account_of(app, "jean.dupont1").state == AccountState.PENDING_EMAIL
 
 
-def test_the_button_activates_the_account_once(app, pending_client, smtp_server, audit_events):
+def test_the_button_activates_the_account_once(app, pending_client, smtp_server, audit_events, issued_at):
     link = link_of(smtp_server.wait_for(1)[0])
     browser = app.test_client()
     response = _activate(browser, link)
@@ -90,7 +95,7 @@ def test_the_button_activates_the_account_once(app, pending_client, smtp_server,
     assert "Aller sur L&#39;Educ de Normandie" in response.text
     account = account_of(app, "jean.dupont1")
     assert (account.state, account.email_verified) == (AccountState.ACTIVE, True)
-    assert account.activated_at == ISSUED_AT
+    assert account.activated_at == issued_at
     assert len(audit_events("account_activated")) == 1
 
     # Spent: neither its page nor its button work again.
@@ -99,9 +104,9 @@ def test_the_button_activates_the_account_once(app, pending_client, smtp_server,
     assert browser.post(link, data={"csrf_token": csrf_token(browser.get("/connexion").text)}).status_code == 404
 
 
-def test_a_link_after_the_activation_delay_is_refused(app, pending_client, smtp_server, traveller):
+def test_a_link_after_the_activation_delay_is_refused(app, pending_client, smtp_server, traveller, issued_at):
     link = link_of(smtp_server.wait_for(1)[0])
-    traveller.move_to(ISSUED_AT + app.config["ACTIVATION_DAYS"] * DAY - timedelta(minutes=1))
+    traveller.move_to(issued_at + app.config["ACTIVATION_DAYS"] * DAY - timedelta(minutes=1))
     assert app.test_client().get(link).status_code == 200
     traveller.shift(timedelta(minutes=2))
     assert app.test_client().get(link).status_code == 404
@@ -217,16 +222,16 @@ def _sweep(app, as_of):
         return counts
 
 
-def test_an_expired_account_is_told_to_contact_the_establishment(app, family, traveller):
-    traveller.move_to(ISSUED_AT + app.config["ACTIVATION_DAYS"] * DAY + timedelta(hours=1))
+def test_an_expired_account_is_told_to_contact_the_establishment(app, family, traveller, issued_at):
+    traveller.move_to(issued_at + app.config["ACTIVATION_DAYS"] * DAY + timedelta(hours=1))
     assert _sweep(app, None)["expired"] == 2
     response = post_login(app.test_client(), "jean.dupont1", family["parent"].secret)
     assert response.status_code == 403
     assert "Contactez l'établissement pour obtenir un nouveau mot de passe." in response.text
 
 
-def test_an_account_expired_while_pending_is_told_to_contact_the_establishment(app, pending_client, traveller):
-    traveller.move_to(ISSUED_AT + app.config["ACTIVATION_DAYS"] * DAY + timedelta(hours=1))
+def test_an_account_expired_while_pending_is_told_to_contact_the_establishment(app, pending_client, traveller, issued_at):
+    traveller.move_to(issued_at + app.config["ACTIVATION_DAYS"] * DAY + timedelta(hours=1))
     _sweep(app, None)
     assert account_of(app, "jean.dupont1").state == AccountState.EXPIRED
     response = post_login(app.test_client(), "jean.dupont1", NEW_PASSWORD)
@@ -234,10 +239,10 @@ def test_an_account_expired_while_pending_is_told_to_contact_the_establishment(a
     assert "Contactez l'établissement" in response.text
 
 
-def test_an_invalidated_account_is_told_to_contact_the_establishment(app, pending_client, smtp_server, traveller):
+def test_an_invalidated_account_is_told_to_contact_the_establishment(app, pending_client, smtp_server, traveller, issued_at):
     _activate(app.test_client(), link_of(smtp_server.wait_for(1)[0]))
     config = app.config
-    traveller.move_to(ISSUED_AT + (config["INACTIVITY_DAYS"] - config["INACTIVITY_WARNING_DAYS"]) * DAY + timedelta(hours=1))
+    traveller.move_to(issued_at + (config["INACTIVITY_DAYS"] - config["INACTIVITY_WARNING_DAYS"]) * DAY + timedelta(hours=1))
     assert _sweep(app, None)["warned"] == 1
     traveller.shift(config["INACTIVITY_WARNING_DAYS"] * DAY)
     assert _sweep(app, None)["invalidated"] == 1

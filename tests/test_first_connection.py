@@ -3,11 +3,10 @@ a chosen password, a confirmed email to come and the birth date checked; every r
 and its message."""
 
 import re
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from urllib.parse import urlsplit
 
 import pytest
-import time_machine
 
 from idp.accounts.lifecycle import regenerate
 from idp.extensions import db
@@ -27,6 +26,7 @@ from .fc_helpers import (
 from .issuing_helpers import add_pupil, issue
 from .oidc_helpers import csrf_token
 from .test_login import post_login
+from .travel import frozen
 
 
 @pytest.fixture
@@ -205,7 +205,7 @@ def test_five_wrong_birth_dates_block_the_account_until_it_is_regenerated(app, f
         db.session.commit()
     # The new letter reaches the family the next day, when the throttle has forgotten the
     # wrong answers of this address.
-    with time_machine.travel(datetime.now() + timedelta(days=1, hours=1), tick=False):
+    with frozen(days=1, hours=1):
         client = start_first_connection(app.test_client(), "jean.dupont1", secret)
         assert fill_form(client).status_code == 303
     assert account_of(app, "jean.dupont1").state == AccountState.PENDING_EMAIL
@@ -259,7 +259,7 @@ def test_the_form_without_the_letter_login_goes_to_the_login_page(client, family
 
 
 def test_the_form_waits_half_an_hour_after_the_letter_login(app, family):
-    with time_machine.travel(datetime(2026, 9, 7, 8, 30), tick=False) as traveller:
+    with frozen() as traveller:
         client = start_first_connection(app.test_client(), "jean.dupont1", family["parent"].secret)
         traveller.shift(timedelta(minutes=29))
         assert client.get("/premiere-connexion").status_code == 200

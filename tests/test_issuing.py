@@ -3,10 +3,9 @@ identifiers allocated in batches and unique under concurrency, provisional secre
 
 import math
 import threading
-from datetime import date, datetime
+from datetime import date
 
 import pytest
-import time_machine
 from sqlalchemy import event
 
 from idp.accounts.identifiers import allocate_identifiers
@@ -18,6 +17,7 @@ from idp.schools.issuing import issue_accounts
 from idp.security import keyed_hash
 
 from .issuing_helpers import account_row, add_pupil, issue
+from .travel import frozen, moment
 
 
 @pytest.fixture
@@ -49,11 +49,12 @@ def test_one_parent_account_per_guardian_and_child_and_one_per_pupil(app, class_
 
 
 def test_issued_accounts_are_issued_with_the_date_and_no_address_yet(app, class_6a):
-    with time_machine.travel(datetime(2026, 9, 7, 8, 30), tick=False):
+    issued_at = moment(days=1)  # the day after the pupils were imported
+    with frozen(issued_at):
         issue(app)
     jean = account_row(app, "jean.dupont1")
     assert jean.state == AccountState.ISSUED
-    assert jean.issued_at == datetime(2026, 9, 7, 8, 30)
+    assert jean.issued_at == issued_at
     # The school file's address only pre-fills the first-connection form.
     assert jean.email is None and jean.email_verified is False
     assert jean.password_hash is None

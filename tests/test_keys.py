@@ -4,12 +4,11 @@ every node; first key, rotation with overlap, pruning, nodes that lack a file.""
 import json
 import shutil
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import jwt
 import pytest
-import time_machine
 from joserfc.jwk import RSAKey
 from sqlalchemy import create_engine, event
 
@@ -20,6 +19,7 @@ from idp.oidc.keys import PUBLISH_AHEAD, REFRESH_INTERVAL, KeyFileMissing, key_s
 
 from .conftest import PASSWORD
 from .oidc_helpers import RelyingParty, query_of
+from .travel import frozen
 
 
 def kids(client):
@@ -224,7 +224,7 @@ def test_two_nodes_starting_at_once_with_their_own_folders_keep_one_key(settings
 
 def test_rotation_publishes_the_new_key_before_it_signs_and_keeps_the_old_one(app, ent, parent):
     folder = Path(app.config["KEYS_DIR"])
-    with time_machine.travel("2026-11-30 08:00:00", tick=False) as traveller:
+    with frozen() as traveller:
         before, _ = ent.full_login("jean.dupont1", PASSWORD)
         old_kid = kid_of(before["id_token"])
 
@@ -257,7 +257,7 @@ def test_rotation_publishes_the_new_key_before_it_signs_and_keeps_the_old_one(ap
 
 
 def test_a_rotation_on_one_node_reaches_the_other(app, ent, parent, second_node, caplog):
-    with time_machine.travel("2026-11-30 08:00:00", tick=False) as traveller:
+    with frozen() as traveller:
         other, folder = second_node()
         elsewhere = same_relying_party(ent, other)
         [old_kid] = kids(elsewhere.client)
@@ -290,7 +290,7 @@ def test_a_key_made_by_a_clock_ahead_never_stops_a_node_from_signing(app, ent, p
     other, _ = second_node()
     elsewhere = same_relying_party(ent, other)
     [(_, first_kid)] = table(app)
-    with time_machine.travel(datetime.now(UTC) - timedelta(days=1), tick=False) as traveller:
+    with frozen(days=-1) as traveller:
         with app.app_context():
             new_kid = key_store().rotate().kid
         traveller.shift(PUBLISH_AHEAD + timedelta(seconds=REFRESH_INTERVAL))
@@ -320,7 +320,7 @@ def test_jwks_and_signing_key_come_from_memory_between_two_reads(app, client):
     statements = []
     with app.app_context():
         event.listen(db.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
-    with time_machine.travel("2026-11-30 08:00:00", tick=False) as traveller:
+    with frozen() as traveller:
         client.get("/jwks.json")
         statements.clear()
         for _ in range(3):
@@ -334,7 +334,7 @@ def test_jwks_and_signing_key_come_from_memory_between_two_reads(app, client):
 
 
 def test_keys_read_before_stay_in_use_while_the_database_is_unreachable(app, client, tmp_path, caplog):
-    with time_machine.travel("2026-11-30 08:00:00", tick=False) as traveller:
+    with frozen() as traveller:
         published = client.get("/jwks.json").json
         store = app.extensions["idp.keys"]
         reachable, store.engine = store.engine, create_engine(f"sqlite:///{tmp_path / 'missing' / 'db.sqlite3'}")
@@ -380,7 +380,7 @@ def test_the_command_line_needs_no_key_file(app, settings, tmp_path, make_app):
 
 def test_published_documents_are_replayed_until_the_keys_change(settings, tmp_path, make_app):
     settings["KEYS_DIR"] = str(tmp_path / "keys")
-    with time_machine.travel("2026-11-30 08:00:00", tick=False) as traveller:
+    with frozen() as traveller:
         app = make_app(settings)
         client = app.test_client()
         first = client.get("/.well-known/openid-configuration")

@@ -2,9 +2,8 @@
 provisional password on lines of their own, the deadline, the reply coupon, the order."""
 
 import io
-from datetime import date, datetime
+from datetime import timedelta
 
-import time_machine
 from pypdf import PdfReader
 
 from idp.extensions import db
@@ -13,6 +12,7 @@ from idp.schools.issuing import issue_accounts
 from idp.schools.letters import CUT_LINE, render_letters
 
 from .issuing_helpers import add_pupil, issue, page_value, pdf_pages
+from .travel import french_date, frozen, in_paris, moment
 
 
 def test_one_a4_page_per_account_with_the_identifier_and_secret(app, establishment):
@@ -43,18 +43,21 @@ def test_the_letter_names_the_school_the_people_the_site_and_the_guide_steps(app
 
 def test_the_deadline_is_the_issue_date_plus_the_setting(settings, make_app, establishment, app):
     add_pupil(app, "0140001A", "Alice", "Dupont", "6A", [("Jean", "Dupont")])
-    with time_machine.travel(datetime(2026, 9, 7, 9, 0), tick=False):
+    issued_at = moment(days=1, paris="11:00")
+    issue_day = in_paris(issued_at).date()
+    with frozen(issued_at):
         _, pdf = issue(app, letters=True)
     for text in pdf_pages(pdf):
-        assert "À activer avant le : 6 décembre 2026" in text  # 7 September + 90 days
-        assert "Le 7 septembre 2026" in text
+        assert f"À activer avant le : {french_date(issue_day + timedelta(days=90))}" in text
+        assert f"Le {french_date(issue_day)}" in text
     settings["ACTIVATION_DAYS"] = 30
     other = make_app(settings)
+    reprinted_on = issue_day + timedelta(days=1)
     with other.app_context():
         accounts = db.session.scalars(db.select(Account)).all()
-        letters = render_letters([_Reprint(account) for account in accounts], as_of=date(2026, 9, 8))
-    assert "À activer avant le : 7 octobre 2026" in pdf_pages(letters)[0]
-    assert "Le 8 septembre 2026" in pdf_pages(letters)[0]
+        letters = render_letters([_Reprint(account) for account in accounts], as_of=reprinted_on)
+    assert f"À activer avant le : {french_date(issue_day + timedelta(days=30))}" in pdf_pages(letters)[0]
+    assert f"Le {french_date(reprinted_on)}" in pdf_pages(letters)[0]
 
 
 class _Reprint:

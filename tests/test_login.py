@@ -5,13 +5,12 @@ import re
 from datetime import timedelta
 from urllib.parse import urlencode, urlsplit
 
-import time_machine
-
 from idp.extensions import db
 from idp.models import Account, AccountState
 
 from .conftest import PASSWORD
 from .oidc_helpers import csrf_token, query_of
+from .travel import frozen
 
 
 def post_login(client, identifier, password, next_url=None):
@@ -141,7 +140,7 @@ def test_refused_teleservices_block_teleservices_but_not_the_ent(app, ent, make_
 
 
 def test_session_ends_after_idle_lifetime(app, ent, parent):
-    with time_machine.travel("2026-11-30 08:00:00", tick=False) as traveller:
+    with frozen() as traveller:
         ent.full_login("jean.dupont1", PASSWORD)
         traveller.shift(timedelta(seconds=app.config["SESSION_IDLE_LIFETIME"] - 60))
         assert "code" in query_of(ent.authorize(prompt="none")[0].location)
@@ -150,7 +149,7 @@ def test_session_ends_after_idle_lifetime(app, ent, parent):
 
 
 def test_session_ends_after_absolute_lifetime_even_when_used(app, ent, parent):
-    with time_machine.travel("2026-11-30 08:00:00", tick=False) as traveller:
+    with frozen() as traveller:
         ent.full_login("jean.dupont1", PASSWORD)
         step = timedelta(seconds=app.config["SESSION_IDLE_LIFETIME"] // 2)
         elapsed = timedelta(0)
@@ -177,7 +176,7 @@ def test_sessions_are_listed_and_can_be_closed(app, ent, parent):
 
 def test_a_session_past_its_idle_lifetime_is_neither_listed_nor_closable(app, ent, parent):
     idle = app.config["SESSION_IDLE_LIFETIME"]
-    with time_machine.travel("2026-11-30 08:00:00", tick=False) as traveller:
+    with frozen() as traveller:
         ent.full_login("jean.dupont1", PASSWORD)
         ent.new_browser()
         traveller.shift(idle - 600)
@@ -260,7 +259,7 @@ def test_logging_in_again_replaces_the_browser_session(app, ent, parent):
 
 
 def test_logins_record_the_last_use(app, ent, parent):
-    with time_machine.travel("2026-11-30 08:00:00", tick=False) as traveller:
+    with frozen() as traveller:
         ent.full_login("jean.dupont1", PASSWORD)
         with app.app_context():
             first = db.session.scalar(db.select(Account.last_login_at).where(Account.identifier == "jean.dupont1"))

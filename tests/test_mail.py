@@ -11,11 +11,10 @@ import signal
 import subprocess
 import sys
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import pytest
-import time_machine
 from flask import abort
 from sqlalchemy import func, select
 
@@ -25,7 +24,8 @@ from idp.mail import flush, send, send_test_message, wait_for_deliveries
 from idp.mail.delivery import LEASE, _claim
 from idp.models import MailStatus, OutboxMessage
 
-START = datetime(2026, 11, 30, 8, 0, 0)
+from .travel import frozen, moment
+
 SENDER = "Téléservices - Académie de Normandie <ne-pas-repondre@ac-normandie.fr>"
 
 
@@ -161,12 +161,13 @@ def test_body_is_blanked_once_sent_and_the_trace_kept(queued_only, app, smtp_ser
 
 def test_message_waits_while_the_server_is_down_and_goes_out_once_when_it_is_back(app, smtp_server):
     smtp_server.stop()
-    with time_machine.travel(START.replace(tzinfo=UTC), tick=False) as traveller:
+    start = moment()
+    with frozen(start) as traveller:
         commit_test_message(app)
         wait_for_deliveries(app)  # the attempt right after the commit failed
         (row,) = outbox(app)
         assert (row.status, row.attempts) == (MailStatus.PENDING, 1)
-        assert row.next_attempt_at == START + timedelta(minutes=1)
+        assert row.next_attempt_at == start + timedelta(minutes=1)
         assert row.last_error.startswith("ConnectionRefusedError")
         assert row.claimed_by is None and row.body_text  # lease released, body kept for the next attempt
         assert flush_in(app) == {"sent": 0, "failed": 0, "waiting": 1}  # not due yet
@@ -174,7 +175,7 @@ def test_message_waits_while_the_server_is_down_and_goes_out_once_when_it_is_bac
         traveller.shift(timedelta(minutes=1))
         assert flush_in(app) == {"sent": 0, "failed": 1, "waiting": 1}
         (row,) = outbox(app)
-        assert (row.attempts, row.next_attempt_at) == (2, START + timedelta(minutes=6))
+        assert (row.attempts, row.next_attempt_at) == (2, start + timedelta(minutes=6))
 
         smtp_server.start()
         traveller.shift(timedelta(minutes=5))
@@ -187,7 +188,7 @@ def test_message_waits_while_the_server_is_down_and_goes_out_once_when_it_is_bac
 
 def test_retries_back_off_then_give_up_after_the_retry_days_audited(queued_only, app, smtp_server, audit_events):
     smtp_server.stop()
-    with time_machine.travel(START.replace(tzinfo=UTC), tick=False) as traveller:
+    with frozen() as traveller:
         commit_test_message(app)
         delays = []
         while True:
@@ -222,7 +223,7 @@ def test_recipient_refused_by_the_server_is_given_up_at_once(queued_only, app, s
 def test_two_senders_at_once_send_each_message_once_when_the_server_is_back(queued_only, app, smtp_server, make_app):
     senders = 2
     smtp_server.stop()
-    with time_machine.travel(START.replace(tzinfo=UTC), tick=False) as traveller:
+    with frozen() as traveller:
         for number in range(30):
             commit_test_message(app, f"parent{number}@example.org")
         # The run stops at the first failure: the server is down for every message alike.
@@ -251,10 +252,11 @@ def test_two_senders_at_once_send_each_message_once_when_the_server_is_back(queu
 
 
 def test_message_of_a_sender_that_died_is_sent_when_its_lease_expires(queued_only, app, smtp_server):
-    with time_machine.travel(START.replace(tzinfo=UTC), tick=False) as traveller:
+    start = moment()
+    with frozen(start) as traveller:
         commit_test_message(app)
         with app.app_context():
-            assert _claim("node-that-dies", START) is not None  # then the process is killed
+            assert _claim("node-that-dies", start) is not None  # then the process is killed
         assert flush_in(app) == {"sent": 0, "failed": 0, "waiting": 1}
         traveller.shift(LEASE + timedelta(seconds=1))
         assert flush_in(app) == {"sent": 1, "failed": 0, "waiting": 0}
@@ -262,7 +264,7 @@ def test_message_of_a_sender_that_died_is_sent_when_its_lease_expires(queued_onl
 
 
 def test_traces_are_purged_after_the_keep_days(queued_only, app, smtp_server):
-    with time_machine.travel(START.replace(tzinfo=UTC), tick=False) as traveller:
+    with frozen() as traveller:
         commit_test_message(app)
         flush_in(app)
         traveller.shift(timedelta(days=7))

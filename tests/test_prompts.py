@@ -1,13 +1,12 @@
 """prompt, max_age, id_token_hint, login_hint, ui_locales and single sign-on."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from urllib.parse import urlencode
-
-import time_machine
 
 from .conftest import ISSUER, PASSWORD
 from .oidc_helpers import asks_to_log_in, query_of
 from .test_login import post_login
+from .travel import frozen, moment
 
 
 def test_prompt_none_without_session_answers_login_required(ent, parent):
@@ -39,7 +38,7 @@ def test_single_sign_on_across_relying_parties(ent, make_rp, parent):
 
 
 def test_prompt_login_asks_for_the_password_again(ent, parent):
-    with time_machine.travel("2026-11-30 08:00:00", tick=False) as traveller:
+    with frozen() as traveller:
         _, first = ent.full_login("jean.dupont1", PASSWORD)
         traveller.shift(timedelta(seconds=30))
         response, values = ent.authorize(prompt="login")
@@ -56,7 +55,7 @@ def test_prompt_none_with_login_is_invalid(ent, parent):
 
 
 def test_max_age_forces_a_new_login_when_exceeded(ent, parent):
-    with time_machine.travel("2026-11-30 08:00:00", tick=False) as traveller:
+    with frozen() as traveller:
         _, first = ent.full_login("jean.dupont1", PASSWORD)
         traveller.shift(timedelta(seconds=2))
         response, values = ent.authorize(max_age="1")
@@ -73,7 +72,7 @@ def test_max_age_not_exceeded_keeps_the_session(ent, parent):
 
 
 def test_max_age_with_prompt_none_answers_login_required(ent, parent):
-    with time_machine.travel("2026-11-30 08:00:00", tick=False) as traveller:
+    with frozen() as traveller:
         ent.full_login("jean.dupont1", PASSWORD)
         traveller.shift(timedelta(seconds=5))
         response, _ = ent.authorize(max_age="1", prompt="none")
@@ -138,7 +137,8 @@ def test_ui_locales_unknown_falls_back_to_french(ent, parent):
 
 
 def test_prompt_login_right_after_a_plain_login_still_asks_for_the_password(ent, parent):
-    with time_machine.travel("2026-11-30 08:00:00", tick=False) as traveller:
+    start = moment()
+    with frozen(start) as traveller:
         assert post_login(ent.client, "jean.dupont1", PASSWORD).status_code == 303
         traveller.shift(timedelta(seconds=20))
         response, values = ent.authorize(prompt="login")
@@ -146,11 +146,11 @@ def test_prompt_login_right_after_a_plain_login_still_asks_for_the_password(ent,
         traveller.shift(timedelta(seconds=10))
         callback = ent.follow_to_callback(ent.log_in(response, "jean.dupont1", PASSWORD))
         claims = ent.verify_id_token(ent.exchange(callback["code"]).json["id_token"], nonce=values["nonce"])
-    assert claims["auth_time"] == int(datetime(2026, 11, 30, 8, 0, 30, tzinfo=UTC).timestamp())
+    assert claims["auth_time"] == int((start + timedelta(seconds=30)).replace(tzinfo=UTC).timestamp())
 
 
 def test_max_age_right_after_a_plain_login_still_applies(ent, parent):
-    with time_machine.travel("2026-11-30 08:00:00", tick=False) as traveller:
+    with frozen() as traveller:
         post_login(ent.client, "jean.dupont1", PASSWORD)
         traveller.shift(timedelta(seconds=5))
         response, _ = ent.authorize(max_age="2")

@@ -13,15 +13,27 @@ from idp.models import Account, AccountKind, Establishment, Guardianship, LegalG
 from idp.schools.establishments import add_establishment
 
 from .school_helpers import FIXTURES, csv_file, fixture, importer, stored_pupils, zipped
+from .travel import frozen, paris_time
 
 SIECLE = ("ElevesSansAdresses.xml", "ResponsablesAvecAdresses.xml")
+# The SIECLE exports of tests/fixtures are dated 10 September 2024, and an import measures
+# their DATE_SORTIE against its own day: every test of this module stands on that day (an
+# autouse fixture, set up before any other of the test), so that its application,
+# establishment and accounts are made there too, never in its future.
+EXPORT_DAY = date(2024, 9, 10)
+
+
+@pytest.fixture(autouse=True)
+def export_day():
+    """Time stands at 10:00 in Paris on EXPORT_DAY until the test moves it (the traveller)."""
+    with frozen(paris_time(EXPORT_DAY, "10:00")) as traveller:
+        yield traveller
 
 
 @pytest.fixture
-def school(app, establishment, time_machine):
+def school(app, establishment):
     """school(files, complete=False, staff=None): import into 0140001A and commit, on
-    10 September 2024 unless the test moves time."""
-    time_machine.move_to("2024-09-10 10:00:00+02:00", tick=False)
+    EXPORT_DAY unless the test moves time."""
     return importer(app, establishment.uai)
 
 
@@ -86,10 +98,10 @@ def test_a_newer_file_updates_pupils_and_guardians(school, app):
     assert pupil[6][0] == (1, "Jean", "DUPONT", "jean@example.net", "2001")
 
 
-def test_a_past_date_sortie_marks_the_pupil_as_left(school, app, time_machine):
+def test_a_past_date_sortie_marks_the_pupil_as_left(school, app, export_day):
     school(siecle())
     assert stored_pupils(app)["1002"][5] is None  # DATE_SORTIE 20/12/2024 is still to come
-    time_machine.move_to("2025-01-06 09:00:00+01:00", tick=False)
+    export_day.move_to(paris_time(date(2025, 1, 6), "09:00"))
     counts = school(siecle())
     assert (counts["pupils_left"], counts["pupils_unchanged"]) == (1, 2)
     assert stored_pupils(app)["1002"][5] == date(2024, 12, 20)
@@ -106,7 +118,7 @@ def test_a_complete_import_marks_the_absent_as_left_a_partial_one_never(school, 
 
     counts = school([class_5b], complete=True)
     assert (counts["pupils_left"], counts["pupils_unchanged"]) == (2, 1)
-    assert {key: pupil[5] for key, pupil in stored_pupils(app).items()} == {"1": date(2024, 9, 10), "2": date(2024, 9, 10), "3": None}
+    assert {key: pupil[5] for key, pupil in stored_pupils(app).items()} == {"1": EXPORT_DAY, "2": EXPORT_DAY, "3": None}
     with app.app_context():
         assert db.session.scalar(select(Pupil.left_on).where(Pupil.school_key.is_(None))) is None
     assert school([class_5b], complete=True)["pupils_left"] == 0
@@ -114,7 +126,7 @@ def test_a_complete_import_marks_the_absent_as_left_a_partial_one_never(school, 
     # Alice comes back: no longer left, counted as updated.
     counts = school([csv_file(rows[0], rows[2])])
     assert (counts["pupils_updated"], counts["pupils_left"]) == (1, 0)
-    assert {key: pupil[5] for key, pupil in stored_pupils(app).items()} == {"1": None, "2": date(2024, 9, 10), "3": None}
+    assert {key: pupil[5] for key, pupil in stored_pupils(app).items()} == {"1": None, "2": EXPORT_DAY, "3": None}
 
 
 def test_a_guardian_still_there_keeps_its_row_and_account_when_renamed_or_reordered(school, app):
@@ -197,8 +209,7 @@ def test_an_ine_already_known_in_another_establishment_does_not_stop_the_import(
         assert db.session.scalar(select(func.count()).where(Pupil.ine == "071234567AB")) == 2
 
 
-def test_the_command_line_imports_the_zips_with_json_counts_or_text(app, establishment, tmp_path, time_machine):
-    time_machine.move_to("2024-09-10 10:00:00+02:00", tick=False)
+def test_the_command_line_imports_the_zips_with_json_counts_or_text(app, establishment, tmp_path):
     paths = []
     for name in SIECLE:
         member = fixture(name)

@@ -4,10 +4,9 @@ purges at once."""
 import json
 import secrets
 import threading
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
-import time_machine
 from sqlalchemy import func, insert, select
 
 from idp.extensions import db
@@ -17,8 +16,7 @@ from idp.oidc.purge import purge_expired
 from .conftest import PASSWORD
 from .oidc_helpers import query_of
 from .test_consent import answer, consent_page
-
-START = datetime(2026, 11, 30, 8, 0, 0)
+from .travel import frozen, moment
 
 
 def counts(app):
@@ -30,11 +28,17 @@ def counts(app):
 
 
 @pytest.fixture
-def history(app, ent, make_rp, parent):
-    """At START, through the real routes: a login (one session) giving an access token
+def start():
+    """The moment of the history: now, the purges come later."""
+    return moment()
+
+
+@pytest.fixture
+def history(app, ent, make_rp, parent, start):
+    """At `start`, through the real routes: a login (one session) giving an access token
     alone, then an offline token refreshed once, a code never exchanged, and consents to
     two relying parties not marked trusted. Returns the refresh tokens."""
-    with time_machine.travel(START, tick=False):
+    with frozen(start):
         ent.full_login("jean.dupont1", PASSWORD, scope="openid")
         offline, _ = ent.full_login("jean.dupont1", PASSWORD, scope="openid offline_access")
         refreshed = ent.refresh(offline["refresh_token"]).json
@@ -48,13 +52,13 @@ def history(app, ent, make_rp, parent):
     return {"spent": offline["refresh_token"], "live": refreshed["refresh_token"]}
 
 
-def test_purge_deletes_only_what_can_serve_no_one(app, ent, history):
+def test_purge_deletes_only_what_can_serve_no_one(app, ent, history, start):
     audit_rows = counts(app)["AuditEvent"]
-    with time_machine.travel(START + timedelta(minutes=30), tick=False), app.app_context():
-        # Codes expired a minute after START, but stay an hour more for replay detection.
+    with frozen(start + timedelta(minutes=30)), app.app_context():
+        # Codes expired a minute after the start, but stay an hour more for replay detection.
         assert purge_expired() == {"codes": 0, "tokens": 0, "sessions": 0}
 
-    with time_machine.travel(START + timedelta(hours=2, minutes=1), tick=False):
+    with frozen(start + timedelta(hours=2, minutes=1)):
         with app.app_context():
             assert purge_expired(batch=2) == {"codes": 5, "tokens": 1, "sessions": 0}
         # The refresh tokens stay: the live one refreshes, the spent one is still
@@ -63,38 +67,38 @@ def test_purge_deletes_only_what_can_serve_no_one(app, ent, history):
         assert ent.refresh(history["live"]).json["error"] == "invalid_grant"
         assert counts(app)["Token"] == 2
 
-    with time_machine.travel(START + timedelta(hours=13, minutes=1), tick=False), app.app_context():
+    with frozen(start + timedelta(hours=13, minutes=1)), app.app_context():
         assert purge_expired() == {"codes": 0, "tokens": 0, "sessions": 1}
 
-    with time_machine.travel(START + timedelta(days=30, hours=1, minutes=1), tick=False), app.app_context():
+    with frozen(start + timedelta(days=30, hours=1, minutes=1)), app.app_context():
         assert purge_expired() == {"codes": 0, "tokens": 2, "sessions": 0}
         assert purge_expired() == {"codes": 0, "tokens": 0, "sessions": 0}
     # Consents and the audit log are never purged.
     assert counts(app) == {"AuthorizationCode": 0, "Token": 0, "LoginSession": 0, "Consent": 2, "AuditEvent": audit_rows + 1}
 
 
-def test_live_refresh_token_survives_the_purge(app, ent, history):
-    with time_machine.travel(START + timedelta(days=29), tick=False):
+def test_live_refresh_token_survives_the_purge(app, ent, history, start):
+    with frozen(start + timedelta(days=29)):
         with app.app_context():
             assert purge_expired() == {"codes": 5, "tokens": 1, "sessions": 1}
         response = ent.refresh(history["live"])
         assert response.status_code == 200, response.json
 
 
-def test_consents_go_with_their_relying_party_not_with_the_purge(app, history):
+def test_consents_go_with_their_relying_party_not_with_the_purge(app, history, start):
     with app.app_context():
         removed = db.session.scalar(select(Consent).limit(1)).client.client_id
     result = app.test_cli_runner().invoke(args=["client", "remove", removed, "--yes"])
     assert result.exit_code == 0, result.output
-    with time_machine.travel(START + timedelta(days=365), tick=False):
+    with frozen(start + timedelta(days=365)):
         result = app.test_cli_runner().invoke(args=["purge", "--json"])
     # Its code went with it too.
     assert json.loads(result.output) == {"codes": 4, "tokens": 3, "sessions": 1}
     assert counts(app)["Consent"] == 1
 
 
-def test_purge_command_prints_the_counts(app, history):
-    with time_machine.travel(START + timedelta(hours=2, minutes=1), tick=False):
+def test_purge_command_prints_the_counts(app, history, start):
+    with frozen(start + timedelta(hours=2, minutes=1)):
         output = app.test_cli_runner().invoke(args=["purge"]).output
     assert output.splitlines() == [
         "Codes d'autorisation supprimés : 5",
@@ -103,9 +107,9 @@ def test_purge_command_prints_the_counts(app, history):
     ]
 
 
-def _expired_rows(app, account_id, client_pk, how_many):
+def _expired_rows(app, account_id, client_pk, how_many, start):
     """Rows already expired, inserted in bulk (the routes would take minutes)."""
-    long_ago = START - timedelta(days=60)
+    long_ago = start - timedelta(days=60)
     with app.app_context():
         sessions = [
             {"token_hash": secrets.token_hex(32), "account_id": account_id,
@@ -129,10 +133,10 @@ def _expired_rows(app, account_id, client_pk, how_many):
         db.session.commit()
 
 
-def test_two_purges_at_once_neither_fail_nor_count_twice(app, ent, parent, history):
+def test_two_purges_at_once_neither_fail_nor_count_twice(app, ent, parent, history, start):
     with app.app_context():
         client_pk = db.session.scalar(select(Token.client_pk).limit(1))
-    _expired_rows(app, parent.id, client_pk, 95)
+    _expired_rows(app, parent.id, client_pk, 95, start)
     barrier = threading.Barrier(2)
     results, errors = [], []
 
@@ -144,7 +148,7 @@ def test_two_purges_at_once_neither_fail_nor_count_twice(app, ent, parent, histo
         except Exception as error:  # reported below, with the other thread's result
             errors.append(error)
 
-    with time_machine.travel(START + timedelta(hours=2, minutes=1), tick=False):
+    with frozen(start + timedelta(hours=2, minutes=1)):
         threads = [threading.Thread(target=purge) for _ in range(2)]
         for thread in threads:
             thread.start()

@@ -7,11 +7,10 @@ no reset, and the `next` that brings the person back to the relying party."""
 import logging
 import re
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
-import time_machine
 from sqlalchemy import event, select
 
 from idp.accounts.creation import create_active_account
@@ -21,6 +20,7 @@ from idp.schools.establishments import add_establishment
 
 from .conftest import ISSUER, PASSWORD
 from .oidc_helpers import csrf_token, login_form_action, query_of
+from .travel import french_date, frozen, in_paris, moment
 
 NEW_PASSWORD = "Nouveau-pass42"
 LINE = re.compile(r"^Mot de passe temporaire : (\S+)$", re.MULTILINE)
@@ -90,10 +90,6 @@ def field_errors(html, field):
     return re.findall(r'<p class="fr-message fr-message--error">([^<]*)</p>', block)
 
 
-def frozen(moment="2026-11-30 08:00:00"):
-    return time_machine.travel(datetime.fromisoformat(moment).replace(tzinfo=UTC), tick=False)
-
-
 # --- « mot de passe oublié » -----------------------------------------------------------------
 
 
@@ -108,7 +104,8 @@ def test_forgotten_password_page_asks_the_identifier_in_the_guide_words(client):
 
 
 def test_reset_email_carries_a_link_and_the_temporary_password_on_its_own_line(app, client, parent, smtp_server, audit_events):
-    with frozen():  # and the message's time too, or the sender would find it not yet due
+    asked_at = moment()
+    with frozen(asked_at):  # and the message's time too, or the sender would find it not yet due
         answer = ask_reset(client, " Jean.Dupont1 ")
         (message,) = smtp_server.wait_for(1)
     assert answer.status_code == 200
@@ -129,7 +126,7 @@ def test_reset_email_carries_a_link_and_the_temporary_password_on_its_own_line(a
         (row,) = db.session.scalars(select(AccountLink).where(AccountLink.purpose == LinkPurpose.PASSWORD_RESET)).all()
         token = link.rsplit("/", 1)[1]
         assert token not in (row.token_hash, row.secret_hash) and temporary not in (row.token_hash, row.secret_hash)
-        assert row.expires_at == datetime(2026, 11, 30, 9, 0)
+        assert row.expires_at == asked_at + timedelta(hours=1)
     (event,) = audit_events("password_reset_requested")
     assert event.details == {"identifier": "jean.dupont1", "outcome": "sent"}
 
@@ -255,12 +252,14 @@ def test_reset_ends_every_session_and_refresh_token_and_sends_a_notification(app
 def test_notification_names_the_moment_in_paris_time(settings, make_app, parent, smtp_server):
     app = make_app(settings)
     client = app.test_client()
-    with frozen("2026-11-30 08:41:00"):
+    changed_at = moment(paris="09:41")
+    with frozen(changed_at):
         ask_reset(client, "jean.dupont1")
         link, temporary = reset_message(smtp_server.wait_for(1)[0])
         complete(client, link, temporary)
         text = text_of(smtp_server.wait_for(2)[1])
-    assert "Le mot de passe de votre compte Téléservices jean.dupont1 a été modifié le 30 novembre 2026 à 09:41." in text
+    day = french_date(in_paris(changed_at).date())
+    assert f"Le mot de passe de votre compte Téléservices jean.dupont1 a été modifié le {day} à 09:41." in text
 
 
 def test_pending_account_resets_its_password_and_stays_pending(app, client, parent, smtp_server):

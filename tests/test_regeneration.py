@@ -1,11 +1,10 @@
 """The letter's provisional secret at the login page, regeneration (same account, new
 secret, everything else revoked) and the reply coupon's refusal."""
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
-import time_machine
 
 from idp.accounts.lifecycle import regenerate, set_refusal
 from idp.accounts.links import find_link, new_link
@@ -18,6 +17,7 @@ from .conftest import PASSWORD
 from .issuing_helpers import add_pupil, issue, page_value, pdf_pages
 from .oidc_helpers import query_of
 from .test_login import post_login, set_account
+from .travel import french_date, frozen, in_paris, moment
 
 
 @pytest.fixture
@@ -77,19 +77,21 @@ def _regenerate(app, identifier, letters=False):
 
 
 def test_regeneration_keeps_the_account_identifier_and_sub(app, issued_parent):
-    with time_machine.travel(datetime(2027, 1, 5, 10, 0), tick=False):
+    regenerated_at = moment(days=30, paris="11:00")  # a month after the first letter
+    with frozen(regenerated_at):
         secret, pdf = _regenerate(app, "jean.dupont1", letters=True)
     assert secret != issued_parent.secret
     with app.app_context():
         account = db.session.scalar(db.select(Account).where(Account.identifier == "jean.dupont1"))
         assert (account.id, account.sub) == (issued_parent.id, issued_parent.sub)
         assert account.state == AccountState.ISSUED
-        assert account.issued_at == datetime(2027, 1, 5, 10, 0)
+        assert account.issued_at == regenerated_at
         assert db.session.scalar(db.select(db.func.count(Account.id))) == 2  # the parent and Alice's own
     (text,) = pdf_pages(pdf)
     assert page_value(text, "Identifiant") == "jean.dupont1"
     assert page_value(text, "Mot de passe provisoire") == secret
-    assert "À activer avant le : 5 avril 2027" in text
+    deadline = in_paris(regenerated_at).date() + timedelta(days=90)  # the new issue date plus ACTIVATION_DAYS
+    assert f"À activer avant le : {french_date(deadline)}" in text
 
 
 def test_regeneration_kills_the_old_secret(app, issued_parent):

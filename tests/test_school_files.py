@@ -15,13 +15,26 @@ from idp.schools.imports import ImportRefused
 from idp.schools.records import GuardianRecord
 
 from .school_helpers import HEADER, csv_file, fixture, importer, stored_pupils, zipped
+from .travel import frozen, paris_time
+
+# The SIECLE exports of tests/fixtures are dated 10 September 2024, and an import measures
+# their DATE_SORTIE against its own day: every test of this module stands on that day (an
+# autouse fixture, set up before any other of the test), so that its application,
+# establishment and accounts are made there too, never in its future.
+EXPORT_DAY = date(2024, 9, 10)
+
+
+@pytest.fixture(autouse=True)
+def export_day():
+    """Time stands at 10:00 in Paris on EXPORT_DAY until the test moves it (the traveller)."""
+    with frozen(paris_time(EXPORT_DAY, "10:00")) as traveller:
+        yield traveller
 
 
 @pytest.fixture
-def school(app, establishment, time_machine):
-    """school(files, complete=False): import into 0140001A on 10 September 2024 and commit;
-    the counts, or the ImportRefused."""
-    time_machine.move_to("2024-09-10 10:00:00+02:00", tick=False)
+def school(app, establishment):
+    """school(files, complete=False): import into 0140001A (on EXPORT_DAY) and commit; the
+    counts, or the ImportRefused."""
     return importer(app, establishment.uai)
 
 

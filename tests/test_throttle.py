@@ -3,10 +3,9 @@ the looser bound per identifier, the high one per address, and Redis coming and 
 
 import logging
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
-import time_machine
 
 from idp import create_app
 from idp.throttle import throttle
@@ -14,6 +13,7 @@ from idp.throttle.counters import RedisCounters
 
 from .conftest import PASSWORD
 from .oidc_helpers import csrf_token
+from .travel import french_date, frozen, in_paris, moment, paris_time
 
 WRONG = "Wrong-pass1"
 HOME = "203.0.113.5"  # the parent's own address
@@ -21,6 +21,11 @@ STRANGER = "198.51.100.9"
 SCHOOL = "192.0.2.10"  # a school's shared address, many families behind it
 CLOSED_REDIS = "redis://127.0.0.1:1/0"  # nothing listens there
 needs_redis = pytest.mark.skipif(not os.environ.get("IDP_TEST_REDIS_URL"), reason="IDP_TEST_REDIS_URL is not set")
+ENGLISH_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+ENGLISH_MONTHS = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
 
 
 class Browser:
@@ -38,11 +43,6 @@ class Browser:
         if response.status_code == 303:
             self.token = None  # a new login session, a new form token
         return response
-
-
-def frozen(moment="2026-11-30 08:05:00"):
-    """Time stands still at `moment` (UTC) until the test moves it."""
-    return time_machine.travel(datetime.fromisoformat(moment).replace(tzinfo=UTC), tick=False)
 
 
 def error_of(response):
@@ -87,19 +87,24 @@ def test_the_wait_is_said_in_minutes(app, parent):
 def test_a_long_wait_names_the_time_of_day_in_paris(settings, make_app, parent):
     settings["THROTTLE_BASE_DELAY"] = 3600
     app = make_app(settings)
-    with frozen("2026-11-30 08:40:00") as traveller:  # 9 h 40 in Paris
+    morning = moment(paris="09:40")
+    day = in_paris(morning).date()
+    next_day = day + timedelta(days=1)
+    with frozen(morning) as traveller:
         browser = Browser(app, HOME)
         for _ in range(5):
             browser.log_in("jean.dupont1", WRONG)
         assert error_of(browser.log_in("jean.dupont1", PASSWORD)) == "Trop de tentatives. Réessayez à 10 h 40."
-        traveller.move_to(datetime(2026, 11, 30, 22, 30, tzinfo=UTC))  # 23 h 30 in Paris
+        traveller.move_to(paris_time(day, "23:30"))
         night = Browser(app, SCHOOL)
         for _ in range(5):
             night.log_in("jean.dupont1", WRONG)
-        assert error_of(night.log_in("jean.dupont1", PASSWORD)) == "Trop de tentatives. Réessayez le mardi 1 décembre à 0 h 30."
+        tomorrow = french_date(next_day, weekday=True, year=False)  # "mardi 1 décembre"
+        assert error_of(night.log_in("jean.dupont1", PASSWORD)) == f"Trop de tentatives. Réessayez le {tomorrow} à 0 h 30."
         night.client.get("/langue/en")
-        assert error_of(night.log_in("jean.dupont1", PASSWORD)) == "Too many attempts. Try again on Tuesday 1 December at 00:30."
-        traveller.move_to(datetime(2026, 11, 30, 23, 10, tzinfo=UTC))  # 0 h 10 in Paris, the next day
+        tomorrow = f"{ENGLISH_DAYS[next_day.weekday()]} {next_day.day} {ENGLISH_MONTHS[next_day.month - 1]}"  # "Tuesday 1 December"
+        assert error_of(night.log_in("jean.dupont1", PASSWORD)) == f"Too many attempts. Try again on {tomorrow} at 00:30."
+        traveller.move_to(paris_time(next_day, "00:10"))
         late = Browser(app, STRANGER)
         for _ in range(5):
             late.log_in("jean.dupont1", WRONG)
@@ -157,7 +162,7 @@ def test_a_hundred_failures_behind_a_school_address_hold_no_other_family_back(ap
 def test_an_address_past_its_bound_waits_for_the_end_of_the_window(settings, make_app, parent):
     settings["THROTTLE_PER_IP"] = "3 per 15 minutes"
     app = make_app(settings)
-    with frozen("2026-11-30 08:05:00") as traveller:
+    with frozen(at="08:05") as traveller:
         school = Browser(app, SCHOOL)
         for name in ("a.b1", "c.d1", "e.f1"):
             assert school.log_in(name, WRONG).status_code == 200
@@ -203,7 +208,7 @@ def test_ipv6_addresses_count_per_64_block(app, parent):
 
 
 def test_recovery_requests_have_a_budget_per_address(app):
-    with frozen("2026-11-30 08:45:00"), app.test_request_context():
+    with frozen(at="08:45"), app.test_request_context():
         assert [throttle.request_budget("recovery", SCHOOL) for _ in range(20)] == [0] * 20
         assert throttle.request_budget("recovery", SCHOOL) == 15 * 60  # until 9:00
         assert throttle.request_budget("recovery", HOME) == 0

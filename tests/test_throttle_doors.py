@@ -16,7 +16,8 @@ from .conftest import PASSWORD
 from .issuing_helpers import add_pupil, issue
 from .oidc_helpers import csrf_token
 from .test_recovery import NEW_PASSWORD, ask_identifiers, ask_reset, complete, field_errors, log_in, reset_message, set_account
-from .test_throttle import HOME, SCHOOL, STRANGER, frozen, needs_redis
+from .test_throttle import HOME, SCHOOL, STRANGER, needs_redis
+from .travel import frozen
 
 WRONG_TEMPORARY = "AAAA-BBBB-CCCC"
 
@@ -32,7 +33,7 @@ def without_csrf(html):
 
 
 def test_each_recovery_form_has_a_budget_of_20_per_address_and_hour(app, parent, audit_events):
-    with frozen("2026-11-30 08:45:00"):
+    with frozen(at="08:45"):
         school = client_at(app, SCHOOL)
         for number in range(20):
             assert ask_reset(school, f"inconnu.{number}").status_code == 200
@@ -161,7 +162,7 @@ def test_the_activation_email_buttons_have_a_budget_per_address_and_per_account(
     settings["THROTTLE_RECOVERY_PER_IP"] = "3 per hour"
     app = make_app(settings)
     set_account(app, "jean.dupont1", state=AccountState.PENDING_EMAIL, email_verified=False)
-    with frozen("2026-11-30 08:30:00"):
+    with frozen(at="08:30"):
         home = client_at(app, HOME)
         assert log_in(home, "jean.dupont1", PASSWORD).status_code == 303
         for _ in range(3):

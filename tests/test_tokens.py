@@ -6,7 +6,6 @@ import threading
 from datetime import timedelta
 
 import pytest
-import time_machine
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from flask import g
 from sqlalchemy import bindparam, event, select
@@ -21,6 +20,7 @@ from idp.security import token_hash
 from .conftest import PASSWORD
 from .oidc_helpers import RelyingParty, pkce_pair, query_of
 from .test_login import set_account
+from .travel import frozen
 
 # Every test here runs on the fast path, then on the ORM path (FAST_PATH off).
 pytestmark = pytest.mark.both_paths
@@ -167,7 +167,7 @@ def test_revocation_and_logout_hooks_leave_the_commit_to_their_views(ent, parent
 
 
 def test_code_reused_later_is_refused_and_revokes_its_tokens(ent, parent):
-    with time_machine.travel("2026-11-30 08:00:00", tick=False) as traveller:
+    with frozen() as traveller:
         code, _ = ent.log_in_and_get_code("jean.dupont1", PASSWORD, scope="openid offline_access")
         first = ent.exchange(code).json
         traveller.shift(timedelta(seconds=30))
@@ -202,7 +202,7 @@ def test_code_spent_by_a_concurrent_exchange_counts_as_a_replay(app, ent, parent
 
 
 def test_code_expires_after_sixty_seconds(ent, parent):
-    with time_machine.travel("2026-11-30 08:00:00", tick=False) as traveller:
+    with frozen() as traveller:
         code, _ = ent.log_in_and_get_code("jean.dupont1", PASSWORD)
         traveller.shift(timedelta(seconds=61))
         assert ent.exchange(code).json["error"] == "invalid_grant"
@@ -255,14 +255,14 @@ def test_refresh_cannot_widen_the_scope(ent, parent):
 
 
 def test_refresh_token_expires(ent, parent, app):
-    with time_machine.travel("2026-11-30 08:00:00", tick=False) as traveller:
+    with frozen() as traveller:
         tokens, _ = ent.full_login("jean.dupont1", PASSWORD, scope="openid offline_access")
         traveller.shift(timedelta(seconds=app.config["REFRESH_TOKEN_LIFETIME"] + 1))
         assert ent.refresh(tokens["refresh_token"]).json["error"] == "invalid_grant"
 
 
 def test_access_token_expires(ent, parent, app):
-    with time_machine.travel("2026-11-30 08:00:00", tick=False) as traveller:
+    with frozen() as traveller:
         tokens, _ = ent.full_login("jean.dupont1", PASSWORD)
         traveller.shift(timedelta(seconds=app.config["ACCESS_TOKEN_LIFETIME"] + 1))
         assert userinfo(ent, tokens["access_token"]).status_code == 401

@@ -2,12 +2,11 @@
 logs in as one of them with the second factor, at a time the test chooses."""
 
 import re
-from datetime import datetime
+from datetime import timedelta
 from types import SimpleNamespace
 
 import pyotp
 import pytest
-import time_machine
 
 from idp.clock import now
 from idp.extensions import db
@@ -20,11 +19,10 @@ from idp.staff_accounts.recovery import new_recovery_codes
 from idp.staff_accounts.totp import encrypt_secret, new_secret
 
 from ..oidc_helpers import csrf_token
+from ..travel import frozen, moment
 
 STAFF_PASSWORD = "Bureau-de-vie-2024"
 HEADER = "id_eleve;nom;prenom;date_naissance;classe;nom_responsable;prenom_responsable;email_responsable;rang_responsable\n"
-# A moment in the middle of a 30-second TOTP step.
-MORNING = datetime(2026, 9, 7, 8, 0, 10)
 
 
 def import_csv(app, uai, text):
@@ -108,9 +106,17 @@ def administrator(make_staff):
 
 
 @pytest.fixture
-def clock():
-    """Time stands at MORNING; clock.shift(seconds) moves it."""
-    with time_machine.travel(MORNING, tick=False) as traveller:
+def mid_step():
+    """The moment the `clock` fixture stands at: the first one after now that is 10 seconds
+    into a 30-second TOTP step."""
+    start = moment()
+    return start + timedelta(seconds=(10 - start.second) % 30)
+
+
+@pytest.fixture
+def clock(mid_step):
+    """Time stands at `mid_step`; clock.shift(seconds) moves it."""
+    with frozen(mid_step) as traveller:
         yield traveller
 
 

@@ -13,6 +13,7 @@ from idp.extensions import db
 from idp.models import Account, AccountState
 
 from ..oidc_helpers import csrf_token
+from ..travel import moment
 from .conftest import HEADER, bound_labels, import_csv, log_in
 
 SECRET = re.compile(r"Mot de passe provisoire : ([A-Z0-9-]+)")
@@ -40,6 +41,10 @@ def pupils(app, establishment):
 
 
 def test_issue_page_issues_a_class_and_downloads_its_letters(app, client, secretary, pupils, clock, audit_events):
+    # Midday in Paris, 10 s into a TOTP step: the file name is dated with the UTC day and
+    # the letters with the Paris one, which are the same day at midday.
+    midday = moment(paris="12:00", seconds=10)
+    clock.move_to(midday)
     log_in(client, secretary)
     page = client.get("/gestion/etablissements/0140001A/edition")
     assert page.status_code == 200 and bound_labels(page.text) and "<script" not in page.text
@@ -47,7 +52,7 @@ def test_issue_page_issues_a_class_and_downloads_its_letters(app, client, secret
     response = post_issue(client, class_name="6A", kind="all")
     assert response.status_code == 200
     assert response.mimetype == "application/pdf"
-    assert response.headers["Content-Disposition"] == 'attachment; filename="courriers-0140001A-6A-20260907.pdf"'
+    assert response.headers["Content-Disposition"] == f'attachment; filename="courriers-0140001A-6A-{midday:%Y%m%d}.pdf"'
     assert response.data.startswith(b"%PDF")
     pages = pdf_text(response.data)
     assert len(pages) == 3  # Alice, and one for each of her two legal guardians

@@ -1,10 +1,9 @@
 """Staff enrolment and login: password, TOTP (time injected), recovery codes, staff sessions."""
 
 import re
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pyotp
-import time_machine
 from sqlalchemy import select
 
 from idp.extensions import db
@@ -12,7 +11,8 @@ from idp.models import AuditEvent, StaffMember, StaffRecoveryCode, StaffSession
 from idp.staff_accounts.totp import decrypt_secret
 
 from ..oidc_helpers import asks_to_log_in, csrf_token
-from .conftest import MORNING, STAFF_PASSWORD, bound_labels, log_in, post_code, post_password
+from ..travel import frozen, moment
+from .conftest import STAFF_PASSWORD, bound_labels, log_in, post_code, post_password
 
 SECRET_TEXT = re.compile(r'<code class="secret" id="totp-secret">([A-Z2-7 ]+)</code>')
 RECOVERY_CODE = re.compile(r"<li><code>([a-z2-9]{5}-[a-z2-9]{5}-[a-z2-9]{5})</code></li>")
@@ -83,9 +83,10 @@ def test_enrolment_refuses_a_weak_password_and_keeps_the_link(client, make_staff
 
 
 def test_enrolment_link_expires_after_seven_days(client, make_staff):
-    with time_machine.travel(MORNING, tick=False):
+    sent_at = moment()
+    with frozen(sent_at):
         member = make_staff(enrolled=False)
-    with time_machine.travel(MORNING + timedelta(days=7, seconds=1), tick=False):
+    with frozen(sent_at + timedelta(days=7, seconds=1)):
         page = client.get(f"/gestion/inscription/{member.token}")
     assert page.status_code == 404
     assert "nouveau lien" in page.text
@@ -149,12 +150,12 @@ def test_a_replayed_totp_code_is_refused(client, secretary, clock):
     assert post_code(client, pyotp.TOTP(secretary.secret).now()).status_code == 303
 
 
-def test_a_code_one_step_off_is_accepted_two_steps_off_refused(client, secretary, clock):
+def test_a_code_one_step_off_is_accepted_two_steps_off_refused(client, secretary, clock, mid_step):
     totp = pyotp.TOTP(secretary.secret)
     post_password(client, secretary.email)
-    late = totp.at(MORNING - timedelta(seconds=60))
+    late = totp.at((mid_step - timedelta(seconds=60)).replace(tzinfo=UTC))
     assert post_code(client, late).status_code == 200
-    previous = totp.at(MORNING - timedelta(seconds=30))
+    previous = totp.at((mid_step - timedelta(seconds=30)).replace(tzinfo=UTC))
     assert post_code(client, previous).status_code == 303
 
 
