@@ -47,7 +47,7 @@ def create_app(config=None, command_line=False):
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale, default_translation_directories=str(Path(__file__).parent / "translations"))
 
-    from . import cli, errors, inputs, mail, oidc
+    from . import cli, errors, inputs, mail, oidc, transactions
     from .account.views import bp as account_bp
     from .auth.activation import bp as activation_bp
     from .auth.recovery import bp as recovery_bp
@@ -71,6 +71,7 @@ def create_app(config=None, command_line=False):
     app.register_blueprint(pages_bp)
     app.register_blueprint(staff_bp)
     errors.init_app(app)
+    transactions.init_app(app)
     cli.init_app(app)
     app.after_request(write_session_cookie)
     app.after_request(set_security_headers)

@@ -25,12 +25,16 @@ def _wants_json():
 
 
 def init_app(app):
+    # A view that raises drops what it wrote (idp.transactions): an HTTP error it aborts
+    # with, as an unexpected error.
     @app.errorhandler(CSRFError)
     def csrf_error(error):
+        db.session.rollback()
         return render_template("errors/csrf.html"), 400
 
     @app.errorhandler(HTTPException)
     def http_error(error):
+        db.session.rollback()
         if _wants_json():
             return jsonify(error="invalid_request" if error.code < 500 else "server_error", error_description=error.name), error.code
         return render_template("errors/http.html", code=error.code), error.code

@@ -45,6 +45,7 @@ from ..extensions import db
 from ..models import Account, AuthorizationCode, Client, Token
 from ..models.oauth import AuthorizationCodeRules, ClientRules
 from ..security import token_hash
+from ..transactions import note_write
 from .claims import CLAIM_COLUMNS, SCHOOLING_COLUMNS, with_schooling
 
 # Every statement of the fast path, compiled and checked by `init_app`.
@@ -149,6 +150,8 @@ class _Compiled:
         return [self.make_row(values) for values in self._execute(params).fetchall()]
 
     def run(self, params):
+        if not self.postgresql:
+            note_write(db.session)  # in the request's transaction: its view commits it
         return self._execute(params).rowcount
 
 
