@@ -22,7 +22,7 @@ from .accounts.cli import accounts
 from .accounts.creation import create_active_account
 from .accounts.sweep import sweep
 from .audit import audit
-from .cli_support import Refused, emit, json_option, table, transactional
+from .cli_support import Refused, emit, former_name, json_option, table, transactional
 from .errors import InvalidInput
 from .extensions import db
 from .mail.cli import mail
@@ -70,7 +70,7 @@ main.params = [param for param in main.params if param.name not in {"app", "env_
 
 
 establishment = AppGroup("establishment", help="Établissements (UAI).")
-account = AppGroup("account", help="Comptes pour les démonstrations et les tests.")
+demo_account = AppGroup("demo-account", help="Comptes pour les démonstrations et les tests.")
 client = AppGroup("client", help="Services : ENT et téléservices.")
 
 CATEGORY = click.Choice(["ent", "teleservice"])
@@ -90,7 +90,7 @@ def establishment_add(uai, name, academie, degree):
     return {"uai": created.uai, "name": created.name}, f"Établissement {created.uai} « {created.name} » ajouté."
 
 
-@account.command("create")
+@demo_account.command("create")
 @click.option("--kind", type=click.Choice(["parent", "eleve"]), required=True, help="Parent ou élève.")
 @click.option("--given-name", required=True, help="Prénom.")
 @click.option("--family-name", required=True, help="Nom.")
@@ -103,7 +103,7 @@ def establishment_add(uai, name, academie, degree):
 @click.option("--child-family-name", help="Nom de l'enfant (parent).")
 @click.option("--child-birthdate", help="Date de naissance de l'enfant (parent), AAAA-MM-JJ.")
 @transactional
-def account_create(
+def demo_account_create(
     kind, given_name, family_name, email, password, uai, birthdate, ine, child_given_name, child_family_name, child_birthdate
 ):
     """Créer un compte actif (démonstration, test)."""
@@ -263,8 +263,10 @@ def settings_command(markdown, as_json):
 
 
 def init_app(app):
-    for command in (establishment, account, accounts, pupils, staff, client, keys, purge, sweep_command, mail, settings_command):
+    for command in (establishment, demo_account, accounts, pupils, staff, client, keys, purge, sweep_command, mail, settings_command):
         app.cli.add_command(command)
+    # Renamed commands keep their former name for one release (README, « Administration »).
+    app.cli.add_command(former_name(demo_account, "account"))
 
 
 @click.command("sweep")

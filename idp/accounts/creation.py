@@ -1,4 +1,4 @@
-"""Creating accounts directly, for demonstrations and tests (`idp account create`).
+"""Creating accounts directly, for demonstrations and tests (`idp demo-account create`).
 
 Establishments issue accounts through letters (a later issue); this path makes an
 account that is already active, with a password chosen by the operator.

@@ -1,4 +1,4 @@
-"""The home page, login and logout pages (the recovery pages: recovery.py)."""
+"""The home page, login and logout pages (« mot de passe oublié » and « identifiant oublié »: forgotten.py)."""
 
 from urllib.parse import parse_qs, urlsplit
 

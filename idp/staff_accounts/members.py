@@ -15,7 +15,7 @@ from ..extensions import db
 from ..models import Establishment, StaffMember, StaffRecoveryCode, StaffRole, StaffSession
 from ..schools.establishments import find_establishment
 from ..security import keyed_hash, new_token
-from .recovery import new_recovery_codes, use_recovery_code
+from .recovery_codes import new_recovery_codes, use_recovery_code
 from .totp import check_code, encrypt_secret, spend_code
 
 # The enrolment link works this long, once.

@@ -11,12 +11,12 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from idp.account.devices import coarse_address
 from idp.accounts.emails import masked_email
 from idp.accounts.links import new_link
 from idp.clock import now
 from idp.extensions import db
 from idp.models import Account, AccountLink, AccountState, LinkPurpose, OutboxMessage, Pupil
+from idp.self_service.devices import coarse_address
 
 from .conftest import PASSWORD
 from .oidc_helpers import csrf_token

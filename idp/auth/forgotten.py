@@ -1,5 +1,5 @@
 """« mot de passe oublié » and « identifiant oublié » (docs/parents-journey.md,
-« Lost password or identifier »); the rules live in `idp.accounts.recovery`.
+« Lost password or identifier »); the rules live in `idp.accounts.forgotten_credentials`.
 
 Both request pages answer with the same page whatever was found, and count each request
 against the address's budget. The person's `next` (an authorization request waiting for
@@ -9,7 +9,7 @@ set the new password, so that the login that follows goes back to the relying pa
 
 from flask import Blueprint, render_template, request, session, url_for
 
-from ..accounts.recovery import (
+from ..accounts.forgotten_credentials import (
     complete_password_reset,
     email_problems,
     find_reset,
@@ -21,7 +21,7 @@ from ..audit import audit
 from ..extensions import db
 from ..security import safe_next
 from ..throttle import retry_message, throttle, too_many_attempts
-from .recovery_forms import ForgottenIdentifierForm, ForgottenPasswordForm, ResetPasswordForm
+from .forgotten_forms import ForgottenIdentifierForm, ForgottenPasswordForm, ResetPasswordForm
 
 bp = Blueprint("recovery", __name__)
 
