@@ -27,6 +27,7 @@ from .errors import InvalidInput
 from .extensions import db
 from .mail.cli import mail
 from .models import Client
+from .models.oauth import AUTH_METHODS, CATEGORIES
 from .oidc.commands import keys, purge
 from .relying_parties import describe, find_client, register_client, rotate_secret, update_client
 from .schools.cli import pupils
@@ -73,8 +74,8 @@ establishment = AppGroup("establishment", help="Établissements (UAI).")
 demo_account = AppGroup("demo-account", help="Comptes pour les démonstrations et les tests.")
 client = AppGroup("client", help="Services : ENT et téléservices.")
 
-CATEGORY = click.Choice(["ent", "teleservice"])
-AUTH_METHOD = click.Choice(["client_secret_basic", "client_secret_post", "none"])
+CATEGORY = click.Choice(CATEGORIES)
+AUTH_METHOD = click.Choice(AUTH_METHODS)
 
 
 @establishment.command("add")

@@ -9,9 +9,9 @@ set the new password, so that the login that follows goes back to the relying pa
 
 from flask import Blueprint, render_template, request, session, url_for
 
+from ..accounts.addresses import address_problems
 from ..accounts.forgotten_credentials import (
     complete_password_reset,
-    email_problems,
     find_reset,
     lifetime_words,
     request_identifiers,
@@ -108,7 +108,7 @@ def forgotten_identifier():
     form = ForgottenIdentifierForm(next=next_url)
     if not form.validate_on_submit():
         return render_template("auth/forgotten_identifier.html", form=form, next_url=next_url)
-    problems = email_problems(form.email.data.strip())
+    problems = address_problems(form.email.data.strip())
     if problems:
         form.email.errors = problems["email"]
         return render_template("auth/forgotten_identifier.html", form=form, next_url=next_url), 400

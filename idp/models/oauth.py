@@ -17,6 +17,8 @@ from ..security import keyed_hash_matches
 from .people import Account
 from .sessions import LoginSession
 
+# What a client's category and authentication method may be: the registration rules, the
+# `idp client` options, the grants and the discovery document read them here.
 CATEGORIES = ("ent", "teleservice")
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
 

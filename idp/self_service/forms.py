@@ -2,40 +2,23 @@
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SelectField, SubmitField
-from wtforms.validators import DataRequired, Length
+from wtforms import SelectField, SubmitField
+from wtforms.validators import DataRequired
 
-from ..auth.activation_forms import REQUIRED
-from ..auth.forms import TOO_LONG
-
-
-def _password(label, autocomplete):
-    return PasswordField(
-        label,
-        validators=[DataRequired(message=REQUIRED), Length(max=256, message=TOO_LONG)],
-        render_kw={"autocomplete": autocomplete, "required": True},
-    )
-
-
-def _email(label):
-    return EmailField(
-        label,
-        validators=[DataRequired(message=REQUIRED), Length(max=254, message=TOO_LONG)],
-        render_kw={"autocomplete": "email", "required": True, "spellcheck": "false"},
-    )
+from ..auth.activation_forms import REQUIRED, email_field, password_field
 
 
 class PasswordChangeForm(FlaskForm):
-    current_password = _password(_l("mot de passe actuel"), "current-password")
-    password = _password(_l("nouveau mot de passe"), "new-password")
-    password_confirmation = _password(_l("confirmation du mot de passe"), "new-password")
+    current_password = password_field(_l("mot de passe actuel"), "current-password")
+    password = password_field(_l("nouveau mot de passe"), "new-password")
+    password_confirmation = password_field(_l("confirmation du mot de passe"), "new-password")
     submit = SubmitField(_l("Changer le mot de passe"))
 
 
 class EmailChangeForm(FlaskForm):
-    email = _email(_l("nouvelle adresse mail"))
-    email_confirmation = _email(_l("confirmation de l'adresse mail"))
-    current_password = _password(_l("mot de passe actuel"), "current-password")
+    email = email_field(_l("nouvelle adresse mail"))
+    email_confirmation = email_field(_l("confirmation de l'adresse mail"))
+    current_password = password_field(_l("mot de passe actuel"), "current-password")
     submit = SubmitField(_l("Changer l'adresse"))
 
 
