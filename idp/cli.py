@@ -18,8 +18,6 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from . import config as settings
 from . import create_app
-from .accounts.cli import accounts
-from .accounts.creation import create_active_account
 from .accounts.sweep import sweep
 from .audit import audit
 from .cli_support import Refused, emit, former_name, json_option, table, transactional
@@ -29,8 +27,10 @@ from .mail.cli import mail
 from .models import Client
 from .models.oauth import AUTH_METHODS, CATEGORIES
 from .oidc.commands import keys, purge
-from .relying_parties import describe, find_client, register_client, rotate_secret, update_client
+from .relying_parties.registration import describe, find_client, register_client, rotate_secret, update_client
+from .schools.accounts_cli import accounts
 from .schools.cli import pupils
+from .schools.demo_accounts import create_active_account
 from .schools.establishments import add_establishment
 from .staff_accounts.cli import staff
 

@@ -13,10 +13,10 @@ from wtforms import ValidationError
 
 from ..auth.sessions import current_login_session, log_out
 from ..extensions import csrf, db
-from ..models.oauth import AUTH_METHODS
+from ..models.oauth import AUTH_METHODS, SCOPES
 from ..urls import public_url
 from . import bp, fast_path
-from .claims import CLAIMS_SUPPORTED, SCOPES
+from .claims import CLAIMS_SUPPORTED
 from .keys import JWKS_MAX_AGE, key_store
 from .parameters import check_parameters
 from .server import authorization_server
