@@ -11,10 +11,10 @@ from pathlib import Path
 import psycopg
 from argon2 import PasswordHasher
 from idp import create_app
-from idp.accounts.creation import create_active_account
 from idp.extensions import db
 from idp.models import Account
-from idp.relying_parties import register_client
+from idp.relying_parties.registration import register_client
+from idp.schools.demo_accounts import create_active_account
 from idp.schools.establishments import add_establishment
 from psycopg import sql
 from sqlalchemy import update

@@ -25,11 +25,11 @@ from sqlalchemy import select
 
 from idp import create_app
 from idp.accounts.access import find_account
-from idp.accounts.creation import create_active_account
 from idp.audit import audit
 from idp.extensions import db
 from idp.models import Client
-from idp.relying_parties import register_client, rotate_secret, update_client
+from idp.relying_parties.registration import register_client, rotate_secret, update_client
+from idp.schools.demo_accounts import create_active_account
 from idp.schools.establishments import add_establishment, find_establishment
 from idp.schools.imports import import_files
 from idp.schools.issuing import issue_accounts

@@ -48,15 +48,15 @@ def create_app(config=None, command_line=False):
     babel.init_app(app, locale_selector=select_locale, default_translation_directories=str(Path(__file__).parent / "translations"))
 
     from . import cli, errors, inputs, mail, oidc, transactions
-    from .account.views import bp as account_bp
     from .auth.activation import bp as activation_bp
-    from .auth.recovery import bp as recovery_bp
+    from .auth.forgotten import bp as recovery_bp
     from .auth.sessions import write_session_cookie
     from .auth.views import bp as auth_bp
     from .oidc import keys as signing_keys
     from .oidc.documents import PublishedDocuments
     from .pages.views import bp as pages_bp
     from .security import set_security_headers
+    from .self_service.views import bp as account_bp
     from .staff import bp as staff_bp
     from .throttle import throttle
 

@@ -18,18 +18,19 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from . import config as settings
 from . import create_app
-from .accounts.cli import accounts
-from .accounts.creation import create_active_account
 from .accounts.sweep import sweep
 from .audit import audit
-from .cli_support import Refused, emit, json_option, table, transactional
+from .cli_support import Refused, emit, former_name, json_option, table, transactional
 from .errors import InvalidInput
 from .extensions import db
 from .mail.cli import mail
 from .models import Client
+from .models.oauth import AUTH_METHODS, CATEGORIES
 from .oidc.commands import keys, purge
-from .relying_parties import describe, find_client, register_client, rotate_secret, update_client
+from .relying_parties.registration import describe, find_client, register_client, rotate_secret, update_client
+from .schools.accounts_cli import accounts
 from .schools.cli import pupils
+from .schools.demo_accounts import create_active_account
 from .schools.establishments import add_establishment
 from .staff_accounts.cli import staff
 
@@ -70,11 +71,11 @@ main.params = [param for param in main.params if param.name not in {"app", "env_
 
 
 establishment = AppGroup("establishment", help="Établissements (UAI).")
-account = AppGroup("account", help="Comptes pour les démonstrations et les tests.")
+demo_account = AppGroup("demo-account", help="Comptes pour les démonstrations et les tests.")
 client = AppGroup("client", help="Services : ENT et téléservices.")
 
-CATEGORY = click.Choice(["ent", "teleservice"])
-AUTH_METHOD = click.Choice(["client_secret_basic", "client_secret_post", "none"])
+CATEGORY = click.Choice(CATEGORIES)
+AUTH_METHOD = click.Choice(AUTH_METHODS)
 
 
 @establishment.command("add")
@@ -90,7 +91,7 @@ def establishment_add(uai, name, academie, degree):
     return {"uai": created.uai, "name": created.name}, f"Établissement {created.uai} « {created.name} » ajouté."
 
 
-@account.command("create")
+@demo_account.command("create")
 @click.option("--kind", type=click.Choice(["parent", "eleve"]), required=True, help="Parent ou élève.")
 @click.option("--given-name", required=True, help="Prénom.")
 @click.option("--family-name", required=True, help="Nom.")
@@ -103,7 +104,7 @@ def establishment_add(uai, name, academie, degree):
 @click.option("--child-family-name", help="Nom de l'enfant (parent).")
 @click.option("--child-birthdate", help="Date de naissance de l'enfant (parent), AAAA-MM-JJ.")
 @transactional
-def account_create(
+def demo_account_create(
     kind, given_name, family_name, email, password, uai, birthdate, ine, child_given_name, child_family_name, child_birthdate
 ):
     """Créer un compte actif (démonstration, test)."""
@@ -263,8 +264,10 @@ def settings_command(markdown, as_json):
 
 
 def init_app(app):
-    for command in (establishment, account, accounts, pupils, staff, client, keys, purge, sweep_command, mail, settings_command):
+    for command in (establishment, demo_account, accounts, pupils, staff, client, keys, purge, sweep_command, mail, settings_command):
         app.cli.add_command(command)
+    # Renamed commands keep their former name for one release (README, « Administration »).
+    app.cli.add_command(former_name(demo_account, "account"))
 
 
 @click.command("sweep")

@@ -1,10 +1,12 @@
 """How every `idp` command speaks: JSON on demand, French messages, refusals without a
-traceback, one transaction per command (the conventions listed in `idp.cli`)."""
+traceback, one transaction per command (the conventions listed in `idp.cli`), and the former
+name of a renamed command for one release."""
 
 import json
 from functools import wraps
 
 import click
+from flask.cli import AppGroup
 
 from .errors import InvalidInput
 from .extensions import db
@@ -49,3 +51,16 @@ def table(headers, rows):
     lines = [headers, *rows]
     widths = [max(len(str(cell)) for cell in column) for column in zip(*lines, strict=True)]
     return "\n".join("  ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip() for line in lines)
+
+
+def former_name(group, name):
+    """`group` under the name it had before, kept for one release: hidden from `idp --help`,
+    it runs the same commands after a French note on standard error naming the new one."""
+
+    class FormerName(AppGroup):
+        def parse_args(self, ctx, args):
+            if not ctx.resilient_parsing:  # not while a shell completes the command line
+                click.echo(f"`idp {name}` est obsolète et sera retiré à la prochaine version : utilisez `idp {group.name}`.", err=True)
+            return super().parse_args(ctx, args)
+
+    return FormerName(name, commands=group.commands, help=group.help, hidden=True)

@@ -29,11 +29,11 @@ from sqlalchemy import MetaData, create_engine, make_url, text
 from sqlalchemy.pool import NullPool
 
 from idp import MIGRATIONS, create_app
-from idp.accounts.creation import create_active_account
 from idp.extensions import db
 from idp.mail import wait_for_deliveries
 from idp.models import AuditEvent
-from idp.relying_parties import register_client
+from idp.relying_parties.registration import register_client
+from idp.schools.demo_accounts import create_active_account
 from idp.schools.establishments import add_establishment
 
 from .oidc_helpers import RelyingParty

@@ -6,9 +6,6 @@ import re
 from datetime import date
 from urllib.parse import urlsplit
 
-from idp.extensions import db
-from idp.models import Account
-
 from .issuing_helpers import add_pupil, issue
 from .oidc_helpers import csrf_token
 from .test_login import post_login
@@ -56,13 +53,6 @@ def field_errors(page, name):
     if match is None:
         return []
     return [html.unescape(message) for message in re.findall(r'<p class="fr-message fr-message--error">(.*?)</p>', match.group(1))]
-
-
-def account_of(app, identifier):
-    with app.app_context():
-        account = db.session.scalar(db.select(Account).where(Account.identifier == identifier))
-        db.session.expunge(account)
-        return account
 
 
 def link_of(message):

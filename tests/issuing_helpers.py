@@ -59,7 +59,8 @@ def issue(app, uai="0140001A", class_name=None, kind="all", letters=False):
     return (result, pdf) if letters else result
 
 
-def account_row(app, identifier):
+def account_row(app, identifier="jean.dupont1"):
+    """The account row of `identifier`, detached, to read its columns after a request."""
     with app.app_context():
         account = db.session.scalar(db.select(Account).where(Account.identifier == identifier))
         db.session.expunge(account)

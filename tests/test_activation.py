@@ -13,7 +13,8 @@ from idp.accounts.sweep import sweep
 from idp.extensions import db
 from idp.models import AccountState
 
-from .fc_helpers import NEW_PASSWORD, SCHOOL_EMAIL, account_of, field_errors, fill_form, first_connection_done, issue_family, link_of
+from .fc_helpers import NEW_PASSWORD, SCHOOL_EMAIL, field_errors, fill_form, first_connection_done, issue_family, link_of
+from .issuing_helpers import account_row
 from .oidc_helpers import csrf_token
 from .test_login import post_login
 from .travel import frozen, moment
@@ -83,7 +84,7 @@ def test_opening_the_link_changes_nothing(app, pending_client, smtp_server):
         page = browser.get(link)
         assert page.status_code == 200
         assert 'value="Activer mon compte"' in page.text and "jean.dupont1" in page.text
-    assert account_of(app, "jean.dupont1").state == AccountState.PENDING_EMAIL
+    assert account_row(app, "jean.dupont1").state == AccountState.PENDING_EMAIL
 
 
 def test_the_button_activates_the_account_once(app, pending_client, smtp_server, audit_events, issued_at):
@@ -93,7 +94,7 @@ def test_the_button_activates_the_account_once(app, pending_client, smtp_server,
     assert response.status_code == 200
     assert "Votre compte jean.dupont1 est activé." in response.text
     assert "Aller sur L&#39;Educ de Normandie" in response.text
-    account = account_of(app, "jean.dupont1")
+    account = account_row(app, "jean.dupont1")
     assert (account.state, account.email_verified) == (AccountState.ACTIVE, True)
     assert account.activated_at == issued_at
     assert len(audit_events("account_activated")) == 1
@@ -110,7 +111,7 @@ def test_a_link_after_the_activation_delay_is_refused(app, pending_client, smtp_
     assert app.test_client().get(link).status_code == 200
     traveller.shift(timedelta(minutes=2))
     assert app.test_client().get(link).status_code == 404
-    assert account_of(app, "jean.dupont1").state == AccountState.PENDING_EMAIL
+    assert account_row(app, "jean.dupont1").state == AccountState.PENDING_EMAIL
 
 
 def test_an_unknown_link_is_refused(client):
@@ -171,7 +172,7 @@ def test_resending_gives_a_new_link_and_the_older_one_dies(app, pending_client, 
     browser = app.test_client()
     assert browser.get(first).status_code == 404
     assert _activate(browser, second).status_code == 200
-    assert account_of(app, "jean.dupont1").state == AccountState.ACTIVE
+    assert account_row(app, "jean.dupont1").state == AccountState.ACTIVE
 
 
 def test_correcting_the_address_sends_a_new_link_there(app, pending_client, smtp_server):
@@ -184,7 +185,7 @@ def test_correcting_the_address_sends_a_new_link_there(app, pending_client, smtp
     browser = app.test_client()
     assert browser.get(first).status_code == 404
     assert _activate(browser, link_of(message)).status_code == 200
-    account = account_of(app, "jean.dupont1")
+    account = account_row(app, "jean.dupont1")
     assert (account.state, account.email, account.email_verified) == (AccountState.ACTIVE, "jean.dupont@example.net", True)
 
 
@@ -195,7 +196,7 @@ def test_a_bad_corrected_address_changes_nothing(app, pending_client, smtp_serve
     assert field_errors(response.text, "correct-email_confirmation") == ["Les deux adresses mail sont différentes."]
     response = _correct(pending_client, "pas-une-adresse")
     assert field_errors(response.text, "correct-email") == ["Saisissez une adresse mail valide, par exemple nom@exemple.fr."]
-    assert account_of(app, "jean.dupont1").email == SCHOOL_EMAIL
+    assert account_row(app, "jean.dupont1").email == SCHOOL_EMAIL
     assert app.test_client().get(first).status_code == 200
 
 
@@ -233,7 +234,7 @@ def test_an_expired_account_is_told_to_contact_the_establishment(app, family, tr
 def test_an_account_expired_while_pending_is_told_to_contact_the_establishment(app, pending_client, traveller, issued_at):
     traveller.move_to(issued_at + app.config["ACTIVATION_DAYS"] * DAY + timedelta(hours=1))
     _sweep(app, None)
-    assert account_of(app, "jean.dupont1").state == AccountState.EXPIRED
+    assert account_row(app, "jean.dupont1").state == AccountState.EXPIRED
     response = post_login(app.test_client(), "jean.dupont1", NEW_PASSWORD)
     assert response.status_code == 403
     assert "Contactez l'établissement" in response.text

@@ -19,7 +19,7 @@ from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
 from idp.extensions import db
-from idp.relying_parties import register_client
+from idp.relying_parties.registration import register_client
 
 from .conftest import PASSWORD
 

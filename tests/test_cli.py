@@ -25,7 +25,7 @@ def run(app):
 def test_the_scripted_setup_of_the_issue(run, app):
     assert run("establishment", "add", "--uai", "0140001A", "--name", "Collège Jean Moulin").exit_code == 0
     result = run(
-        "account", "create", "--kind", "parent", "--given-name", "Jean", "--family-name", "Dupont",
+        "demo-account", "create", "--kind", "parent", "--given-name", "Jean", "--family-name", "Dupont",
         "--email", "jean@example.org", "--password", "S3cret-pass", "--establishment", "0140001A",
         "--child-given-name", "Alice", "--child-family-name", "Dupont", "--child-birthdate", "2012-05-04", "--json",
     )  # fmt: skip
@@ -53,7 +53,7 @@ def test_the_scripted_setup_of_the_issue(run, app):
 def test_second_homonym_gets_the_next_number(run, establishment):
     for expected in ("jean.dupont1", "jean.dupont2"):
         result = run(
-            "account", "create", "--kind", "parent", "--given-name", "Jean", "--family-name", "Dupont",
+            "demo-account", "create", "--kind", "parent", "--given-name", "Jean", "--family-name", "Dupont",
             "--password", "S3cret-pass", "--establishment", "0140001A", "--json",
         )  # fmt: skip
         assert json.loads(result.output)["identifier"] == expected
@@ -61,7 +61,7 @@ def test_second_homonym_gets_the_next_number(run, establishment):
 
 def test_accented_names_make_ascii_identifiers(run, establishment):
     result = run(
-        "account", "create", "--kind", "eleve", "--given-name", "Zoé", "--family-name", "Le Gall-Hervé",
+        "demo-account", "create", "--kind", "eleve", "--given-name", "Zoé", "--family-name", "Le Gall-Hervé",
         "--password", "Cartable-2024", "--establishment", "0140001A", "--birthdate", "2011-02-03", "--json",
     )  # fmt: skip
     assert json.loads(result.output)["identifier"] == "zoe.legall-herve1"
@@ -96,6 +96,18 @@ def test_bad_client_input_is_refused_and_changes_nothing(run, app, args, message
         assert db.session.scalar(db.select(db.func.count()).select_from(Client)) == 0
 
 
+def test_the_former_name_of_demo_account_still_works_for_one_release(run, app, establishment):
+    result = run(
+        "account", "create", "--kind", "parent", "--given-name", "Jean", "--family-name", "Dupont",
+        "--password", "S3cret-pass", "--establishment", "0140001A", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["identifier"] == "jean.dupont1"
+    assert result.stderr == "`idp account` est obsolète et sera retiré à la prochaine version : utilisez `idp demo-account`.\n"
+    assert "demo-account" in run("--help").output
+    assert "  account " not in run("--help").output  # hidden
+
+
 def test_unknown_auth_method_and_category_are_refused(run):
     result = run("client", "add", "--name", "S", "--category", "banque", "--redirect-uri", "https://x.example/cb")
     assert result.exit_code == 2
@@ -103,7 +115,7 @@ def test_unknown_auth_method_and_category_are_refused(run):
 
 
 def test_bad_account_input_is_refused(run, establishment):
-    base = ["account", "create", "--kind", "parent", "--given-name", "Jean", "--family-name", "Dupont", "--establishment"]
+    base = ["demo-account", "create", "--kind", "parent", "--given-name", "Jean", "--family-name", "Dupont", "--establishment"]
     assert "établissement inconnu" in run(*base, "0149999Z", "--password", "S3cret-pass").output
     assert "UAI invalide" in run(*base, "123", "--password", "S3cret-pass").output
     assert "au moins un chiffre" in run(*base, "0140001A", "--password", "motdepasse").output
@@ -261,7 +273,7 @@ def unmigrated_url(database_url, tmp_path):
         "client list",
         "client add --name Cantine --category teleservice --redirect-uri https://c.example.org/cb",
         "establishment add --uai 0140001A --name Collège",
-        "account create --kind eleve --given-name Zoé --family-name Martin --password Cartable-2024 --establishment 0140001A",
+        "demo-account create --kind eleve --given-name Zoé --family-name Martin --password Cartable-2024 --establishment 0140001A",
     ],
 )
 def test_unmigrated_database_asks_for_the_upgrade_without_a_traceback(make_app, settings, unmigrated_url, command):

@@ -15,7 +15,6 @@ from idp.models import Account, AccountState
 from .fc_helpers import (
     NEW_PASSWORD,
     SCHOOL_EMAIL,
-    account_of,
     field_errors,
     fill_form,
     first_connection_done,
@@ -23,7 +22,7 @@ from .fc_helpers import (
     link_of,
     start_first_connection,
 )
-from .issuing_helpers import add_pupil, issue
+from .issuing_helpers import account_row, add_pupil, issue
 from .oidc_helpers import csrf_token
 from .test_login import post_login
 from .travel import frozen
@@ -79,7 +78,7 @@ def test_a_pupil_gives_their_own_birth_date(app, family):
         password_confirmation="Cahier-7788",
     )
     assert response.status_code == 303
-    assert account_of(app, family["eleve"].identifier).state == AccountState.PENDING_EMAIL
+    assert account_row(app, family["eleve"].identifier).state == AccountState.PENDING_EMAIL
 
 
 # --- each rule, its message by its field -------------------------------------------------
@@ -103,7 +102,7 @@ def test_each_password_rule_has_its_message(app, parent_client, password, messag
     response = fill_form(parent_client, password=password, password_confirmation=password)
     assert response.status_code == 400
     assert message in field_errors(response.text, "password")
-    assert account_of(app, "jean.dupont1").state == AccountState.ISSUED
+    assert account_row(app, "jean.dupont1").state == AccountState.ISSUED
 
 
 def test_a_name_of_any_length_is_refused(app, establishment):
@@ -151,7 +150,7 @@ def test_empty_fields_are_required(parent_client):
 def test_bad_input_changes_nothing(app, family, parent_client, smtp_server):
     response = fill_form(parent_client, password="court", password_confirmation="court", email="x", email_confirmation="y")
     assert response.status_code == 400
-    account = account_of(app, "jean.dupont1")
+    account = account_row(app, "jean.dupont1")
     assert (account.state, account.password_hash, account.email, account.first_connection_at) == (AccountState.ISSUED, None, None, None)
     # The letter's secret still opens the form, and no email went out.
     start_first_connection(app.test_client(), "jean.dupont1", family["parent"].secret)
@@ -165,7 +164,7 @@ def test_a_wrong_birth_date_is_refused_and_counted(app, parent_client, audit_eve
     response = fill_form(parent_client, birth_date="15/03/2013")
     assert response.status_code == 400
     assert field_errors(response.text, "birth_date") == ["La date de naissance ne correspond pas."]
-    account = account_of(app, "jean.dupont1")
+    account = account_row(app, "jean.dupont1")
     assert (account.state, account.birth_date_failures) == (AccountState.ISSUED, 1)
     assert len(audit_events("first_connection_birth_date_failed")) == 1
 
@@ -173,13 +172,13 @@ def test_a_wrong_birth_date_is_refused_and_counted(app, parent_client, audit_eve
 def test_a_date_that_is_not_one_asks_for_the_format(app, parent_client):
     response = fill_form(parent_client, birth_date="31/02/2013")
     assert field_errors(response.text, "birth_date") == ["Saisissez la date de naissance au format JJ/MM/AAAA."]
-    assert account_of(app, "jean.dupont1").birth_date_failures == 0
+    assert account_row(app, "jean.dupont1").birth_date_failures == 0
 
 
 @pytest.mark.parametrize("typed", ["14/03/2013", "2013-03-14"])
 def test_the_birth_date_is_accepted_as_typed_or_from_a_date_input(app, parent_client, typed):
     assert fill_form(parent_client, birth_date=typed).status_code == 303
-    assert account_of(app, "jean.dupont1").state == AccountState.PENDING_EMAIL
+    assert account_row(app, "jean.dupont1").state == AccountState.PENDING_EMAIL
 
 
 def test_five_wrong_birth_dates_block_the_account_until_it_is_regenerated(app, family, parent_client, audit_events):
@@ -188,7 +187,7 @@ def test_five_wrong_birth_dates_block_the_account_until_it_is_regenerated(app, f
     response = fill_form(parent_client, birth_date="05/01/2013")
     assert response.status_code == 403
     assert "Votre compte est bloqué" in response.text
-    account = account_of(app, "jean.dupont1")
+    account = account_row(app, "jean.dupont1")
     assert (account.state, account.blocked_reason, account.birth_date_failures) == (AccountState.BLOCKED, "birth_date", 5)
     assert [event.details for event in audit_events("account_blocked")] == [{"reason": "birth_date"}]
 
@@ -208,7 +207,7 @@ def test_five_wrong_birth_dates_block_the_account_until_it_is_regenerated(app, f
     with frozen(days=1, hours=1):
         client = start_first_connection(app.test_client(), "jean.dupont1", secret)
         assert fill_form(client).status_code == 303
-    assert account_of(app, "jean.dupont1").state == AccountState.PENDING_EMAIL
+    assert account_row(app, "jean.dupont1").state == AccountState.PENDING_EMAIL
 
 
 # --- success ------------------------------------------------------------------------------
@@ -219,7 +218,7 @@ def test_success_waits_for_the_email_and_changes_the_credential(app, family, smt
     first_connection_done(
         app, client, "jean.dupont1", family["parent"].secret, email="jean.d@example.org", email_confirmation="Jean.D@example.org"
     )
-    account = account_of(app, "jean.dupont1")
+    account = account_row(app, "jean.dupont1")
     assert (account.state, account.email, account.email_verified) == (AccountState.PENDING_EMAIL, "jean.d@example.org", False)
     assert account.first_connection_at is not None and account.provisional_secret_hash is None
 

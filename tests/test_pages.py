@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from idp.account.devices import describe_device
+from idp.self_service.devices import describe_device
 
 from .conftest import PASSWORD
 from .oidc_helpers import csrf_token

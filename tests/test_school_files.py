@@ -12,7 +12,7 @@ from idp.models import AuditEvent, LegalGuardian, Pupil, PupilImport
 from idp.schools import files as school_files
 from idp.schools.files import read_files
 from idp.schools.imports import ImportRefused
-from idp.schools.records import GuardianRecord
+from idp.schools.records import GuardianRecord, email_problem
 
 from .school_helpers import HEADER, csv_file, fixture, importer, stored_pupils, zipped
 from .travel import frozen, paris_time
@@ -320,6 +320,25 @@ def test_csv_with_bad_rows_is_refused_whole_with_each_line_column_and_reason(sch
     assert "futur" in reasons[8]
     assert str(refused.problems[0]) == "eleves.csv, ligne 3, colonne prenom : le prénom est obligatoire."
     assert nothing_written(app)
+
+
+@pytest.mark.parametrize(
+    ("cell", "refused"),
+    [
+        ("jean.dupont@example.org", False),
+        ("jean@mail.example.fr", False),
+        ("paul.durand@", True),
+        ("paul@example", True),  # the syntax of every address (idp.accounts.addresses)
+        ("a" * 250 + "@x.fr", True),
+        ("jean@example.org;marie@example.org", True),  # a cell holds one address
+        ("jean@example.org,marie@example.org", True),
+        ("Jean Dupont <jean@example.org>", True),
+        ("jean@example.org.", True),
+    ],
+)
+def test_a_guardian_email_cell_holds_one_bare_address(app, cell, refused):
+    with app.test_request_context():
+        assert (email_problem(cell) is not None) is refused
 
 
 def test_csv_header_must_be_the_documented_one(school):

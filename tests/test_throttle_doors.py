@@ -15,7 +15,7 @@ from idp.models import Account, AccountState
 from .conftest import PASSWORD
 from .issuing_helpers import add_pupil, issue
 from .oidc_helpers import csrf_token
-from .test_recovery import NEW_PASSWORD, ask_identifiers, ask_reset, complete, field_errors, log_in, reset_message, set_account
+from .test_forgotten import NEW_PASSWORD, ask_identifiers, ask_reset, complete, field_errors, log_in, reset_message, set_account
 from .test_throttle import HOME, SCHOOL, STRANGER, needs_redis
 from .travel import frozen
 

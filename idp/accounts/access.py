@@ -14,7 +14,7 @@ from sqlalchemy.orm import aliased, with_expression
 
 from ..clock import now
 from ..extensions import db
-from ..models import Account, AccountState, Client, Guardianship, Pupil
+from ..models import Account, AccountKind, AccountState, Client, Guardianship, Pupil
 from .identifiers import normalize
 
 # States in which a person may open a session on the provider's own pages: a pending
@@ -61,8 +61,12 @@ def provider_refusal(account):
 
 
 def pupils_of(account):
-    """The pupils an account stands for: a pupil's own record, or a parent's children."""
-    return ([account.pupil] if account.pupil is not None else []) + account.children
+    """The pupils an account stands for: a pupil's own record, or a parent's children (the
+    birth dates its first connection asks, the names its password may not hold, the schools
+    its emails and letters name)."""
+    if account.kind == AccountKind.ELEVE:
+        return [account.pupil] if account.pupil is not None else []
+    return account.children
 
 
 def relying_party_refusal(account, client):

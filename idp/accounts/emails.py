@@ -11,8 +11,9 @@ from sqlalchemy import select, update
 from ..clock import now
 from ..extensions import db
 from ..mail import send
-from ..models import Account, AccountKind, AccountState
+from ..models import Account
 from ..urls import public_url
+from .access import PROVIDER_STATES, pupils_of
 from .deadlines import activation_deadline, invalidation_date
 
 
@@ -75,12 +76,12 @@ def identifiers_context(accounts):
     they are translated when the email is rendered, in its language."""
     lines = []
     for account in accounts:
-        pupils = account.children if account.kind == AccountKind.PARENT else [account.pupil] if account.pupil else []
+        pupils = pupils_of(account)
         line = account.identifier
         if pupils:
             names = [_l("%(name)s, %(school)s", name=pupil.full_name, school=pupil.establishment.name) for pupil in pupils]
             line = _l("%(identifier)s : %(pupils)s", identifier=account.identifier, pupils=LazyJoin(" ; ", names))
-        if account.state not in (AccountState.ACTIVE, AccountState.PENDING_EMAIL):
+        if account.state not in PROVIDER_STATES:
             line = _l("%(line)s (compte à renouveler : contactez l'établissement)", line=line)
         lines.append(line)
     return {"lines": lines, "login_url": public_url("auth.login")}

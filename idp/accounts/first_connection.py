@@ -8,55 +8,21 @@ Wrong birth dates are counted: at `BIRTH_DATE_ATTEMPTS` the account is blocked u
 establishment regenerates it.
 """
 
-import re
 from dataclasses import dataclass, field
 
 from flask_babel import lazy_gettext as _l
 
 from ..audit import audit
 from ..clock import now
-from ..models import AccountKind, AccountState, LinkPurpose
+from ..models import AccountState, LinkPurpose
 from . import emails
+from .access import pupils_of
+from .addresses import email_problems
 from .deadlines import activation_deadline
 from .links import find_link, new_link, spend
-from .passwords import hash_password, password_problems
+from .passwords import hash_password, new_password_problems
 
 BIRTH_DATE_ATTEMPTS = 5
-
-# Deliberately simple: one @, something before it, a dot in the domain, no spaces.
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
-def pupils_to_check(account):
-    """The pupils whose birth date this account's holder must give: the child(ren), or the pupil."""
-    if account.kind == AccountKind.ELEVE:
-        return [account.pupil] if account.pupil is not None else []
-    return account.children
-
-
-def email_problems(email, confirmation):
-    """Messages per field for an email typed twice (keys: "email", "email_confirmation")."""
-    problems = {}
-    if not EMAIL.match(email or "") or len(email) > 254:
-        problems["email"] = [_l("Saisissez une adresse mail valide, par exemple nom@exemple.fr.")]
-    elif (confirmation or "").strip().lower() != email.strip().lower():
-        problems["email_confirmation"] = [_l("Les deux adresses mail sont différentes.")]
-    return problems
-
-
-def new_password_problems(account, password, confirmation):
-    """Messages per field for a new password typed twice (keys: "password", "password_confirmation")."""
-    pupils = pupils_to_check(account)
-    names = [account.given_name, account.family_name]
-    for pupil in pupils:
-        names += [pupil.given_name, pupil.family_name]
-    problems = {}
-    found = password_problems(password, account.identifier, names, [pupil.birth_date for pupil in pupils])
-    if found:
-        problems["password"] = found
-    elif confirmation != password:
-        problems["password_confirmation"] = [_l("Les deux mots de passe sont différents.")]
-    return problems
 
 
 @dataclass
@@ -85,7 +51,7 @@ def complete_first_connection(account, password, password_confirmation, email, e
     problems = {**new_password_problems(account, password, password_confirmation), **email_problems(email, email_confirmation)}
     if birth_date is None:
         problems["birth_date"] = [_l("Saisissez la date de naissance au format JJ/MM/AAAA.")]
-    elif birth_date not in {pupil.birth_date for pupil in pupils_to_check(account)}:
+    elif birth_date not in {pupil.birth_date for pupil in pupils_of(account)}:
         account.birth_date_failures += 1
         audit("first_connection_birth_date_failed", account=account, failures=account.birth_date_failures)
         if account.birth_date_failures >= BIRTH_DATE_ATTEMPTS:

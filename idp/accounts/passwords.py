@@ -9,6 +9,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 
+from .access import pupils_of
 from .identifiers import fold
 from .lifecycle import provisional_secret_matches
 
@@ -112,6 +113,24 @@ def password_problems(password, identifier="", names=(), birth_dates=()):
         if any(form in digits for form in forms):
             problems.append(_l("Le mot de passe ne doit pas contenir une date de naissance."))
             break
+    return problems
+
+
+def new_password_problems(account, password, confirmation):
+    """Messages per field for a new password of `account` typed twice (keys: "password",
+    "password_confirmation"): `password_problems` with the names and birth dates of the
+    account and of the pupils it stands for. The first connection, the password reset and
+    the password change all ask it."""
+    pupils = pupils_of(account)
+    names = [account.given_name, account.family_name]
+    for pupil in pupils:
+        names += [pupil.given_name, pupil.family_name]
+    problems = {}
+    found = password_problems(password, account.identifier, names, [pupil.birth_date for pupil in pupils])
+    if found:
+        problems["password"] = found
+    elif confirmation != password:
+        problems["password_confirmation"] = [_l("Les deux mots de passe sont différents.")]
     return problems
 
 

@@ -27,10 +27,10 @@ from ..extensions import db
 from ..models import AccountLink, AccountState, LinkPurpose
 from ..throttle import retry_message, throttle
 from . import emails
-from .first_connection import email_problems, new_password_problems
+from .addresses import email_problems
 from .lifecycle import revoke_everything
 from .links import find_link, forget_links, new_link, spend
-from .passwords import hash_password, verify_password
+from .passwords import hash_password, new_password_problems, verify_password
 
 # The throttle's action for every check of the current password on these pages.
 CURRENT_PASSWORD = "change_password"  # noqa: S105 (a name, not a password)

@@ -12,14 +12,8 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from ..accounts.first_connection import (
-    activate,
-    change_pending_email,
-    complete_first_connection,
-    find_activation,
-    pupils_to_check,
-    send_activation,
-)
+from ..accounts.access import pupils_of
+from ..accounts.first_connection import activate, change_pending_email, complete_first_connection, find_activation, send_activation
 from ..audit import audit
 from ..clock import timestamp
 from ..extensions import db
@@ -63,7 +57,7 @@ def first_connection():
     form = FirstConnectionForm()
     if request.method == "GET":
         form.email.data = form.email_confirmation.data = _school_email(account)
-    pupils = pupils_to_check(account)
+    pupils = pupils_of(account)
     if not form.validate_on_submit():
         return render_template("auth/first_connection.html", form=form, account=account, pupils=pupils)
 

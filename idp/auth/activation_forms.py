@@ -1,4 +1,5 @@
-"""Forms of the first connection and of the activation pages; labels are the guide's words."""
+"""Forms of the first connection and of the activation pages, and the password and address
+fields that the other pages' forms share; labels are the guide's words."""
 
 from datetime import date, datetime
 
@@ -25,7 +26,7 @@ def parse_birth_date(text):
     return None
 
 
-def _password(label, autocomplete="new-password"):
+def password_field(label, autocomplete="new-password"):
     return PasswordField(
         label,
         validators=[DataRequired(message=REQUIRED), Length(max=256, message=TOO_LONG)],
@@ -33,7 +34,7 @@ def _password(label, autocomplete="new-password"):
     )
 
 
-def _email(label):
+def email_field(label):
     return EmailField(
         label,
         validators=[DataRequired(message=REQUIRED), Length(max=254, message=TOO_LONG)],
@@ -42,10 +43,10 @@ def _email(label):
 
 
 class FirstConnectionForm(FlaskForm):
-    password = _password(_l("nouveau mot de passe"))
-    password_confirmation = _password(_l("confirmation du mot de passe"))
-    email = _email(_l("adresse mail"))
-    email_confirmation = _email(_l("confirmation de l'adresse mail"))
+    password = password_field(_l("nouveau mot de passe"))
+    password_confirmation = password_field(_l("confirmation du mot de passe"))
+    email = email_field(_l("adresse mail"))
+    email_confirmation = email_field(_l("confirmation de l'adresse mail"))
     birth_date = StringField(
         _l("date de naissance"),
         validators=[DataRequired(message=REQUIRED), Length(max=20, message=TOO_LONG)],
@@ -59,8 +60,8 @@ class ResendForm(FlaskForm):
 
 
 class CorrectEmailForm(FlaskForm):
-    email = _email(_l("adresse mail"))
-    email_confirmation = _email(_l("confirmation de l'adresse mail"))
+    email = email_field(_l("adresse mail"))
+    email_confirmation = email_field(_l("confirmation de l'adresse mail"))
     submit = SubmitField(_l("Corriger l'adresse"))
 
 

@@ -1,11 +1,11 @@
-"""The home page, login and logout pages (the recovery pages: recovery.py)."""
+"""The home page, login and logout pages (« mot de passe oublié » and « identifiant oublié »: forgotten.py)."""
 
 from urllib.parse import parse_qs, urlsplit
 
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 
 from ..extensions import db
-from ..oidc.server import query_client
+from ..relying_parties.lookup import query_client
 from ..security import allow_form_action, safe_next
 from .forms import LoginForm
 from .login import is_answer, log_in, login_page

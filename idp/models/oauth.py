@@ -17,8 +17,12 @@ from ..security import keyed_hash_matches
 from .people import Account
 from .sessions import LoginSession
 
+# What a client's category, authentication method and scopes may be: the registration
+# rules, the `idp client` options, the grants and the discovery document read them here
+# (the claims of each scope: idp.oidc.claims).
 CATEGORIES = ("ent", "teleservice")
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
+SCOPES = ("openid", "profile", "email", "scolarite", "offline_access")
 
 
 class ClientRules(ClientMixin):

@@ -67,7 +67,7 @@ class Pupil(db.Model):
     ine: Mapped[str | None] = mapped_column(String(11), index=True)
     establishment_id: Mapped[int] = mapped_column(ForeignKey("establishment.id", ondelete="RESTRICT"), index=True)
     # The establishment's own key of the pupil: `id_eleve` of a CSV, `ELEVE_ID` of SIECLE.
-    # None for pupils created by hand (`idp account create`).
+    # None for pupils created by hand (`idp demo-account create`).
     school_key: Mapped[str | None] = mapped_column(String(32))
     class_name: Mapped[str | None] = mapped_column(String(40))
     # Set when the pupil left the establishment (SIECLE's DATE_SORTIE, or absence from a

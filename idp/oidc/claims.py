@@ -11,8 +11,6 @@ from sqlalchemy import func
 
 from ..models import Account, AccountKind, Establishment, Guardianship, Pupil
 
-SCOPES = ("openid", "profile", "email", "scolarite", "offline_access")
-
 CLAIMS_SUPPORTED = [
     "sub",
     "name",

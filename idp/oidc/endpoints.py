@@ -16,9 +16,9 @@ from ..auth.sessions import log_out
 from ..clock import now, timestamp
 from ..extensions import db
 from ..models import Token
+from ..models.oauth import AUTH_METHODS
 from . import fast_path
 from .claims import user_info
-from .grants import AUTH_METHODS
 from .keys import key_store
 from .tokens import find_token
 

@@ -28,11 +28,11 @@ from ..clock import now, timestamp
 from ..extensions import db
 from ..models import AuthorizationCode, Token
 from ..models.oauth import AUTH_METHODS
+from ..relying_parties.lookup import well_formed_client_id
 from ..security import token_hash
 from . import fast_path
 from .claims import user_info
 from .keys import key_store
-from .parameters import well_formed_client_id
 from .tokens import Replay, find_token
 
 

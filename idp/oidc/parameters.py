@@ -14,6 +14,7 @@ from authlib.oauth2.rfc6749 import InvalidRequestError
 
 from ..auth.forms import LOGIN_FIELDS
 from ..inputs import MAX_QUERY_STRING
+from ..relying_parties.lookup import CLIENT_ID
 
 VISIBLE = r"[\x20-\x7e]"
 # What an error description may quote (RFC 6749 §5.2: %x20-21 / %x23-5B / %x5D-7E).
@@ -25,17 +26,8 @@ def _rule(characters, longest):
     return re.compile(f"{characters}{{0,{longest}}}")
 
 
-CLIENT_ID = _rule(VISIBLE, 64)  # the column's size
-
-
-def well_formed_client_id(value):
-    """False for what cannot be a client identifier (a NUL byte from a decoded URL, say):
-    such a value is no client, and never reaches the database."""
-    return isinstance(value, str) and CLIENT_ID.fullmatch(value) is not None
-
-
 RULES = {
-    "client_id": CLIENT_ID,
+    "client_id": CLIENT_ID,  # the shape of every client_id (idp.relying_parties.lookup)
     "client_secret": _rule(VISIBLE, 256),
     "response_type": _rule(QUOTABLE, 64),
     "grant_type": _rule(QUOTABLE, 64),

@@ -2,29 +2,13 @@
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc9207 import IssuerParameter as _IssuerParameter
-from flask import current_app, g
-from sqlalchemy import bindparam, select
+from flask import current_app
 
-from ..extensions import db
-from ..models import Client
+from ..relying_parties.lookup import query_client
 from . import fast_path, keys
 from .endpoints import EndSessionEndpoint, IntrospectionEndpoint, RevocationEndpoint, UserInfoEndpoint, protector
 from .grants import AuthorizationCodeGrant, OpenIDCode, RefreshTokenGrant, S256CodeChallenge
-from .parameters import well_formed_client_id
 from .tokens import generate_token
-
-CLIENT_LOOKUP = select(Client).where(Client.client_id == bindparam("client_id"))
-
-
-def query_client(client_id):
-    """The relying party `client_id`, looked up once per request however often Authlib asks
-    (the token endpoint's grants read theirs through idp.oidc.fast_path)."""
-    if not well_formed_client_id(client_id):
-        return None
-    cache = g.setdefault("clients", {})
-    if client_id not in cache:
-        cache[client_id] = db.session.scalar(CLIENT_LOOKUP, {"client_id": client_id})
-    return cache[client_id]
 
 
 class IssuerParameter(_IssuerParameter):

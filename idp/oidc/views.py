@@ -7,15 +7,16 @@ import json
 
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError
-from flask import abort, current_app, render_template, request, url_for
+from flask import abort, current_app, render_template, request
 from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError
 
 from ..auth.sessions import current_login_session, log_out
 from ..extensions import csrf, db
+from ..models.oauth import AUTH_METHODS, SCOPES
+from ..urls import public_url
 from . import bp, fast_path
-from .claims import CLAIMS_SUPPORTED, SCOPES
-from .grants import AUTH_METHODS
+from .claims import CLAIMS_SUPPORTED
 from .keys import JWKS_MAX_AGE, key_store
 from .parameters import check_parameters
 from .server import authorization_server
@@ -34,11 +35,6 @@ def refuse_malformed_parameters():
             abort(400)
         return authorization_server().handle_error_response(None, error)
     return None
-
-
-def public_url(endpoint):
-    """The URL of `endpoint` under the issuer, whatever host the request came to."""
-    return current_app.config["ISSUER"] + url_for(endpoint)[len(request.script_root) :]
 
 
 def _discovery_document():

@@ -10,13 +10,13 @@ from datetime import date
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from ..accounts.addresses import is_email
 from ..clock import now
 
 # Column sizes of the tables the records go to.
 MAX_NAME = 100
 MAX_CLASS = 40
 MAX_KEY = 32
-MAX_EMAIL = 254
 
 # What name_problem speaks of, translated only when there is a problem to tell.
 FAMILY_NAME = _l("le nom")
@@ -24,7 +24,9 @@ GIVEN_NAME = _l("le prénom")
 GUARDIAN_FAMILY_NAME = _l("le nom du responsable")
 GUARDIAN_GIVEN_NAME = _l("le prénom du responsable")
 
-EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>.]+$")
+# A cell holds one bare address, in the syntax of every address (idp.accounts.addresses):
+# not a list (",", ";"), not "Name <address>", no dot at the end.
+NOT_ONE_ADDRESS = re.compile(r"[,;<>]|\.$")
 INE = re.compile(r"^[0-9A-Z]{11}$")
 FRENCH_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
@@ -146,7 +148,7 @@ def name_problem(value, what):
 
 
 def email_problem(value):
-    if len(value) > MAX_EMAIL or not EMAIL.match(value):
+    if not is_email(value) or NOT_ONE_ADDRESS.search(value):
         return _("« %(value)s » n'est pas une adresse électronique.", value=value)
     return None
 

@@ -7,6 +7,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select, update
 
+from ..accounts.addresses import is_email
 from ..accounts.identifiers import ascii_slug
 from ..accounts.passwords import hash_password, verify_password
 from ..clock import now
@@ -15,7 +16,7 @@ from ..extensions import db
 from ..models import Establishment, StaffMember, StaffRecoveryCode, StaffRole, StaffSession
 from ..schools.establishments import find_establishment
 from ..security import keyed_hash, new_token
-from .recovery import new_recovery_codes, use_recovery_code
+from .recovery_codes import new_recovery_codes, use_recovery_code
 from .totp import check_code, encrypt_secret, spend_code
 
 # The enrolment link works this long, once.
@@ -24,7 +25,6 @@ ENROLMENT_LIFETIME = timedelta(days=7)
 ENROLMENT_PATH = "/gestion/inscription/{token}"
 # Staff see every family of their establishments: a longer password than the families'.
 PASSWORD_MIN_LENGTH = 12
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class InvalidStaff(InvalidInput):
@@ -37,7 +37,7 @@ class InvalidStaff(InvalidInput):
 
 def normalize_email(email):
     value = (email or "").strip().lower()
-    if len(value) > 254 or not EMAIL.match(value):
+    if not is_email(value):
         raise InvalidStaff(_("Adresse mail invalide : %(email)s", email=email or ""), "email")
     return value
 

@@ -15,7 +15,7 @@ from idp.schools.establishments import add_establishment, find_establishment
 from idp.schools.imports import import_files
 from idp.schools.issuing import issue_accounts
 from idp.staff_accounts.members import create_staff, set_password
-from idp.staff_accounts.recovery import new_recovery_codes
+from idp.staff_accounts.recovery_codes import new_recovery_codes
 from idp.staff_accounts.totp import encrypt_secret, new_secret
 
 from ..oidc_helpers import csrf_token

@@ -1,5 +1,6 @@
 """`idp accounts`: issue an establishment's accounts with their letters, show an account,
-regenerate it, record or withdraw the reply coupon's refusal.
+regenerate it, record or withdraw the reply coupon's refusal: what the establishment's pages
+of the back office do, from the command line.
 
 JSON output never carries a provisional secret: it is only on the letters. The commands
 follow the conventions of `idp.cli` (French messages, --json, refusals without traceback).
@@ -10,15 +11,14 @@ from pathlib import Path
 
 import click
 from flask.cli import AppGroup
-from sqlalchemy import select
 
+from ..accounts.access import find_account, pupils_of
+from ..accounts.lifecycle import regenerate, set_refusal
 from ..cli_support import Refused, emit, json_option
 from ..errors import InvalidInput
 from ..extensions import db
-from ..models import Establishment
-from ..schools.issuing import KINDS, issue_accounts
-from .access import find_account, pupils_of
-from .lifecycle import regenerate, set_refusal
+from .establishments import find_establishment
+from .issuing import KINDS, issue_accounts
 
 accounts = AppGroup("accounts", help="Comptes émis par les établissements.")
 
@@ -26,7 +26,10 @@ LETTERS = click.Path(dir_okay=False, path_type=Path)
 
 
 def _establishment(uai):
-    found = db.session.scalar(select(Establishment).where(Establishment.uai == (uai or "").strip().upper()))
+    try:
+        found = find_establishment(uai)
+    except InvalidInput:  # a malformed UAI names no establishment either
+        found = None
     if found is None:
         raise InvalidInput(f"Établissement inconnu : {uai!r} (voir idp establishment add).")
     return found
@@ -64,7 +67,7 @@ def describe(account):
 def _commit_with_letters(path, issued):
     """Write the letters beside `path`, commit, then put them in place: a failed commit
     leaves no letters of accounts that do not exist, a failed write issues nothing."""
-    from ..schools.letters import render_letters  # here: fpdf2 weighs 29 MB, loaded only to print
+    from .letters import render_letters  # here: fpdf2 weighs 29 MB, loaded only to print
 
     partial = path.with_name(path.name + ".part")
     try:

@@ -5,7 +5,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length
 
-from .activation_forms import REQUIRED, _password
+from .activation_forms import REQUIRED, password_field
 from .forms import TOO_LONG
 
 
@@ -35,6 +35,6 @@ class ResetPasswordForm(FlaskForm):
         validators=[DataRequired(message=REQUIRED), Length(max=64, message=TOO_LONG)],
         render_kw={"autocomplete": "one-time-code", "autocapitalize": "characters", "spellcheck": "false", "required": True},
     )
-    password = _password(_l("nouveau mot de passe"))
-    password_confirmation = _password(_l("confirmation du mot de passe"))
+    password = password_field(_l("nouveau mot de passe"))
+    password_confirmation = password_field(_l("confirmation du mot de passe"))
     submit = SubmitField(_l("Valider"))

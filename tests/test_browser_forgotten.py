@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from .test_browser_demo import PUBLIC, ent_url, provider_socket, provider_url, settings  # noqa: F401
 from .test_browser_pages import Browser
-from .test_recovery import NEW_PASSWORD, reset_message
+from .test_forgotten import NEW_PASSWORD, reset_message
 
 pytestmark = pytest.mark.browser
 

@@ -1,18 +1,19 @@
-"""Creating accounts directly, for demonstrations and tests (`idp account create`).
+"""Creating accounts directly, for demonstrations and tests (`idp demo-account create`).
 
-Establishments issue accounts through letters (a later issue); this path makes an
-account that is already active, with a password chosen by the operator.
+Establishments import their pupils and issue accounts through letters (imports.py,
+issuing.py); this path skips them: it makes the pupil of an establishment and an account
+that is already active, with a password chosen by the operator.
 """
 
 from datetime import date
 
+from ..accounts.identifiers import next_identifier
+from ..accounts.passwords import hash_password, password_problems
 from ..clock import now
 from ..errors import InvalidInput
 from ..extensions import db
 from ..models import Account, AccountKind, AccountState, Guardianship, Pupil
-from ..schools.establishments import find_establishment
-from .identifiers import next_identifier
-from .passwords import hash_password, password_problems
+from .establishments import find_establishment
 
 
 def _parse_date(value, what):

@@ -1,5 +1,5 @@
 """« mot de passe oublié » and « identifiant oublié » (docs/parents-journey.md,
-« Lost password or identifier »); the rules live in `idp.accounts.recovery`.
+« Lost password or identifier »); the rules live in `idp.accounts.forgotten_credentials`.
 
 Both request pages answer with the same page whatever was found, and count each request
 against the address's budget. The person's `next` (an authorization request waiting for
@@ -9,9 +9,9 @@ set the new password, so that the login that follows goes back to the relying pa
 
 from flask import Blueprint, render_template, request, session, url_for
 
-from ..accounts.recovery import (
+from ..accounts.addresses import address_problems
+from ..accounts.forgotten_credentials import (
     complete_password_reset,
-    email_problems,
     find_reset,
     lifetime_words,
     request_identifiers,
@@ -21,7 +21,7 @@ from ..audit import audit
 from ..extensions import db
 from ..security import safe_next
 from ..throttle import retry_message, throttle, too_many_attempts
-from .recovery_forms import ForgottenIdentifierForm, ForgottenPasswordForm, ResetPasswordForm
+from .forgotten_forms import ForgottenIdentifierForm, ForgottenPasswordForm, ResetPasswordForm
 
 bp = Blueprint("recovery", __name__)
 
@@ -108,7 +108,7 @@ def forgotten_identifier():
     form = ForgottenIdentifierForm(next=next_url)
     if not form.validate_on_submit():
         return render_template("auth/forgotten_identifier.html", form=form, next_url=next_url)
-    problems = email_problems(form.email.data.strip())
+    problems = address_problems(form.email.data.strip())
     if problems:
         form.email.errors = problems["email"]
         return render_template("auth/forgotten_identifier.html", form=form, next_url=next_url), 400

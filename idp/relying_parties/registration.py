@@ -12,14 +12,12 @@ import secrets
 import string
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
-
-from .errors import InvalidInput
-from .extensions import db
-from .models import Client
-from .models.oauth import AUTH_METHODS, CATEGORIES
-from .oidc.claims import SCOPES
-from .security import keyed_hash
+from ..errors import InvalidInput
+from ..extensions import db
+from ..models import Client
+from ..models.oauth import AUTH_METHODS, CATEGORIES, SCOPES
+from ..security import keyed_hash
+from .lookup import query_client
 
 DEFAULT_SCOPES = ["openid", "profile", "email", "scolarite"]
 REDIRECT_URI = "URI de redirection"
@@ -129,7 +127,8 @@ def register_client(
 
 
 def find_client(client_id):
-    client = db.session.scalar(select(Client).where(Client.client_id == client_id))
+    """The relying party `client_id`; refused when there is none."""
+    client = query_client(client_id)
     if client is None:
         raise InvalidInput(f"Service inconnu : {client_id!r}.")
     return client

@@ -39,11 +39,10 @@ from ..models import Account, AccountState, Guardianship, LinkPurpose, Pupil
 from ..security import keyed_hash_matches, new_token
 from . import emails
 from .access import PROVIDER_STATES, find_account
-from .first_connection import EMAIL, new_password_problems
 from .identifiers import normalize
 from .lifecycle import canonical_secret, new_provisional_secret, revoke_everything
 from .links import find_link, forget_links, new_link, spend
-from .passwords import hash_password
+from .passwords import hash_password, new_password_problems
 
 # The states whose password may be reset online: those that may open a session here.
 RESETTABLE = PROVIDER_STATES
@@ -142,13 +141,6 @@ def complete_password_reset(link, temporary_password, password, confirmation):
     return ResetOutcome()
 
 
-def email_problems(email):
-    """Messages per field for the address of « identifiant oublié » (key: "email")."""
-    if not EMAIL.match(email or "") or len(email) > 254:
-        return {"email": [_l("Saisissez une adresse mail valide, par exemple nom@exemple.fr.")]}
-    return {}
-
-
 def accounts_attached_to(email):
     """The accounts whose address is `email`: the one given at first connection or
     confirmed since (an issued account's school-file address does not count). The address
@@ -172,7 +164,7 @@ def accounts_attached_to(email):
 
 def request_identifiers(email):
     """« identifiant oublié » for `email`: queue one email listing the identifiers attached
-    to it, if any. The caller checked the address (`email_problems`) and commits."""
+    to it, if any. The caller checked the address (`addresses.address_problems`) and commits."""
     email = email.strip()
     accounts = accounts_attached_to(email)
     if accounts:

@@ -13,9 +13,9 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import event, select
 
-from idp.accounts.creation import create_active_account
 from idp.extensions import db
 from idp.models import Account, AccountLink, AccountState, AuditEvent, LegalGuardian, LinkPurpose, OutboxMessage
+from idp.schools.demo_accounts import create_active_account
 from idp.schools.establishments import add_establishment
 
 from .conftest import ISSUER, PASSWORD

@@ -11,14 +11,15 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from idp.account.devices import coarse_address
 from idp.accounts.emails import masked_email
 from idp.accounts.links import new_link
 from idp.clock import now
 from idp.extensions import db
 from idp.models import Account, AccountLink, AccountState, LinkPurpose, OutboxMessage, Pupil
+from idp.self_service.devices import coarse_address
 
 from .conftest import PASSWORD
+from .issuing_helpers import account_row
 from .oidc_helpers import csrf_token
 from .test_consent import answer, consent_page
 from .test_login import post_login, set_account
@@ -69,13 +70,6 @@ def text_of(message):
 def link_in(message):
     (link,) = re.findall(r"http://localhost(/compte/adresse-mail/[\w-]+)", text_of(message))
     return link
-
-
-def account_row(app, identifier="jean.dupont1"):
-    with app.app_context():
-        account = db.session.scalar(db.select(Account).where(Account.identifier == identifier))
-        db.session.expunge(account)
-        return account
 
 
 def outbox(app):
