@@ -65,7 +65,7 @@ class HotStatement:
         # The databases the statement is meant for (None: every one).
         self.only = only
         self.row = None
-        if statement.is_select or getattr(statement, "_returning", ()):
+        if statement.is_select:
             fields = [column.key for column in statement.exported_columns]
             duplicates = sorted({key for key in fields if fields.count(key) > 1})
             if duplicates:
