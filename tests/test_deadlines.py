@@ -51,7 +51,8 @@ def _grid(reference):
                 given_name="Grid",
                 family_name="Case",
                 state=state,
-                issued_at=ago(max(issued, activated or 0, last or 0)),
+                # Issued after the last login or activation too: a regenerated account.
+                issued_at=ago(issued),
                 activated_at=ago(activated),
                 last_login_at=ago(last),
                 inactivity_warned_at=ago(warned),
@@ -99,12 +100,23 @@ def test_an_invalidation_date_is_the_later_of_a_year_unused_and_a_month_warned(a
         assert invalidation_date(unwarned) is None
 
 
+def test_a_regenerated_account_counts_from_its_new_issue_not_from_a_login_before_it(app):
+    reference = now().replace(microsecond=0)
+    with app.app_context():
+        regenerated = Account(
+            state=AccountState.ACTIVE, last_login_at=reference - 400 * DAY, issued_at=reference - 2 * DAY, activated_at=reference - DAY
+        )
+        assert not warning_due_at(regenerated, reference)
+        assert warning_due_at(regenerated, reference - DAY + 335 * DAY)
+
+
 def test_a_late_sweep_announces_a_date_still_to_come_and_keeps_it(app, make_account, smtp_server):
     make_account(given_name="Late", family_name="Sweep", email="late@example.org")
     # The sweep ran two months late: the account was unused for 400 days when warned.
     as_of = now().replace(hour=12, minute=0, second=0, microsecond=0) + DAY
     with app.app_context():
-        db.session.execute(update(Account).values(last_login_at=as_of - 400 * DAY))
+        long_ago = as_of - 500 * DAY
+        db.session.execute(update(Account).values(issued_at=long_ago, activated_at=long_ago, last_login_at=as_of - 400 * DAY))
         db.session.commit()
         assert sweep(as_of=as_of)["warned"] == 1
         db.session.commit()

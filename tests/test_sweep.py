@@ -107,7 +107,8 @@ def test_sweep_is_idempotent(app, accounts):
 def test_sweep_revokes_the_sessions_and_tokens_of_the_accounts_it_ends(app, make_account, ent):
     victim = make_account(given_name="Paul", family_name="Ended")
     tokens, _ = ent.full_login("paul.ended1", PASSWORD, scope="openid offline_access")
-    _set(app, victim.id, state=AccountState.ACTIVE, last_login_at=now() - 400 * DAY, inactivity_warned_at=now() - 31 * DAY)
+    long_ago = now() - 500 * DAY
+    _set(app, victim.id, issued_at=long_ago, activated_at=long_ago, last_login_at=now() - 400 * DAY, inactivity_warned_at=now() - 31 * DAY)
     assert _run(app, now())["invalidated"] == 1
     with app.app_context():
         assert db.session.scalar(select(Token).where(Token.account_id == victim.id)).revoked_at is not None

@@ -15,7 +15,7 @@ each pair equal over a grid of dates and states.
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import func
+from sqlalchemy import case, func
 
 from ..models import Account, AccountState
 
@@ -49,11 +49,21 @@ def activation_overdue(as_of):
 
 
 def last_use(account):
-    """What inactivity counts from: the last login, or the activation for an unused account."""
-    return account.last_login_at or account.activated_at or account.issued_at
+    """What inactivity counts from: the latest of the last login, the activation and the
+    issue. A regenerated account keeps its last login from before, but counts from its new
+    issue (and activation), not from that login."""
+    return max(moment for moment in (account.last_login_at, account.activated_at, account.issued_at) if moment is not None)
 
 
-LAST_USE = func.coalesce(Account.last_login_at, Account.activated_at, Account.issued_at)
+def _later(first, second):
+    return case((first >= second, first), else_=second)
+
+
+# SQL twin of `last_use` (GREATEST is PostgreSQL's, not SQLite's; the NULLs stand for the issue).
+LAST_USE = _later(
+    _later(func.coalesce(Account.last_login_at, Account.issued_at), func.coalesce(Account.activated_at, Account.issued_at)),
+    Account.issued_at,
+)
 
 
 def warning_date(account):
