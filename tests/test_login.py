@@ -169,7 +169,7 @@ def test_sessions_are_listed_and_can_be_closed(app, ent, parent):
     page = ent.client.get("/compte/")
     ids = re.findall(r"/compte/sessions/(\d+)/fin", page.text)
     assert len(ids) == 2
-    ent.client.post(f"/compte/sessions/{min(ids)}/fin", data={"csrf_token": csrf_token(page.text)})
+    ent.client.post(f"/compte/sessions/{min(ids, key=int)}/fin", data={"csrf_token": csrf_token(page.text)})
     assert urlsplit(other.get("/compte/").location).path == "/connexion"
     assert ent.client.get("/compte/").status_code == 200
 
@@ -186,8 +186,8 @@ def test_a_session_past_its_idle_lifetime_is_neither_listed_nor_closable(app, en
         assert len(ids) == 2
         traveller.shift(601)  # the first browser has been idle past the lifetime
         page = ent.client.get("/compte/")
-        assert re.findall(r"/compte/sessions/(\d+)/fin", page.text) == [max(ids)]
-        response = ent.client.post(f"/compte/sessions/{min(ids)}/fin", data={"csrf_token": csrf_token(page.text)})
+        assert re.findall(r"/compte/sessions/(\d+)/fin", page.text) == [max(ids, key=int)]
+        response = ent.client.post(f"/compte/sessions/{min(ids, key=int)}/fin", data={"csrf_token": csrf_token(page.text)})
         assert response.status_code == 404
 
 
