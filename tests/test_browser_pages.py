@@ -29,15 +29,30 @@ class Browser:
     def __init__(self, page, base_url):
         self.page = page
         self.base_url = base_url
-        self.missing = []
+        self.failed = []
+        self.interrupted = set()
         self.axe = Axe()
         page.on("response", self._note)
-        page.on("requestfailed", lambda request: self.missing.append(f"{request.url} ({request.failure})"))
+        page.on("requestfailed", self._note_failure)
 
     def _note(self, response):
         # Error pages answer 4xx on purpose; what they ask for must still be there.
         if response.status >= 400 and response.request.resource_type != "document":
-            self.missing.append(f"{response.url} ({response.status})")
+            self.failed.append(f"{response.url} ({response.status})")
+
+    def _note_failure(self, request):
+        if request.failure == "net::ERR_ABORTED":
+            # The next page was asked for before this file came: it says nothing of the
+            # file, which `missing` asks for again.
+            self.interrupted.add(request.url)
+        else:
+            self.failed.append(f"{request.url} ({request.failure})")
+
+    @property
+    def missing(self):
+        """The files the pages asked for and did not get; an interrupted one is asked for again."""
+        again = [f"{url} ({status})" for url in sorted(self.interrupted) if (status := self.page.request.get(url).status) != 200]
+        return self.failed + again
 
     def check(self, what):
         """axe-core on the page as shown, and no script of ours in it."""
