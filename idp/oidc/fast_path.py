@@ -138,7 +138,8 @@ class _Compiled:
 
     def _execute(self, params, row_factory=None):
         if self.postgresql:
-            cursor = _driver_connection().cursor(row_factory=row_factory) if row_factory else _driver_connection().cursor()
+            connection = _driver_connection()
+            cursor = connection.cursor(row_factory=row_factory) if row_factory else connection.cursor()
         else:
             cursor = db.session.connection().connection.driver_connection.cursor()
         cursor.execute(self.sql, self.parameters(params))
@@ -271,7 +272,7 @@ def client(client_id):
 
 # --- the authorization code --------------------------------------------------------------
 
-# The code presented, if it is this client's, spent or not: `spend_code` spends it as it
+# The code presented, if it is this client's, spent or not: `exchange_code` spends it as it
 # stores the token, unless another request did since.
 CODE = HotStatement(
     "CodeRow",
@@ -342,7 +343,7 @@ _TOKEN_FIELDS = ("account_id", "scope", "refresh_used_at", "revoked_at", "refres
 
 
 class PresentedRefreshToken(TokenMixin):
-    """A refresh token that may be spent, as the grant and `spend_refresh_token` need it."""
+    """A refresh token that may be spent, as the grant and `rotate_refresh_token` need it."""
 
     def __init__(self, row):
         self.id = row.token_id
@@ -533,8 +534,9 @@ def _brought(token, moment):
     }
 
 
-def _brought_columns(params):
-    return {column: params[name] for column, name in BROUGHT.items()}
+def _columns(names, params):
+    """The values of `params` bound under `names` (column → parameter), by column."""
+    return {column: params[name] for column, name in names.items()}
 
 
 def _first_token(codes, *conditions):
@@ -546,7 +548,7 @@ def _first_token(codes, *conditions):
 
 
 def _first_token_object(params):
-    return Token(authorization_code_id=params["code_id"], **{column: params[name] for column, name in FIRST.items()})
+    return Token(authorization_code_id=params["code_id"], **_columns(FIRST, params))
 
 
 # Spends a code (`code_id`) if no other request spent it since it was read.
@@ -601,7 +603,7 @@ def _successor(source, *conditions):
 
 def _successor_object(params):
     spent = db.session.get(Token, params["spent_id"])
-    return Token(**{column: getattr(spent, column) for column in INHERITED}, **_brought_columns(params))
+    return Token(**{column: getattr(spent, column) for column in INHERITED}, **_columns(BROUGHT, params))
 
 
 ROTATION = SpendAndStore("Rotation", REFRESH_SPEND, Token.__table__, "spent_id", INHERITED, _successor, _successor_object)
