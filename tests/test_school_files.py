@@ -9,7 +9,6 @@ import pytest
 
 from idp.extensions import db
 from idp.models import AuditEvent, LegalGuardian, Pupil, PupilImport
-from idp.schools import files as school_files
 from idp.schools.files import read_files
 from idp.schools.imports import ImportRefused
 from idp.schools.records import GuardianRecord, email_problem
@@ -203,17 +202,19 @@ def test_unknown_xml_is_refused(school):
     assert "EXPORT" in refused.problems[0].reason
 
 
-def test_zip_bomb_stops_at_the_size_limit(school, app, monkeypatch):
-    monkeypatch.setattr(school_files, "MAX_BYTES", 1024 * 1024)
+def test_zip_bomb_stops_at_the_size_limit(school, app):
+    app.config["IMPORT_MAX_BYTES"] = 1024 * 1024
     # 16 MiB of spaces compress to about 16 KiB.
     bomb = zipped("ElevesSansAdresses.zip", ("ElevesSansAdresses.xml", b" " * (16 * 1024 * 1024)))
     assert len(bomb[1]) < 1024 * 1024
     refused = school([bomb])
     assert problems(refused) == [("ElevesSansAdresses.zip", None, None)]
     assert "1 Mo" in refused.problems[0].reason
-    # Many members that each fit but together do not.
-    members = [(f"part{index}.xml", b" " * (300 * 1024)) for index in range(4)]
-    assert "1 Mo" in school([zipped("parts.zip", *members)]).problems[0].reason
+    # Many members that each fit but together do not: what each unpacked to is counted.
+    export = b"<BEE_ELEVES><PARAMETRES><UAJ>0140001A</UAJ></PARAMETRES>%s</BEE_ELEVES>" % (b" " * (300 * 1024))
+    members = [(f"part{index}.xml", export) for index in range(4)]
+    refused = school([zipped("parts.zip", *members)])
+    assert "l'archive dépasse 1 Mo une fois décompressée" in refused.problems[-1].reason
     assert nothing_written(app)
 
 

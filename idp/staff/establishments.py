@@ -14,7 +14,6 @@ from ..errors import InvalidInput
 from ..extensions import db
 from ..inputs import accepts_uploads
 from ..schools.dashboard import account_history, class_names, figures, pupils_of_account, recent_imports, search_accounts
-from ..schools.files import MAX_BYTES
 from ..schools.imports import COUNTS, ImportRefused, import_files
 from ..schools.issuing import issue_accounts
 from . import bp
@@ -23,8 +22,10 @@ from .chart import chart
 from .forms import ImportForm, IssueForm, RefusalForm, RegenerateForm, SearchForm
 from .labels import EVENT_LABELS, STATE_LABELS
 
-# An upload holds at most the two SIECLE exports, each within the importer's own limit.
-IMPORT_MAX_CONTENT_LENGTH = 2 * MAX_BYTES + 2**20
+
+def import_max_content_length(config):
+    """An upload holds at most the two SIECLE exports, each within the importer's own limit."""
+    return 2 * config["IMPORT_MAX_BYTES"] + 2**20
 
 
 @bp.get("/etablissements/<uai>/")
@@ -140,7 +141,7 @@ def issue(uai):
 
 
 @bp.route("/etablissements/<uai>/import", methods=["GET", "POST"])
-@accepts_uploads(IMPORT_MAX_CONTENT_LENGTH)
+@accepts_uploads(import_max_content_length)
 @staff_required
 def import_pupils(uai):
     establishment = establishment_or_404(uai)
@@ -148,7 +149,8 @@ def import_pupils(uai):
     result = problems = None
     status = 200
     if form.validate_on_submit():
-        files = [(upload.filename or "fichier", upload.read()) for upload in form.files.data or () if upload and upload.filename]
+        # The uploads' streams (on disk past 500 KiB), which the import reads as it goes.
+        files = [(upload.filename, upload.stream) for upload in form.files.data or () if upload and upload.filename]
         try:
             result = import_files(establishment, files, complete=form.complete.data, staff=g.staff)
         except ImportRefused as refused:
