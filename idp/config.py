@@ -158,9 +158,10 @@ SETTINGS = [
     ),
     Setting(
         "LETTERS_PER_FILE",
-        5000,
+        2000,
         "Most accounts issued, and letters printed, at once: one click of the back office's issue page, one PDF of "
-        "`idp accounts issue` (which writes as many as needed). Whole classes when they fit.",
+        "`idp accounts issue` (which writes as many as needed), whole classes when they fit. A letter holds about 7 KB "
+        "of a worker's memory until its PDF is sent.",
         int,
     ),
     Setting("PROXY_COUNT", 0, "Number of reverse proxies in front of the provider whose X-Forwarded-* headers are trusted.", int),
