@@ -69,9 +69,7 @@ def _database_refused(error):
     """A database error that no command expected: logged without the statement's values nor
     PostgreSQL's DETAIL (idp.errors.describe_database_error), then one French line, exit 1."""
     log.error("database error: %s", describe_database_error(error))
-    return Refused(
-        "La base de données a refusé l'opération : la commande s'arrête et sa transaction en cours est annulée (détail ci-dessus)."
-    )
+    return Refused(DATABASE_REFUSED)
 
 
 main = IdpGroup(
