@@ -119,32 +119,37 @@ def issue(uai, class_name, kind, letters, as_json):
     def action():
         establishment = _establishment(uai)
         data = {"issued": [], "letters": []}
+        counts = {"parent": 0, "eleve": 0}
         # One batch, one PDF, one commit after another, until nothing is left: the memory of
-        # the command is that of one batch, whatever the establishment's size.
+        # the command is that of one batch, whatever the establishment's size (and, with
+        # --json, a few words per account for the output).
         while batch := issue_batch(establishment, class_name, kind, limit=current_app.config["LETTERS_PER_FILE"]):
             path = letters if not data["letters"] else letters.with_name(f"{letters.stem}-{len(data['letters']) + 1}{letters.suffix}")
-            _commit_with_letters(path, _noted(batch, data["issued"]))
+            _commit_with_letters(path, _noted(batch, counts, data["issued"] if as_json else None))
             data["letters"].append(str(path))
             if not batch.more:
                 break
-            # The batch's objects (ORM states, the PDF's pages) hold reference cycles, which
-            # only a full collection frees: without it, their memory would pile up until the
-            # interpreter chose to run one.
+            # The batch's objects (ORM states, the PDF's pages) hold reference cycles: a full
+            # collection frees them before the next batch is drawn, rather than whenever the
+            # interpreter would run one.
             del batch
             gc.collect()
-        if not data["issued"]:
+        count = counts["parent"] + counts["eleve"]
+        if not count:
             return data, "Aucun compte à émettre : tous ont déjà le leur (aucune lettre écrite)."
-        parents = sum(1 for entry in data["issued"] if entry["kind"] == "parent")
-        count = len(data["issued"])
+        parents = counts["parent"]
         return data, f"{count} compte(s) émis ({parents} parent(s), {count - parents} élève(s)) ; lettres : {', '.join(data['letters'])}"
 
     _run(action, as_json)
 
 
-def _noted(batch, entries):
-    """The Issued of `batch`, each described in `entries` as it goes by."""
+def _noted(batch, counts, entries=None):
+    """The Issued of `batch`, each counted by kind in `counts` and described in `entries`
+    (unless None) as it goes by."""
     for item in batch:
-        entries.append(_issued(item))
+        counts[item.account.kind.value] += 1
+        if entries is not None:
+            entries.append(_issued(item))
         yield item
 
 
