@@ -8,7 +8,7 @@ from pathlib import Path
 from flask import Flask, current_app, has_request_context, request, session
 from flask.sessions import SecureCookieSessionInterface
 from jinja2 import StrictUndefined
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -139,7 +139,10 @@ def _engine_options(config, command_line):
         if config["STATEMENT_TIMEOUT"] > 0 and not command_line:
             # Set once per connection, when it is opened: no round trip per request. The
             # command line (imports, purge, sweep, mail worker) may run longer statements.
-            connect_args["options"] = f"-c statement_timeout={int(config['STATEMENT_TIMEOUT'])}"
+            # Options the URL gives (`?options=…`) are kept: connect_args replace them.
+            given = make_url(config["DATABASE_URL"]).query.get("options", "")
+            timeout = f"-c statement_timeout={int(config['STATEMENT_TIMEOUT'])}"
+            connect_args["options"] = f"{' '.join(given) if isinstance(given, tuple) else given} {timeout}".strip()
     given = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
     connect_args |= given.pop("connect_args", {})
     if connect_args:
