@@ -119,6 +119,14 @@ def _worker_database(url, worker, run, keys):
     return url.set(database=own).render_as_string(hide_password=False)
 
 
+@pytest.fixture
+def postgresql(database_url):
+    """Skips the test unless it runs on PostgreSQL (IDP_TEST_DATABASE_URL): what concurrent
+    requests guarantee is PostgreSQL's row locking, which SQLite's single writer does not show."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("a PostgreSQL guarantee (set IDP_TEST_DATABASE_URL)")
+
+
 @pytest.fixture(scope="session")
 def redis_url(request):
     """The Redis of IDP_TEST_REDIS_URL ("" without), on a database index of its own under

@@ -94,8 +94,8 @@ def test_a_pupil_gives_their_own_birth_date(app, family):
         ("JEAN.DUPONT1-xyz", "Le mot de passe ne doit pas contenir votre identifiant."),
         ("Cle-Alice-2024", "Le mot de passe ne doit pas contenir votre nom ni celui de votre enfant."),
         ("Rue-dupont-77", "Le mot de passe ne doit pas contenir votre nom ni celui de votre enfant."),
-        ("Tulipe14032013", "Le mot de passe ne doit pas contenir une date de naissance."),
-        ("Tulipe-2013-03-14", "Le mot de passe ne doit pas contenir une date de naissance."),
+        ("Tulipe14032013", "Le mot de passe ne doit pas contenir de date, comme une date de naissance."),
+        ("Tulipe-2013-03-14", "Le mot de passe ne doit pas contenir de date, comme une date de naissance."),
     ],
 )
 def test_each_password_rule_has_its_message(app, parent_client, password, message):

@@ -208,7 +208,7 @@ def test_wrong_temporary_password_changes_nothing_and_is_audited(app, client, pa
         ("12345678", "12345678", "password", "Le mot de passe doit comporter au moins une lettre."),
         ("xjean.dupont1x", "xjean.dupont1x", "password", "Le mot de passe ne doit pas contenir votre identifiant."),
         ("Alice2024!", "Alice2024!", "password", "Le mot de passe ne doit pas contenir votre nom ni celui de votre enfant."),
-        ("Chat04052012", "Chat04052012", "password", "Le mot de passe ne doit pas contenir une date de naissance."),
+        ("Chat04052012", "Chat04052012", "password", "Le mot de passe ne doit pas contenir de date, comme une date de naissance."),
         (NEW_PASSWORD, "Autre-pass42", "password_confirmation", "Les deux mots de passe sont différents."),
     ],
 )

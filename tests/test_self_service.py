@@ -247,7 +247,7 @@ def test_wrong_current_password_is_refused_then_throttled(app, parent, audit_eve
         ("abcdefghij", None, "password", "Le mot de passe doit comporter au moins un chiffre."),
         ("xjean.dupont1x", None, "password", "Le mot de passe ne doit pas contenir votre identifiant."),
         ("Alice-2024x", None, "password", "Le mot de passe ne doit pas contenir votre nom ni celui de votre enfant."),
-        ("Bonjour-04052012", None, "password", "Le mot de passe ne doit pas contenir une date de naissance."),
+        ("Bonjour-04052012", None, "password", "Le mot de passe ne doit pas contenir de date, comme une date de naissance."),
         (NEW_PASSWORD, "N0uveau-secreT", "password_confirmation", "Les deux mots de passe sont différents."),
         (PASSWORD, None, "password", "Choisissez un mot de passe différent de l'actuel."),
     ],

@@ -133,8 +133,9 @@ def complete_password_reset(link, temporary_password, password, confirmation):
     if problems:
         return ResetOutcome(problems)
 
+    if not spend(link):
+        return ResetOutcome({"temporary_password": [_l("Ce lien a déjà servi : demandez un nouveau lien si besoin.")]})
     account.password_hash = hash_password(password)
-    spend(link)
     revoke_everything(account.id)
     audit("password_reset", account=account)
     emails.password_reset_done(account)

@@ -5,7 +5,8 @@ The link carries a random token; the table keeps only its keyed hash. At most on
 per account and purpose: a new one replaces the older, which stops working at once.
 """
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..clock import now
 from ..extensions import db
@@ -41,7 +42,17 @@ def find_link(token, purpose):
 
 
 def spend(link):
-    link.used_at = now()
+    """Mark the link used, once: True for the one request that did, False for any other that
+    raced it (one conditional UPDATE, so that two clicks at once cannot both go through)."""
+    moment = now()
+    spent = db.session.execute(
+        update(AccountLink).where(AccountLink.id == link.id, AccountLink.used_at.is_(None)).values(used_at=moment),
+        execution_options={"synchronize_session": False},
+    )
+    if spent.rowcount != 1:
+        return False
+    set_committed_value(link, "used_at", moment)
+    return True
 
 
 def forget_links(account_id, *purposes):

@@ -75,7 +75,7 @@ def reset_password(token):
         return render_template("auth/reset_password.html", state="ready", form=form, account=account)
 
     ip, identifier = _ip(), account.identifier
-    wait = throttle.wait_time("password_reset", identifier, ip)
+    wait = throttle.attempt("password_reset", identifier, ip)
     if wait:
         audit("password_reset_throttled", account=account, retry_after=wait)
         db.session.commit()
@@ -84,9 +84,7 @@ def reset_password(token):
 
     outcome = complete_password_reset(link, form.temporary_password.data, form.password.data, form.password_confirmation.data)
     db.session.commit()
-    if outcome.wrong_secret:
-        throttle.failed("password_reset", identifier, ip)
-    else:
+    if not outcome.wrong_secret:
         throttle.succeeded("password_reset", identifier, ip)
     if not outcome.ok:
         for name, messages in outcome.problems.items():

@@ -61,8 +61,7 @@ def create_active_account(kind, given_name, family_name, password, establishment
             establishment=establishment,
         )
 
-    birth_dates = [pupil.birth_date] if pupil is not None else []
-    problems = password_problems(password or "", identifier, (given_name, family_name), birth_dates)
+    problems = password_problems(password or "", identifier, (given_name, family_name))
     if problems:
         raise InvalidInput(" ".join(str(problem) for problem in problems))
 
