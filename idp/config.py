@@ -122,6 +122,12 @@ SETTINGS = [
         "but must be bounded: each recovery form, the buttons that send the activation email again.",
     ),
     Setting(
+        "RECOVERY_EMAILS",
+        "3 per hour",
+        "Emails of « mot de passe oublié » one account receives, and of « identifiant oublié » one address receives, "
+        "whoever asks; past it, asking again sends nothing until the window ends (the page stays the same).",
+    ),
+    Setting(
         "THROTTLE_REDIS_RETRY",
         30,
         "Seconds between two tries of a Redis that stopped answering; meanwhile the counters live in process memory.",

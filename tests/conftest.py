@@ -29,6 +29,7 @@ from sqlalchemy import MetaData, create_engine, make_url, text
 from sqlalchemy.pool import NullPool
 
 from idp import MIGRATIONS, create_app
+from idp.deferred import wait_for_jobs
 from idp.extensions import db
 from idp.mail import wait_for_deliveries
 from idp.models import AuditEvent
@@ -292,6 +293,7 @@ def make_app(database_url):
     emptied = False
     for other in made:
         with other.app_context():
+            wait_for_jobs()
             wait_for_deliveries()
             if not emptied and other.config["DATABASE_URL"] == database_url:
                 _empty_tables()
@@ -304,6 +306,7 @@ def app(settings):
     app = create_app(settings)
     yield app
     with app.app_context():
+        wait_for_jobs()
         wait_for_deliveries()
         _empty_tables()
         db.engine.dispose()
@@ -391,6 +394,7 @@ def audit_events(app):
     """audit_events(name=None): the audit rows (event, account_id, client_id, details), oldest first."""
 
     def events(name=None):
+        wait_for_jobs(app)  # what the requests deferred has been recorded
         with app.app_context():
             query = db.select(AuditEvent).order_by(AuditEvent.id)
             if name:

@@ -54,7 +54,7 @@ def forgotten_password():
     if throttled is not None:
         return throttled
 
-    request_password_reset(form.identifier.data)
+    request_password_reset(form.identifier.data, _ip())
     db.session.commit()
     if next_url:
         session[NEXT_KEY] = next_url
@@ -114,6 +114,6 @@ def forgotten_identifier():
     if throttled is not None:
         return throttled
 
-    request_identifiers(form.email.data)
+    request_identifiers(form.email.data, _ip())
     db.session.commit()
     return render_template("auth/recovery_sent.html", kind="identifier", next_url=next_url)

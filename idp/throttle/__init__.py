@@ -1,10 +1,11 @@
 """The throttle of every credential check, and the request budgets of forms that check none
-(docs/security.md, « Throttling »). Every door calls the same three functions:
+(docs/security.md, « Throttling »). Every door calls one of these functions:
 
     wait = throttle.attempt("login", identifier, ip)     # seconds to wait, or 0: check now
     throttle.succeeded("login", identifier, ip)          # the right secret: forget the pair
     wait = throttle.request_budget("recovery", ip)       # counts one request; 0 = go
     wait = throttle.request_budget("resend", ip, ident)  # the same, also per identifier
+    if throttle.budget_spent("reset_email", account_id): ...  # emails one account receives
 
 `attempt` decides and counts in one atomic step: when it answers 0, the check about to be
 made already counts as a failure, and only `succeeded` takes it back. Twenty requests sent
@@ -77,6 +78,7 @@ class Policy:
     per_identifier: Rate
     per_ip: Rate
     requests_per_ip: Rate
+    recovery_emails: Rate
 
     @classmethod
     def from_config(cls, config):
@@ -88,6 +90,7 @@ class Policy:
             per_identifier=Rate.setting(config, "THROTTLE_PER_IDENTIFIER"),
             per_ip=Rate.setting(config, "THROTTLE_PER_IP"),
             requests_per_ip=Rate.setting(config, "THROTTLE_RECOVERY_PER_IP"),
+            recovery_emails=Rate.setting(config, "RECOVERY_EMAILS"),
         )
 
     def pair_delay(self, failures, identifier_under_attack):
@@ -163,6 +166,16 @@ class Throttle:
             keys.append(f"{counters.prefix}:{action}:requests-of:{_digest(identifier)}:{index}")
         counts = [counters.run(lambda store, key=key: store.count(key, now, budget.seconds)) for key in keys]
         return left if max(counts) > budget.amount else 0
+
+    def budget_spent(self, action, key, rate="recovery_emails"):
+        """Counts one use of `key`'s budget for `action` (`rate`: the Policy's Rate it
+        follows): True when this use goes past it (whoever asks, from any address)."""
+        counters = self._counters()
+        rate = getattr(counters.policy, rate)
+        now = clock.timestamp()
+        index, _ = rate.window(now)
+        window_key = f"{counters.prefix}:{action}:budget:{_digest(key)}:{index}"
+        return counters.run(lambda store: store.count(window_key, now, rate.seconds)) > rate.amount
 
     @staticmethod
     def _keys(counters, action, identifier, ip, now):
