@@ -24,18 +24,18 @@ from aiosmtpd.controller import Controller
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from idp import create_app  # noqa: E402
-from idp.deferred import wait_for_jobs  # noqa: E402
-from idp.extensions import db  # noqa: E402
-from idp.mail import wait_for_deliveries  # noqa: E402
-from idp.schools.demo_accounts import create_active_account  # noqa: E402
-from idp.schools.establishments import add_establishment  # noqa: E402
+from idp import create_app
+from idp.deferred import wait_for_jobs
+from idp.extensions import db
+from idp.mail import wait_for_deliveries
+from idp.schools.demo_accounts import create_active_account
+from idp.schools.establishments import add_establishment
 
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 
 class Sink:
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
+    async def handle_DATA(self, server, session, envelope):
         return "250 OK"
 
 
