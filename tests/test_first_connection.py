@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from idp.accounts.lifecycle import regenerate
+from idp.accounts.passwords import contains_date
 from idp.extensions import db
 from idp.models import Account, AccountState
 
@@ -272,3 +273,32 @@ def test_the_letter_login_from_a_relying_party_leads_to_the_form(app, family, en
     response = ent.log_in(response, "jean.dupont1", family["parent"].secret)
     assert response.status_code == 303 and urlsplit(response.location).path == "/premiere-connexion"
     assert "Votre enfant : Alice Dupont" in ent.client.get(response.location).text
+
+
+def test_the_password_rule_tells_nothing_about_the_real_birth_date(app, parent_client):
+    """The probe's oracle: candidate dates packed into the password, the birth date left
+    unreadable so that nothing counts. Every date is refused alike, the child's or not."""
+    answers = []
+    for candidate in ("Tulipe14032013", "Tulipe15032013", "Tulipe-2013-03-14", "Tulipe-2011-07-01"):
+        response = fill_form(parent_client, password=candidate, password_confirmation=candidate, birth_date="pas une date")
+        assert response.status_code == 400
+        answers.append((field_errors(response.text, "password"), field_errors(response.text, "birth_date")))
+    assert len(set(map(repr, answers))) == 1
+    assert answers[0][0] == ["Le mot de passe ne doit pas contenir de date, comme une date de naissance."]
+    assert account_row(app, "jean.dupont1").birth_date_failures == 0
+
+
+@pytest.mark.parametrize(
+    ("password", "has_date"),
+    [
+        ("Soleil-2024x", False),
+        ("Rue75011paris", False),
+        ("Code123456ab", False),  # 12/34/56 is no date
+        ("Code010203ab", True),  # 01/02/03
+        ("Ete-29-02-2024", True),
+        ("Ete-30-02-2024", False),
+        ("Nuit19991231", True),
+    ],
+)
+def test_a_date_is_any_calendar_date_in_the_password_digits(app, password, has_date):
+    assert contains_date(password) is has_date
