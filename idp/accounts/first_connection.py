@@ -17,7 +17,7 @@ from ..clock import now
 from ..models import AccountState, LinkPurpose
 from . import emails
 from .access import pupils_of
-from .addresses import email_problems
+from .addresses import canonical_email, email_problems
 from .deadlines import activation_deadline
 from .links import find_link, new_link, spend
 from .passwords import hash_password, new_password_problems
@@ -67,7 +67,7 @@ def complete_first_connection(account, password, password_confirmation, email, e
     moment = now()
     account.password_hash = hash_password(password)
     account.provisional_secret_hash = None
-    account.email = email
+    account.email = canonical_email(email)
     account.email_verified = False
     account.language = language
     account.first_connection_at = moment
@@ -91,7 +91,7 @@ def change_pending_email(account, email, confirmation):
     problems = email_problems(email, confirmation)
     if problems:
         return problems
-    account.email = email
+    account.email = canonical_email(email)
     account.email_verified = False
     audit("activation_email_corrected", account=account)
     send_activation(account)

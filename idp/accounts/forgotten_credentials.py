@@ -39,6 +39,7 @@ from ..models import Account, AccountState, Guardianship, LinkPurpose, Pupil
 from ..security import keyed_hash_matches, new_token
 from . import emails
 from .access import PROVIDER_STATES, find_account
+from .addresses import canonical_email
 from .identifiers import normalize
 from .lifecycle import canonical_secret, new_provisional_secret, revoke_everything
 from .links import find_link, forget_links, new_link, spend
@@ -165,7 +166,7 @@ def accounts_attached_to(email):
 def request_identifiers(email):
     """« identifiant oublié » for `email`: queue one email listing the identifiers attached
     to it, if any. The caller checked the address (`addresses.address_problems`) and commits."""
-    email = email.strip()
+    email = canonical_email(email) or email.strip()
     accounts = accounts_attached_to(email)
     if accounts:
         emails.identifiers(accounts)

@@ -7,7 +7,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select, update
 
-from ..accounts.addresses import is_email
+from ..accounts.addresses import canonical_email, shown
 from ..accounts.identifiers import ascii_slug
 from ..accounts.passwords import hash_password, verify_password
 from ..clock import now
@@ -36,9 +36,10 @@ class InvalidStaff(InvalidInput):
 
 
 def normalize_email(email):
-    value = (email or "").strip().lower()
-    if not is_email(value):
-        raise InvalidStaff(_("Adresse mail invalide : %(email)s", email=email or ""), "email")
+    """The address as staff accounts store it: canonical (idp.accounts.addresses), in lower case."""
+    value = canonical_email((email or "").lower())
+    if value is None:
+        raise InvalidStaff(_("Adresse mail invalide : %(email)s", email=shown(email or "")), "email")
     return value
 
 
