@@ -97,6 +97,19 @@ def test_bad_staff_input_is_refused_on_its_field_and_nothing_is_created(app, cli
         assert db.session.scalar(db.select(db.func.count()).select_from(StaffMember)) == 1
 
 
+@pytest.mark.parametrize("email", ["é@é.é", "😀@x.fr", "\u202e@x.fr", "<script>@x.fr", "claire,x@parent.example"])
+def test_a_staff_address_the_mailer_cannot_send_to_is_refused_and_nothing_created(app, client, administrator, establishment, clock, email):
+    log_in(client, administrator)
+    data = {"email": email, "given_name": "Anne", "family_name": "Leroy", "role": "etablissement", "uais": "0140001A"}
+    response = post_form(client, "/gestion/academie/personnels", **data)
+    assert response.status_code == 200
+    assert "Adresse mail invalide" in response.text and 'aria-invalid="true"' in response.text
+    if email.startswith("\u202e"):  # the message quotes an invisible character, it does not apply it
+        assert "Adresse mail invalide : \\u202e@x.fr</p>" in response.text
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count()).select_from(StaffMember)) == 1
+
+
 def test_a_new_enrolment_link_replaces_a_lost_password_and_phone(app, client, administrator, secretary, clock, audit_events):
     log_in(client, administrator)
     token = csrf_token(client.get("/gestion/academie/personnels").text)
