@@ -58,6 +58,7 @@ def test_academie_adds_a_staff_member_whose_enrolment_link_works_once(app, clien
     )
     assert response.status_code == 200
     link = LINK.search(response.text).group(1)
+    assert response.headers["Cache-Control"] == "no-store"  # the page shows the enrolment link
     assert "direction@college.example" in response.text
     # Shown once: the list does not show it again.
     assert not LINK.search(client.get("/gestion/academie/personnels").text)
