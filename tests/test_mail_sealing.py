@@ -93,18 +93,24 @@ def test_rotation_the_previous_key_still_opens_what_was_queued_before(settings, 
     assert "à travers le serveur de messagerie" in smtp_server.messages[0].get_body(("plain",)).get_content()
 
 
-def test_a_body_no_key_opens_is_given_up_at_once_and_the_others_go_out(settings, make_app, smtp_server, audit_events):
-    settings.update(MAIL_SEND_AFTER_COMMIT=False, MAIL_OUTBOX_KEY="lost-outbox-key")
-    lost = queue_test_message(make_app(settings), "perdu@example.org")
-    other = make_app(settings | {"MAIL_OUTBOX_KEY": "new-outbox-key"})
-    queue_test_message(other, "jean@example.org")
-    assert flush_in(other) == {"sent": 1, "failed": 1, "waiting": 0}
-    assert [message["To"] for message in smtp_server.wait_for(1)] == ["jean@example.org"]
-    with other.app_context():
-        row = db.session.get(OutboxMessage, lost)
-        assert (row.status, row.body_text, row.body_html) == (MailStatus.FAILED, "", "")
-        assert row.last_error.startswith("UnreadableBody")
-    assert [event.details["error"] for event in audit_events("mail_given_up")] == ["UnreadableBody"]
+def test_a_body_no_key_opens_waits_for_its_key_and_the_others_go_out(settings, make_app, smtp_server):
+    settings.update(MAIL_SEND_AFTER_COMMIT=False, MAIL_OUTBOX_KEY="forgotten-outbox-key")
+    start = moment()
+    with frozen(start) as traveller:
+        forgotten = queue_test_message(make_app(settings), "oublie@example.org")
+        other = make_app(settings | {"MAIL_OUTBOX_KEY": "new-outbox-key"})
+        queue_test_message(other, "jean@example.org")
+        assert flush_in(other) == {"sent": 1, "failed": 1, "waiting": 1}
+        assert [message["To"] for message in smtp_server.wait_for(1)] == ["jean@example.org"]
+        with other.app_context():
+            row = db.session.get(OutboxMessage, forgotten)
+            assert (row.status, row.attempts, row.next_attempt_at) == (MailStatus.PENDING, 1, start + timedelta(minutes=1))
+            assert row.last_error == "UnreadableBody: no key of MAIL_OUTBOX_KEY or MAIL_OUTBOX_PREVIOUS_KEYS opens the body"
+        # The rotation is put right: the forgotten key is named as a previous one.
+        fixed = make_app(settings | {"MAIL_OUTBOX_KEY": "new-outbox-key", "MAIL_OUTBOX_PREVIOUS_KEYS": ["forgotten-outbox-key"]})
+        traveller.shift(timedelta(minutes=1))
+        assert flush_in(fixed) == {"sent": 1, "failed": 0, "waiting": 0}
+    assert [message["To"] for message in smtp_server.wait_for(2)] == ["jean@example.org", "oublie@example.org"]
 
 
 def test_the_hash_key_is_the_default_key_material(settings, make_app, smtp_server):

@@ -8,10 +8,11 @@ dies mid-send leaves a lease that expires, and the message is then retried.
 
 A message that cannot go out for a reason of its own never holds up the others: an address
 that is not one by the rule of every address (`idp.email_address`, a row queued before the
-rule) or a body no key opens is given up at once; any other error while preparing or
-sending it (an encoding error, a header the mail library refuses, a refusal of the server)
-is a failed attempt, retried with backoff and given up after `MAIL_RETRY_DAYS` like any
-failure, and the run goes on with the next message. Only an unreachable server stops a run.
+rule) is given up at once; any other error while preparing or sending it (a body no
+configured key opens, an encoding error, a header the mail library refuses, a refusal of
+the server) is a failed attempt, retried with backoff and given up after `MAIL_RETRY_DAYS`
+like any failure (a key forgotten in a rotation can still be added meanwhile), and the run
+goes on with the next message. Only an unreachable server stops a run.
 
 Logs name the message by id and template, and an error by its class, never its address or body.
 """
@@ -51,7 +52,9 @@ class InvalidRecipient(Exception):
 
 
 # Errors after which a message is given up at once, whatever its age.
-UNDELIVERABLE = (InvalidRecipient, UnreadableBody)
+UNDELIVERABLE = (InvalidRecipient,)
+# Errors of one message whose text names no address nor body: kept in `last_error`.
+DESCRIBED = (OSError, InvalidRecipient, UnreadableBody)
 
 
 def backoff(attempts):
@@ -113,7 +116,7 @@ def _send_due(ids=None, limit=None, now=None, stop=None):
                 break
             try:
                 smtp.send(_prepare(claimed))
-            except (*UNDELIVERABLE, *MESSAGE_ERRORS) as error:
+            except (*UNDELIVERABLE, UnreadableBody, *MESSAGE_ERRORS) as error:
                 _record_failure(claimed, error, now or clock.now())
                 counts["failed"] += 1
             except OSError as error:  # unreachable, timed out, TLS or login refused: the server, not the message
@@ -259,7 +262,7 @@ def _describe(error, detailed=False):
         code, text = next(iter(error.recipients.values()))
     elif isinstance(error, smtplib.SMTPResponseException):
         code, text = error.smtp_code, error.smtp_error
-    elif isinstance(error, (OSError, *UNDELIVERABLE)):
+    elif isinstance(error, DESCRIBED):
         code, text = None, str(error)
     else:
         code, text = None, ""

@@ -31,7 +31,8 @@ NONCE_BYTES = 12
 
 class UnreadableBody(Exception):
     """A sealed body that no configured key opens (the key was changed without keeping the
-    previous one in MAIL_OUTBOX_PREVIOUS_KEYS, or the row was altered)."""
+    previous one in MAIL_OUTBOX_PREVIOUS_KEYS, or the row was altered). Delivery counts it
+    as a failed attempt: the message waits, until given up, for the key to be configured."""
 
 
 def derive_key(material):
