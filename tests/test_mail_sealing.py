@@ -82,7 +82,7 @@ def test_a_sealed_body_opens_only_for_its_message_and_part(app):
         assert unseal("", "<one@example.org>", "text") == ""
 
 
-def test_rotation_the_previous_key_still_opens_what_was_queued_before(settings, make_app, smtp_server, audit_events):
+def test_rotation_the_previous_key_still_opens_what_was_queued_before(settings, make_app, smtp_server):
     settings.update(MAIL_SEND_AFTER_COMMIT=False, MAIL_OUTBOX_KEY="first-outbox-key")
     before = make_app(settings)
     queue_test_message(before, "avant@example.org")
