@@ -17,7 +17,7 @@ from ..clock import now
 from ..models import AccountState, LinkPurpose
 from . import emails
 from .access import pupils_of
-from .addresses import canonical_email, email_problems
+from .addresses import canonical_email, email_problems, is_email
 from .deadlines import activation_deadline
 from .links import find_link, new_link, spend
 from .passwords import hash_password, new_password_problems
@@ -83,6 +83,15 @@ def send_activation(account):
     token = new_link(account, LinkPurpose.ACTIVATION, account.email, activation_deadline(account))
     emails.activation(account, token)
     audit("activation_sent", account=account)
+
+
+def resend_activation(account):
+    """The button that sends the activation email again; problems per field (key "email")
+    when the address was stored before the rule of every address and cannot be sent to."""
+    if not is_email(account.email or ""):
+        return {"email": [_l("Cette adresse ne peut pas recevoir de courrier électronique : corrigez-la ci-dessous.")]}
+    send_activation(account)
+    return {}
 
 
 def change_pending_email(account, email, confirmation):

@@ -142,11 +142,13 @@ def complete_password_reset(link, temporary_password, password, confirmation):
     return ResetOutcome()
 
 
-def accounts_attached_to(email):
-    """The accounts whose address is `email`: the one given at first connection or
-    confirmed since (an issued account's school-file address does not count). The address
-    is compared as typed and in lower case, the way people write it; the index serves both."""
-    candidates = {email, email.lower()}
+def accounts_attached_to(*forms):
+    """The accounts whose address is one of `forms` (an address's canonical form and the form
+    typed: an address stored before the canonical form may keep a Unicode domain): the one
+    given at first connection or confirmed since (an issued account's school-file address
+    does not count). Each is compared as given and in lower case, the way people write it;
+    the index serves both."""
+    candidates = {form for email in forms for form in (email, email.lower())}
     # One statement whether or not anything matches (joined, not a query per relation).
     return (
         db.session.scalars(
@@ -166,8 +168,8 @@ def accounts_attached_to(email):
 def request_identifiers(email):
     """« identifiant oublié » for `email`: queue one email listing the identifiers attached
     to it, if any. The caller checked the address (`addresses.address_problems`) and commits."""
-    email = canonical_email(email) or email.strip()
-    accounts = accounts_attached_to(email)
+    typed = email.strip()
+    accounts = accounts_attached_to(canonical_email(typed) or typed, typed)
     if accounts:
         emails.identifiers(accounts)
     else:

@@ -44,12 +44,14 @@ def normalize_email(email):
 
 
 def find_staff(email):
-    """The staff member with this email (any case), or None."""
+    """The staff member with this email (any case), or None. An address stored before the
+    canonical form (a Unicode domain) is found by the form typed too."""
     try:
-        email = normalize_email(email)
+        canonical = normalize_email(email)
     except InvalidInput:
         return None
-    return db.session.scalar(select(StaffMember).where(StaffMember.email == email))
+    forms = {canonical, email.strip().lower()}
+    return db.session.scalars(select(StaffMember).where(StaffMember.email.in_(forms)).order_by(StaffMember.id)).first()
 
 
 def create_staff(email, given_name, family_name, role, uais=()):
