@@ -134,6 +134,15 @@ def test_two_different_emails_are_refused(parent_client):
     assert field_errors(response.text, "email_confirmation") == ["Les deux adresses mail sont différentes."]
 
 
+@pytest.mark.parametrize("email", ["é@é.é", "😀@x.fr", "\u202e@x.fr", "claire,x@parent.example", "<script>@x.fr", 'new"x@parent.example'])
+def test_an_address_the_mailer_cannot_send_to_is_refused_and_nothing_changes(app, parent_client, email):
+    response = fill_form(parent_client, email=email, email_confirmation=email)
+    assert response.status_code == 400
+    assert field_errors(response.text, "email") == ["Saisissez une adresse mail valide, par exemple nom@exemple.fr."]
+    account = account_row(app, "jean.dupont1")
+    assert (account.state, account.email) == (AccountState.ISSUED, None)
+
+
 @pytest.mark.parametrize("email", ["jean.example.org", "jean@example", "jean dupont@example.org", "@example.org"])
 def test_an_email_that_is_not_an_address_is_refused(parent_client, email):
     response = fill_form(parent_client, email=email, email_confirmation=email)

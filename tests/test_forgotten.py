@@ -436,6 +436,15 @@ def test_only_addresses_given_at_first_connection_count_not_the_school_file(app,
     assert [event.details for event in audit_events("identifier_reminder_requested")] == [{"accounts": 0}, {"accounts": 0}]
 
 
+@pytest.mark.parametrize("email", ["é@é.é", "😀@x.fr", "\u202e@x.fr", "<script>@x.fr", "claire,x@parent.example"])
+def test_an_address_the_mailer_cannot_send_to_is_refused_with_a_message(app, client, email):
+    refused = ask_identifiers(client, email)
+    assert refused.status_code == 400
+    assert field_errors(refused.text, "email") == ["Saisissez une adresse mail valide, par exemple nom@exemple.fr."]
+    with app.app_context():
+        assert db.session.scalar(select(OutboxMessage)) is None
+
+
 def test_an_address_that_is_not_one_is_refused_with_a_message(client):
     refused = ask_identifiers(client, "pas-une-adresse")
     assert refused.status_code == 400

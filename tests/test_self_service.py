@@ -333,6 +333,14 @@ def test_a_newer_email_change_link_replaces_the_older(app, parent, smtp_server):
     assert app.test_client().get(link_in(second)).status_code == 200
 
 
+@pytest.mark.parametrize("email", ['new"x@parent.example', "é@é.é", "😀@x.fr", "\u202e@x.fr", "<script>@x.fr", "claire,x@parent.example"])
+def test_email_change_to_an_address_the_mailer_cannot_send_to_is_refused(app, parent, email):
+    response = change_email(browser(app), email)
+    assert response.status_code == 400
+    assert field_errors(response, "email") == ["Saisissez une adresse mail valide, par exemple nom@exemple.fr."]
+    assert outbox(app) == []
+
+
 def test_email_change_needs_the_current_password_and_a_valid_address(app, parent, audit_events):
     client = browser(app)
     refused = change_email(client, current="Wrong-pass1")

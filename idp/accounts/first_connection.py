@@ -24,7 +24,7 @@ from ..extensions import db
 from ..models import Account, AccountState, LinkPurpose
 from . import emails
 from .access import pupils_of
-from .addresses import email_problems
+from .addresses import canonical_email, email_problems, is_email
 from .deadlines import activation_deadline
 from .links import find_link, new_link, spend
 from .passwords import hash_password, new_password_problems
@@ -81,7 +81,7 @@ def complete_first_connection(account, password, password_confirmation, email, e
     moment = now()
     account.password_hash = hash_password(password)
     account.provisional_secret_hash = None
-    account.email = email
+    account.email = canonical_email(email)
     account.email_verified = False
     account.language = language
     account.first_connection_at = moment
@@ -118,13 +118,22 @@ def send_activation(account):
     audit("activation_sent", account=account)
 
 
+def resend_activation(account):
+    """The button that sends the activation email again; problems per field (key "email")
+    when the address was stored before the rule of every address and cannot be sent to."""
+    if not is_email(account.email or ""):
+        return {"email": [_l("Cette adresse ne peut pas recevoir de courrier électronique : corrigez-la ci-dessous.")]}
+    send_activation(account)
+    return {}
+
+
 def change_pending_email(account, email, confirmation):
     """Correct the address of a pending account and send it a new link; problems per field."""
     email = (email or "").strip()
     problems = email_problems(email, confirmation)
     if problems:
         return problems
-    account.email = email
+    account.email = canonical_email(email)
     account.email_verified = False
     audit("activation_email_corrected", account=account)
     send_activation(account)

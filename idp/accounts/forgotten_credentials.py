@@ -40,6 +40,7 @@ from ..security import keyed_hash_matches
 from ..throttle import throttle
 from . import emails
 from .access import PROVIDER_STATES, find_account
+from .addresses import canonical_email
 from .identifiers import normalize
 from .lifecycle import canonical_secret, new_provisional_secret, revoke_everything
 from .links import find_link, new_link, spend
@@ -141,11 +142,13 @@ def complete_password_reset(link, temporary_password, password, confirmation):
     return ResetOutcome()
 
 
-def accounts_attached_to(email):
-    """The accounts whose address is `email`: the one given at first connection or
-    confirmed since (an issued account's school-file address does not count). The address
-    is compared as typed and in lower case, the way people write it; the index serves both."""
-    candidates = {email, email.lower()}
+def accounts_attached_to(*forms):
+    """The accounts whose address is one of `forms` (an address's canonical form and the form
+    typed: an address stored before the canonical form may keep a Unicode domain): the one
+    given at first connection or confirmed since (an issued account's school-file address
+    does not count). Each is compared as given and in lower case, the way people write it;
+    the index serves both."""
+    candidates = {form for email in forms for form in (email, email.lower())}
     # One statement whether or not anything matches (joined, not a query per relation).
     return (
         db.session.scalars(
@@ -169,9 +172,11 @@ def request_identifiers(email, ip):
     defer(answer_identifiers, email.strip(), ip)
 
 
-def answer_identifiers(email, ip):
-    """One email listing the identifiers attached to `email`, if any, within its budget."""
-    accounts = accounts_attached_to(email)
+def answer_identifiers(typed, ip):
+    """One email listing the identifiers attached to the address `typed`, if any, within
+    the address's budget."""
+    email = canonical_email(typed) or typed
+    accounts = accounts_attached_to(email, typed)
     sent = bool(accounts) and not throttle.budget_spent("identifier_email", email.lower())
     if sent:
         emails.identifiers(accounts)

@@ -27,7 +27,7 @@ from ..extensions import db
 from ..models import AccountLink, AccountState, LinkPurpose
 from ..throttle import retry_message, throttle
 from . import emails
-from .addresses import email_problems
+from .addresses import canonical_email, email_problems
 from .lifecycle import revoke_everything
 from .links import find_link, forget_links, new_link, spend
 from .passwords import hash_password, new_password_problems, verify_password
@@ -101,6 +101,8 @@ def request_email_change(account, current, email, confirmation, ip):
         return refused
     email = (email or "").strip()
     problems = email_problems(email, confirmation)
+    if not problems:
+        email = canonical_email(email)
     if not problems and email.lower() == (account.email or "").lower():
         problems["email"] = [_l("C'est déjà l'adresse de votre compte.")]
     if refused is not None:

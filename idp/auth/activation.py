@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from ..accounts.access import pupils_of
-from ..accounts.first_connection import activate, change_pending_email, complete_first_connection, find_activation, send_activation
+from ..accounts.first_connection import activate, change_pending_email, complete_first_connection, find_activation, resend_activation
 from ..audit import audit
 from ..clock import timestamp
 from ..extensions import db
@@ -128,10 +128,12 @@ def pending():
             page = render_template("auth/pending.html", account=account, resend=resend, correct=correct, retry=retry_message(wait))
             return too_many_attempts(page, wait)
         if "resend-submit" in request.form and resend.validate_on_submit():
-            send_activation(account)
-            db.session.commit()
-            flash(_("Un nouveau courrier électronique a été envoyé à %(email)s.", email=account.email))
-            return redirect(url_for("activation.pending"), code=303)
+            problems = resend_activation(account)
+            if not problems:
+                db.session.commit()
+                flash(_("Un nouveau courrier électronique a été envoyé à %(email)s.", email=account.email))
+                return redirect(url_for("activation.pending"), code=303)
+            correct.email.errors = list(problems["email"])
         if "correct-submit" in request.form and correct.validate_on_submit():
             problems = change_pending_email(account, correct.email.data, correct.email_confirmation.data)
             if not problems:

@@ -13,7 +13,6 @@ template receives it, to put in its title.
 """
 
 import logging
-import re
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
 from email.utils import make_msgid, parseaddr
@@ -23,39 +22,44 @@ from flask_babel import force_locale
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 
-from .. import clock, extensions
+from .. import clock, email_address, extensions
 from ..extensions import db
 from ..models import OutboxMessage
 from .delivery import deliver, flush, purge, worker
+from .sealing import seal
 
 __all__ = ["deliver", "flush", "init_app", "purge", "send", "send_test_message", "wait_for_deliveries", "worker"]
 
 log = logging.getLogger(__name__)
 
-# One address, nothing that could add a header or a second recipient.
-ADDRESS = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+")
 _QUEUED = "idp.mail.queued"
 
 
 def send(to, template, language="fr", **context):
     """Write the email `template` to `to` in the caller's transaction (no commit); it leaves
-    after the commit. Returns the outbox row. Raises ValueError for an unusable address."""
-    if not ADDRESS.fullmatch(to or ""):
+    after the commit. Returns the outbox row. Raises ValueError for an address that is not
+    one by the rule of every address (`idp.email_address`), checked before anything is
+    written; the row holds the address's canonical form and the bodies sealed (`sealing.py`)."""
+    recipient = email_address.canonical(to)
+    if recipient is None:
         raise ValueError("not a single email address")
     languages = current_app.config["LANGUAGES"]
     language = language if language in languages else languages[0]
     subject, text, html = render(template, language, context)
     sender = current_app.config["MAIL_DEFAULT_SENDER"]
     moment = clock.now()
+    message_id = make_msgid(domain=parseaddr(sender)[1].rpartition("@")[2] or "localhost")
     message = OutboxMessage(
-        message_id=make_msgid(domain=parseaddr(sender)[1].rpartition("@")[2] or "localhost"),
-        recipient=to,
+        message_id=message_id,
+        recipient=recipient,
         sender=sender,
         template=template,
         language=language,
+        # The subject is the template's, the same for every recipient: no secret, no
+        # personal data; kept clear, for whoever looks into the table.
         subject=subject,
-        body_text=text,
-        body_html=html,
+        body_text=seal(text, message_id, "text"),
+        body_html=seal(html, message_id, "html"),
         created_at=moment,
         next_attempt_at=moment,
     )
