@@ -11,6 +11,7 @@ from flask_migrate import downgrade, upgrade
 from sqlalchemy import select, text
 
 from idp import MIGRATIONS, clock
+from idp.deferred import wait_for_jobs
 from idp.extensions import db
 from idp.mail import flush, send_test_message, wait_for_deliveries
 from idp.mail.sealing import PREFIX, UnreadableBody, seal, unseal
@@ -46,6 +47,7 @@ def test_a_reset_email_waiting_through_an_outage_keeps_no_secret_in_clear(app, c
     with frozen(start) as traveller:
         page = client.get("/mot-de-passe-oublie")
         client.post("/mot-de-passe-oublie", data={"identifier": "jean.dupont1", "csrf_token": csrf_token(page.text)})
+        wait_for_jobs(app)  # the decision, after the answer
         wait_for_deliveries(app)
         waiting = stored_rows(app)  # every column, as a dump would show them
         assert len(waiting) == 1 and "password_reset" in waiting[0]
