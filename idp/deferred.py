@@ -1,17 +1,20 @@
-"""Work that a request queues in its transaction and that runs after the commit, in a
-background thread of the process: the page answers first, and its time does not depend on
-what the work finds (docs/security.md, « Lost credentials »).
+"""Work that runs in a background thread of the process, so that no page waits for it:
+the emails of a committed transaction (`idp.mail`), and what a request queues in its
+transaction for after its commit, whose time must not show in the answer (docs/security.md,
+« No account enumeration »).
 
-    defer(decide_password_reset, identifier, ip)   # in the request, before its commit
+    defer(answer_password_reset, identifier, ip)   # in the request: after its commit
+    in_background(deliver, ids)                     # now
 
 Each job runs in an application context and commits its own transaction; a rollback of the
-request drops its jobs. A job that fails is logged (its name and the exception's class, never
-its arguments) and dropped: the jobs queued here are requests a person makes again when no
-email comes, not messages to keep (those are the outbox's).
+request drops the jobs it deferred. A job that fails is logged (its name and the exception's
+class, never its arguments) and dropped: these jobs are requests a person makes again when
+no email comes, or sends that the outbox retries; nothing is kept only here.
 """
 
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor, wait
 
 from flask import current_app
@@ -30,13 +33,19 @@ def defer(job, *args):
     db.session.info.setdefault(_QUEUED, []).append((job, args))
 
 
+def in_background(job, *args):
+    """Run `job(*args)` now, in the background."""
+    current_app.extensions["idp.deferred"].submit(job, args)
+
+
 def wait_for_jobs(app=None, timeout=None):
-    """Wait until the jobs of earlier commits (of `app`, default the current one) have run."""
+    """Wait until the background jobs (of `app`, default the current one) have run, those
+    they started included."""
     (app or current_app).extensions["idp.deferred"].wait(timeout)
 
 
 class Jobs:
-    """One background thread per process, created at the first use (after gunicorn forks)."""
+    """Two background threads per process, created at the first use (after gunicorn forks)."""
 
     def __init__(self, app):
         self.app = app
@@ -47,7 +56,7 @@ class Jobs:
     def submit(self, job, args):
         with self._lock:
             if self._executor is None:
-                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="idp-jobs")
+                self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="idp-background")
             future = self._executor.submit(self._run, job, args)
             self._futures.add(future)
         future.add_done_callback(self._forget)
@@ -66,9 +75,14 @@ class Jobs:
                 log.error("deferred job %s failed: %s", job.__name__, type(error).__name__)
 
     def wait(self, timeout=None):
-        with self._lock:
-            pending = list(self._futures)
-        wait(pending, timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._lock:
+                pending = list(self._futures)
+            left = None if deadline is None else max(deadline - time.monotonic(), 0)
+            if not pending or left == 0:
+                return
+            wait(pending, left)
 
 
 def _after_commit(session):

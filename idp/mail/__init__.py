@@ -2,7 +2,7 @@
 
 `send(to, template, language, **context)` renders `templates/mail/<template>.txt` and `.html`
 and adds the message to the caller's transaction: a rollback drops it with the change that
-caused it. After the commit, a small pool of background threads sends it (the page does not
+caused it. After the commit, a background thread (`idp.deferred`) sends it (the page does not
 wait for the SMTP server); whatever fails waits in the outbox for `idp mail flush` (cron) or
 `idp mail worker` (systemd), which retry with backoff (`delivery.py`).
 
@@ -13,8 +13,6 @@ template receives it, to put in its title.
 """
 
 import logging
-import threading
-from concurrent.futures import ThreadPoolExecutor, wait
 from email.utils import make_msgid, parseaddr
 
 from flask import current_app
@@ -23,6 +21,7 @@ from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 
 from .. import clock, email_address, extensions
+from ..deferred import in_background, wait_for_jobs
 from ..extensions import db
 from ..models import OutboxMessage
 from .delivery import deliver, flush, purge, worker
@@ -87,43 +86,15 @@ def send_test_message(to, language="fr"):
 
 def wait_for_deliveries(app=None, timeout=None):
     """Wait until the background sends started by earlier commits (of `app`, default the
-    current one) have finished."""
-    (app or current_app).extensions["idp.mail"].wait(timeout)
+    current one) have finished (and every other background job: `idp.deferred`)."""
+    wait_for_jobs(app, timeout)
 
 
-class AfterCommitDelivery:
-    """Sends the messages of a committed transaction from two background threads, so that no
-    page waits for the SMTP server. A message that fails here waits for the worker."""
-
-    def __init__(self, app):
-        self.app = app
-        self._lock = threading.Lock()
-        self._executor = None  # created at the first use: after gunicorn has forked
-        self._futures = set()
-
-    def submit(self, ids):
-        with self._lock:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="idp-mail")
-            future = self._executor.submit(self._deliver, ids)
-            self._futures.add(future)
-        future.add_done_callback(self._forget)
-
-    def _forget(self, future):
-        with self._lock:
-            self._futures.discard(future)
-
-    def _deliver(self, ids):
-        with self.app.app_context():
-            try:
-                deliver(ids)
-            except Exception:
-                log.exception("mail: sending after commit failed; the messages wait for `idp mail flush` or the worker")
-
-    def wait(self, timeout=None):
-        with self._lock:
-            pending = list(self._futures)
-        wait(pending, timeout)
+def _deliver_after_commit(ids):
+    try:
+        deliver(ids)
+    except Exception:
+        log.exception("mail: sending after commit failed; the messages wait for `idp mail flush` or the worker")
 
 
 def _after_commit(session):
@@ -132,7 +103,7 @@ def _after_commit(session):
         return
     ids = [identity[0] for identity in (inspect(message).identity for message in queued) if identity]
     if ids:
-        current_app.extensions["idp.mail"].submit(ids)
+        in_background(_deliver_after_commit, ids)
 
 
 def _after_transaction_end(session, transaction):
@@ -151,7 +122,6 @@ def init_app(app):
     config["MAIL_SUPPRESS_SEND"] = False
     config["MAIL_DEBUG"] = 0
     extensions.mail.init_app(app)
-    app.extensions["idp.mail"] = AfterCommitDelivery(app)
     for name, listener in (("after_commit", _after_commit), ("after_transaction_end", _after_transaction_end)):
         if not event.contains(Session, name, listener):
             event.listen(Session, name, listener)
