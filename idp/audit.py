@@ -16,11 +16,14 @@ log = logging.getLogger("idp.audit")
 _FORBIDDEN = {"password", "secret", "client_secret", "token", "code", "refresh_token", "access_token"}
 
 
-def audit(event, account=None, client=None, **details):
+def audit(event, account=None, client=None, ip=None, **details):
+    """Record `event`; `ip` defaults to the request's address (work deferred after the
+    request passes the address it was asked from)."""
     forbidden = _FORBIDDEN.intersection(details)
     if forbidden:
         raise ValueError(f"audit fields may not carry secrets: {sorted(forbidden)}")
-    ip = request.remote_addr if has_request_context() else None
+    if ip is None and has_request_context():
+        ip = request.remote_addr
     row = AuditEvent(
         event=event,
         account_id=account.id if account is not None else None,

@@ -253,8 +253,10 @@ def client_remove(client_id, yes):
 def _shown(name, value):
     """A setting's value as `idp settings` prints it: secrets masked, URLs without password,
     the SQLite file as the application resolves it."""
-    if name in {"SECRET_KEY", "HASH_KEY", "MAIL_PASSWORD"}:
+    if name in {"SECRET_KEY", "HASH_KEY", "MAIL_PASSWORD", "MAIL_OUTBOX_KEY"}:
         return "***" if value else ""
+    if name == "MAIL_OUTBOX_PREVIOUS_KEYS":
+        return ["***" for _ in value]
     if name == "DATABASE_URL":
         return db.engine.url.render_as_string(hide_password=True)
     if name == "REDIS_URL" and value:

@@ -122,6 +122,12 @@ SETTINGS = [
         "but must be bounded: each recovery form, the buttons that send the activation email again.",
     ),
     Setting(
+        "RECOVERY_EMAILS",
+        "3 per hour",
+        "Emails of « mot de passe oublié » one account receives, and of « identifiant oublié » one address receives, "
+        "whoever asks; past it, asking again sends nothing until the window ends (the page stays the same).",
+    ),
+    Setting(
         "THROTTLE_REDIS_RETRY",
         30,
         "Seconds between two tries of a Redis that stopped answering; meanwhile the counters live in process memory.",
@@ -199,6 +205,19 @@ SETTINGS = [
         bool,
     ),
     Setting("MAIL_RETRY_DAYS", 4, "Days during which an email that could not be sent is retried before it is given up (audited).", int),
+    Setting(
+        "MAIL_OUTBOX_KEY",
+        "",
+        "Key material of the AES-256-GCM key (derived by HKDF-SHA256) that encrypts the bodies of the emails waiting in the outbox; "
+        "kept outside the database. Empty: derived from `HASH_KEY` with a label of its own.",
+    ),
+    Setting(
+        "MAIL_OUTBOX_PREVIOUS_KEYS",
+        [],
+        "Earlier values of `MAIL_OUTBOX_KEY` (or of `HASH_KEY` while it was empty), comma-separated: they still open the emails "
+        "queued before a rotation. Remove them `MAIL_RETRY_DAYS` after the rotation.",
+        list,
+    ),
     Setting("MAIL_KEEP_DAYS", 7, "Days the outbox keeps the trace (recipient, template, times) of a sent or given-up email.", int),
 ]
 

@@ -29,6 +29,7 @@ from sqlalchemy import MetaData, create_engine, make_url, text
 from sqlalchemy.pool import NullPool
 
 from idp import MIGRATIONS, create_app
+from idp.deferred import wait_for_jobs
 from idp.extensions import db
 from idp.mail import wait_for_deliveries
 from idp.models import AuditEvent
@@ -117,6 +118,14 @@ def _worker_database(url, worker, run, keys):
     finally:
         engine.dispose()
     return url.set(database=own).render_as_string(hide_password=False)
+
+
+@pytest.fixture
+def postgresql(database_url):
+    """Skips the test unless it runs on PostgreSQL (IDP_TEST_DATABASE_URL): what concurrent
+    requests guarantee is PostgreSQL's row locking, which SQLite's single writer does not show."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("a PostgreSQL guarantee (set IDP_TEST_DATABASE_URL)")
 
 
 @pytest.fixture(scope="session")
@@ -284,6 +293,7 @@ def make_app(database_url):
     emptied = False
     for other in made:
         with other.app_context():
+            wait_for_jobs()
             wait_for_deliveries()
             if not emptied and other.config["DATABASE_URL"] == database_url:
                 _empty_tables()
@@ -296,6 +306,7 @@ def app(settings):
     app = create_app(settings)
     yield app
     with app.app_context():
+        wait_for_jobs()
         wait_for_deliveries()
         _empty_tables()
         db.engine.dispose()
@@ -383,6 +394,7 @@ def audit_events(app):
     """audit_events(name=None): the audit rows (event, account_id, client_id, details), oldest first."""
 
     def events(name=None):
+        wait_for_jobs(app)  # what the requests deferred has been recorded
         with app.app_context():
             query = db.select(AuditEvent).order_by(AuditEvent.id)
             if name:

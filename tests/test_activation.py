@@ -11,7 +11,7 @@ import pytest
 
 from idp.accounts.sweep import sweep
 from idp.extensions import db
-from idp.models import AccountState
+from idp.models import AccountState, OutboxMessage
 
 from .fc_helpers import NEW_PASSWORD, SCHOOL_EMAIL, field_errors, fill_form, first_connection_done, issue_family, link_of
 from .issuing_helpers import account_row
@@ -198,6 +198,27 @@ def test_a_bad_corrected_address_changes_nothing(app, pending_client, smtp_serve
     assert field_errors(response.text, "correct-email") == ["Saisissez une adresse mail valide, par exemple nom@exemple.fr."]
     assert account_row(app, "jean.dupont1").email == SCHOOL_EMAIL
     assert app.test_client().get(first).status_code == 200
+
+
+@pytest.mark.parametrize("address", ["é@é.é", "😀@x.fr", "\u202e@x.fr", "<script>@x.fr", "claire,x@parent.example"])
+def test_an_address_the_mailer_cannot_send_to_is_refused_and_nothing_queued(app, pending_client, smtp_server, address):
+    smtp_server.wait_for(1)
+    response = _correct(pending_client, address)
+    assert response.status_code == 400
+    assert field_errors(response.text, "correct-email") == ["Saisissez une adresse mail valide, par exemple nom@exemple.fr."]
+    assert account_row(app, "jean.dupont1").email == SCHOOL_EMAIL
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count()).select_from(OutboxMessage)) == 1  # the first activation email
+
+
+def test_a_corrected_address_with_an_international_domain_is_kept_and_sent_in_ascii(app, pending_client, smtp_server):
+    smtp_server.wait_for(1)
+    response = _correct(pending_client, "jean@exemple-é.fr")
+    assert response.status_code == 303
+    assert account_row(app, "jean.dupont1").email == "jean@xn--exemple--i1a.fr"
+    smtp_server.wait_for(2)
+    assert smtp_server.envelopes[-1][1] == ["jean@xn--exemple--i1a.fr"]
+    assert "jean@xn--exemple--i1a.fr" in pending_client.get("/activation-en-attente").text
 
 
 def test_after_activation_the_ent_login_gives_a_code(app, family, ent, smtp_server):

@@ -2,18 +2,11 @@
 only when asked, with the same description as psycopg's own."""
 
 import psycopg
-import pytest
 from sqlalchemy import select, text
 
 from idp.extensions import db
 from idp.models import Client
 from idp.oidc.fast_path import LazilyDescribedCursor
-
-
-@pytest.fixture
-def postgresql(database_url):
-    if not database_url.startswith("postgresql"):
-        pytest.skip("the cursor is PostgreSQL's (set IDP_TEST_DATABASE_URL)")
 
 
 def psycopg_description(cursor):

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from idp.accounts.lifecycle import regenerate
+from idp.accounts.passwords import contains_date
 from idp.extensions import db
 from idp.models import Account, AccountState
 
@@ -94,8 +95,8 @@ def test_a_pupil_gives_their_own_birth_date(app, family):
         ("JEAN.DUPONT1-xyz", "Le mot de passe ne doit pas contenir votre identifiant."),
         ("Cle-Alice-2024", "Le mot de passe ne doit pas contenir votre nom ni celui de votre enfant."),
         ("Rue-dupont-77", "Le mot de passe ne doit pas contenir votre nom ni celui de votre enfant."),
-        ("Tulipe14032013", "Le mot de passe ne doit pas contenir une date de naissance."),
-        ("Tulipe-2013-03-14", "Le mot de passe ne doit pas contenir une date de naissance."),
+        ("Tulipe14032013", "Le mot de passe ne doit pas contenir de date, comme une date de naissance."),
+        ("Tulipe-2013-03-14", "Le mot de passe ne doit pas contenir de date, comme une date de naissance."),
     ],
 )
 def test_each_password_rule_has_its_message(app, parent_client, password, message):
@@ -131,6 +132,15 @@ def test_two_different_emails_are_refused(parent_client):
     response = fill_form(parent_client, email="jean@example.org", email_confirmation="jeanne@example.org")
     assert response.status_code == 400
     assert field_errors(response.text, "email_confirmation") == ["Les deux adresses mail sont différentes."]
+
+
+@pytest.mark.parametrize("email", ["é@é.é", "😀@x.fr", "\u202e@x.fr", "claire,x@parent.example", "<script>@x.fr", 'new"x@parent.example'])
+def test_an_address_the_mailer_cannot_send_to_is_refused_and_nothing_changes(app, parent_client, email):
+    response = fill_form(parent_client, email=email, email_confirmation=email)
+    assert response.status_code == 400
+    assert field_errors(response.text, "email") == ["Saisissez une adresse mail valide, par exemple nom@exemple.fr."]
+    account = account_row(app, "jean.dupont1")
+    assert (account.state, account.email) == (AccountState.ISSUED, None)
 
 
 @pytest.mark.parametrize("email", ["jean.example.org", "jean@example", "jean dupont@example.org", "@example.org"])
@@ -272,3 +282,32 @@ def test_the_letter_login_from_a_relying_party_leads_to_the_form(app, family, en
     response = ent.log_in(response, "jean.dupont1", family["parent"].secret)
     assert response.status_code == 303 and urlsplit(response.location).path == "/premiere-connexion"
     assert "Votre enfant : Alice Dupont" in ent.client.get(response.location).text
+
+
+def test_the_password_rule_tells_nothing_about_the_real_birth_date(app, parent_client):
+    """The probe's oracle: candidate dates packed into the password, the birth date left
+    unreadable so that nothing counts. Every date is refused alike, the child's or not."""
+    answers = []
+    for candidate in ("Tulipe14032013", "Tulipe15032013", "Tulipe-2013-03-14", "Tulipe-2011-07-01"):
+        response = fill_form(parent_client, password=candidate, password_confirmation=candidate, birth_date="pas une date")
+        assert response.status_code == 400
+        answers.append((field_errors(response.text, "password"), field_errors(response.text, "birth_date")))
+    assert len(set(map(repr, answers))) == 1
+    assert answers[0][0] == ["Le mot de passe ne doit pas contenir de date, comme une date de naissance."]
+    assert account_row(app, "jean.dupont1").birth_date_failures == 0
+
+
+@pytest.mark.parametrize(
+    ("password", "has_date"),
+    [
+        ("Soleil-2024x", False),
+        ("Rue75011paris", False),
+        ("Code123456ab", False),  # 12/34/56 is no date
+        ("Code010203ab", True),  # 01/02/03
+        ("Ete-29-02-2024", True),
+        ("Ete-30-02-2024", False),
+        ("Nuit19991231", True),
+    ],
+)
+def test_a_date_is_any_calendar_date_in_the_password_digits(app, password, has_date):
+    assert contains_date(password) is has_date

@@ -211,12 +211,6 @@ def _issue_in_threads(apps_and_uais):
     return results, errors
 
 
-@pytest.fixture
-def postgresql(database_url):
-    if not database_url.startswith("postgresql"):
-        pytest.skip("concurrent issuing is guaranteed on PostgreSQL (set IDP_TEST_DATABASE_URL)")
-
-
 def test_two_processes_issuing_homonyms_never_share_an_identifier(postgresql, app, establishment, settings, make_app):
     with app.app_context():
         db.session.add(Establishment(uai="0140002B", name="Lycée Malherbe"))

@@ -9,6 +9,7 @@ Examples are random on a developer's machine and fixed under CI.
 import base64
 import io
 import os
+import re
 import zipfile
 from datetime import timedelta
 from html import escape
@@ -23,13 +24,16 @@ from sqlalchemy import select
 from idp.accounts.links import new_link
 from idp.clock import now
 from idp.extensions import db
-from idp.models import Account, LinkPurpose
+from idp.models import Account, AccountState, LinkPurpose
 from idp.staff_accounts.members import create_staff, set_password
 from idp.staff_accounts.totp import encrypt_secret, new_secret
 
 from .conftest import PASSWORD
+from .fc_helpers import NEW_PASSWORD, first_connection_done, issue_family, start_first_connection
 from .oidc_helpers import csrf_token, pkce_pair
-from .staff.conftest import STAFF_PASSWORD, log_in
+from .staff.conftest import STAFF_PASSWORD
+from .staff.conftest import log_in as staff_log_in
+from .test_login import post_login
 
 ENDPOINTS = [
     ("GET", "/authorize"),
@@ -181,6 +185,159 @@ def test_no_parameter_makes_an_endpoint_answer_a_server_error(browser, live_rese
     property_holds()
 
 
+# --- address fields ------------------------------------------------------------------------
+# The addresses of the forms that send an email, or store an address the mailer will use,
+# get arbitrary text and the shapes that once passed a page's check but not the mailer's.
+
+ADDRESS_SHAPES = [
+    "é@é.é",
+    "😀@x.fr",
+    "\u202e@x.fr",
+    "claire,x@parent.example",
+    'new"x@parent.example',
+    "<script>@x.fr",
+    "jean@exemple-é.fr",
+    "jean@example.org",
+    "a@b@example.org",
+    "jean@example.org\r\nBcc: x@example.org",
+    "jean @example.org",
+    "Jean <jean@example.org>",
+    "jean@[192.0.2.1]",
+    '"jean"@example.org',
+    "jean@-x.fr",
+    "x" * 300 + "@example.org",
+]
+ADDRESS_PIECES = st.text(alphabet=st.sampled_from(list("aé😀\u202e\u200b ,;<>\"'()[]\\:!%|`.@-_+=?#~\t")), max_size=12)
+ADDRESSES = st.one_of(
+    st.text(max_size=40),
+    st.emails(),
+    st.sampled_from(ADDRESS_SHAPES),
+    st.builds(lambda local, domain: f"{local}@{domain}", ADDRESS_PIECES | st.text(max_size=12), ADDRESS_PIECES | st.just("example.org")),
+    st.builds(lambda piece, at: f"jean{piece}@exemple{at}.fr", ADDRESS_PIECES, ADDRESS_PIECES),
+)
+
+
+@st.composite
+def typed_twice(draw):
+    """(address, confirmation): mostly the same, as a person types it twice."""
+    address = draw(ADDRESSES)
+    return address, draw(st.one_of(st.just(address), st.just(address.upper()), ADDRESSES))
+
+
+def address_property(check, strategy=None):
+    """Run `check(example)` on address examples; it returns the response."""
+
+    @settings(
+        max_examples=30,
+        deadline=None,
+        database=None,
+        derandomize=bool(os.environ.get("CI")),
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(typed_twice() if strategy is None else strategy)
+    def property_holds(example):
+        response = check(example)
+        assert response.status_code < 500, (example, response.text[:300])
+
+    property_holds()
+
+
+@pytest.fixture
+def generous_budgets(settings):
+    """The forms that cost an email keep answering (not 429) for every example; the emails
+    stay in the outbox (a background send would draw from `random`, through make_msgid,
+    while Hypothesis generates the next example)."""
+    settings["THROTTLE_RECOVERY_PER_IP"] = "100000 per hour"
+    settings["MAIL_SEND_AFTER_COMMIT"] = False
+    return settings
+
+
+def test_first_connection_address_fields_never_answer_a_server_error(generous_budgets, app, establishment):
+    parent = issue_family(app)["parent"]
+    with app.app_context():
+        letter = db.session.get(Account, parent.id).provisional_secret_hash
+    browser = {}
+
+    def begin():
+        browser["client"] = start_first_connection(app.test_client(), parent.identifier, parent.secret)
+        browser["csrf"] = csrf_token(browser["client"].get("/premiere-connexion").text)
+
+    def check(example):
+        address, confirmation = example
+        form = {
+            "password": NEW_PASSWORD,
+            "password_confirmation": NEW_PASSWORD,
+            "email": address,
+            "email_confirmation": confirmation,
+            "birth_date": "14/03/2013",
+            "csrf_token": browser["csrf"],
+        }
+        response = browser["client"].post("/premiere-connexion", data=form)
+        if response.status_code == 303:  # accepted: the account is issued again for the next example
+            with app.app_context():
+                account = db.session.get(Account, parent.id)
+                account.state, account.email, account.password_hash = AccountState.ISSUED, None, None
+                account.first_connection_at, account.provisional_secret_hash = None, letter
+                db.session.commit()
+            begin()
+        return response
+
+    begin()
+    address_property(check)
+
+
+def test_pending_page_address_correction_never_answers_a_server_error(generous_budgets, app, establishment):
+    parent = issue_family(app)["parent"]
+    client = app.test_client()
+    first_connection_done(app, client, parent.identifier, parent.secret)
+    token = re.search(r'name="correct-csrf_token"[^>]*value="([^"]+)"', client.get("/activation-en-attente").text).group(1)
+
+    def check(example):
+        address, confirmation = example
+        form = {"correct-email": address, "correct-email_confirmation": confirmation, "correct-submit": "Corriger l'adresse"}
+        return client.post("/activation-en-attente", data={"correct-csrf_token": token, **form})
+
+    address_property(check)
+
+
+def test_email_change_address_fields_never_answer_a_server_error(generous_budgets, app, parent):
+    client = app.test_client()
+    assert post_login(client, "jean.dupont1", PASSWORD).status_code == 303
+    token = csrf_token(client.get("/compte/adresse-mail").text)
+
+    def check(example):
+        address, confirmation = example
+        form = {"email": address, "email_confirmation": confirmation, "current_password": PASSWORD, "csrf_token": token}
+        return client.post("/compte/adresse-mail", data=form)
+
+    address_property(check)
+
+
+def test_forgotten_identifier_address_field_never_answers_a_server_error(generous_budgets, app, parent, client):
+    token = csrf_token(client.get("/identifiant-oublie").text)
+    address_property(lambda address: client.post("/identifiant-oublie", data={"email": address, "csrf_token": token}), ADDRESSES)
+
+
+def test_staff_member_address_field_never_answers_a_server_error(app, establishment):
+    with app.app_context():
+        member, _ = create_staff("admin@ac-normandie.example", "Paul", "Martin", "academie")
+        db.session.flush()
+        set_password(member, STAFF_PASSWORD)
+        secret = new_secret()
+        member.totp_secret_encrypted = encrypt_secret(secret, member.id)
+        member.enrolled_at = now()
+        db.session.commit()
+    client = app.test_client()
+    staff_log_in(client, SimpleNamespace(email="admin@ac-normandie.example", secret=secret))
+    token = csrf_token(client.get("/gestion/academie/personnels").text)
+
+    def check(address):
+        form = {"email": address, "given_name": "Anne", "family_name": "Leroy", "role": "academie", "uais": "", "csrf_token": token}
+        return client.post("/gestion/academie/personnels", data=form)
+
+    address_property(check, ADDRESSES)
+
+
 # --- files uploaded to the back office's import page ------------------------------------
 
 IMPORT_PAGE = "/gestion/etablissements/0140001A/import"
@@ -282,7 +439,7 @@ def staff_client(app, client, establishment):
         member.totp_secret_encrypted = encrypt_secret(secret, member.id)
         member.enrolled_at = now()
         db.session.commit()
-    log_in(client, SimpleNamespace(email="secretariat@college.example", secret=secret))
+    staff_log_in(client, SimpleNamespace(email="secretariat@college.example", secret=secret))
     return client
 
 

@@ -335,11 +335,37 @@ def test_csv_with_bad_rows_is_refused_whole_with_each_line_column_and_reason(sch
         ("jean@example.org,marie@example.org", True),
         ("Jean Dupont <jean@example.org>", True),
         ("jean@example.org.", True),
+        ("é@é.é", True),  # the mailer cannot send to these
+        ("😀@x.fr", True),
+        ("\u202e@x.fr", True),
+        ("<script>@x.fr", True),
+        ("jean@exemple-é.fr", False),  # stored in ASCII
     ],
 )
 def test_a_guardian_email_cell_holds_one_bare_address(app, cell, refused):
     with app.test_request_context():
         assert (email_problem(cell) is not None) is refused
+
+
+def test_a_csv_guardian_address_the_mailer_cannot_send_to_refuses_the_file_with_its_line(school, app):
+    rows = [
+        HEADER,
+        "1;Dupont;Alice;04/05/2012;6A;Dupont;Jean;é@é.é;1",
+        "2;Martin;Léo;04/05/2012;6A;Martin;Paul;\u202e@x.fr;1",
+        "3;Durand;Léa;01/02/2012;6B;Durand;Marie;marie@exemple-é.fr;1",
+    ]
+    refused = school([("eleves.csv", "\r\n".join(rows).encode())])
+    assert [(line, column) for _file, line, column in problems(refused)] == [(2, "email_responsable"), (3, "email_responsable")]
+    assert str(refused.problems[0]) == "eleves.csv, ligne 2, colonne email_responsable : « é@é.é » n'est pas une adresse électronique."
+    # The bidi override is quoted, not applied to the message.
+    assert refused.problems[1].reason == "« \\u202e@x.fr » n'est pas une adresse électronique."
+    assert nothing_written(app)
+
+
+def test_a_guardian_address_with_an_international_domain_is_stored_in_ascii(school, app):
+    school([("eleves.csv", f"{HEADER}\n1;Durand;Léa;01/02/2012;6B;Durand;Marie;marie@exemple-é.fr;1\n".encode())])
+    with app.app_context():
+        assert db.session.scalar(db.select(LegalGuardian.school_email)) == "marie@xn--exemple--i1a.fr"
 
 
 def test_csv_header_must_be_the_documented_one(school):

@@ -247,7 +247,7 @@ def test_wrong_current_password_is_refused_then_throttled(app, parent, audit_eve
         ("abcdefghij", None, "password", "Le mot de passe doit comporter au moins un chiffre."),
         ("xjean.dupont1x", None, "password", "Le mot de passe ne doit pas contenir votre identifiant."),
         ("Alice-2024x", None, "password", "Le mot de passe ne doit pas contenir votre nom ni celui de votre enfant."),
-        ("Bonjour-04052012", None, "password", "Le mot de passe ne doit pas contenir une date de naissance."),
+        ("Bonjour-04052012", None, "password", "Le mot de passe ne doit pas contenir de date, comme une date de naissance."),
         (NEW_PASSWORD, "N0uveau-secreT", "password_confirmation", "Les deux mots de passe sont différents."),
         (PASSWORD, None, "password", "Choisissez un mot de passe différent de l'actuel."),
     ],
@@ -331,6 +331,14 @@ def test_a_newer_email_change_link_replaces_the_older(app, parent, smtp_server):
     first, second = smtp_server.wait_for(2)
     assert app.test_client().get(link_in(first)).status_code == 404
     assert app.test_client().get(link_in(second)).status_code == 200
+
+
+@pytest.mark.parametrize("email", ['new"x@parent.example', "é@é.é", "😀@x.fr", "\u202e@x.fr", "<script>@x.fr", "claire,x@parent.example"])
+def test_email_change_to_an_address_the_mailer_cannot_send_to_is_refused(app, parent, email):
+    response = change_email(browser(app), email)
+    assert response.status_code == 400
+    assert field_errors(response, "email") == ["Saisissez une adresse mail valide, par exemple nom@exemple.fr."]
+    assert outbox(app) == []
 
 
 def test_email_change_needs_the_current_password_and_a_valid_address(app, parent, audit_events):

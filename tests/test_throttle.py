@@ -274,3 +274,32 @@ def test_two_nodes_sharing_redis_slow_a_guesser_across_both(settings, make_app, 
         traveller.shift(timedelta(seconds=60))
         assert Browser(node_b, STRANGER).log_in("jean.dupont1", WRONG).status_code == 200
         assert Browser(node_a, STRANGER).log_in("jean.dupont1", PASSWORD).headers["Retry-After"] == "120"
+
+
+@needs_redis
+def test_redis_and_process_memory_decide_the_same_waits(settings, make_app, redis_url):
+    """The Redis script mirrors `Policy.wait`: one script of attempts and successes, with time
+    moving, gives the same answers from both stores."""
+    from idp.throttle import Policy
+    from idp.throttle.counters import MemoryCounters
+
+    app = make_app(settings | {"THROTTLE_PER_IDENTIFIER": "8 per 15 minutes", "THROTTLE_PER_IP": "30 per hour"})
+    policy = Policy.from_config(app.config)
+    stores = [MemoryCounters(policy), RedisCounters(redis_url, policy)]
+    stores[1].client.flushdb()
+    start = (moment().timestamp() // 3600 + 1) * 3600  # the start of an hour: windows start afresh
+    answers = []
+    for store in stores:
+        seen, now = [], int(start)
+        for step in range(60):
+            address = f"198.51.100.{step % 7}"
+            keys = (f"t:pair:{address}", f"t:identifier:{now // 900}", f"t:ip:{address}:{now // 3600}")
+            wait = store.attempt(*keys, now)
+            seen.append(wait)
+            if step % 11 == 10 and not wait:
+                store.succeed(*keys)
+            now += wait if step % 3 == 0 else 7
+        answers.append(seen)
+    stores[1].client.close()
+    assert answers[0] == answers[1]
+    assert any(answers[0]) and not all(answers[0])

@@ -8,17 +8,31 @@ secret an email carries is its link (and, for a password reset, the temporary pa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 
+from ..audit import audit
 from ..clock import now
 from ..extensions import db
 from ..mail import send
 from ..models import Account
 from ..urls import public_url
 from .access import PROVIDER_STATES, pupils_of
+from .addresses import is_email
 from .deadlines import activation_deadline, invalidation_date
 
 
+def _send(holder, to, template, /, **context):
+    """`send` to `to` for the account `holder`, except for an address stored before the rule
+    of every address, which the mailer refuses: nothing is queued, an audit row says so
+    (`mail_address_refused`, the template, never the address), and the page or the sweep
+    goes on. The person corrects the address on the pending page or on « gérer son compte »."""
+    if not is_email(to or ""):
+        audit("mail_address_refused", account=holder, template=template)
+        return None
+    return send(to, template, **context)
+
+
 def activation(account, token):
-    send(
+    _send(
+        account,
         account.email,
         "activation",
         language=account.language,
@@ -42,12 +56,13 @@ def password_reset_context(name, identifier, token, temporary_password, lifetime
 def password_reset(account, token, temporary_password, lifetime):
     """« mot de passe oublié »: the link and, on its own line, the temporary password."""
     context = password_reset_context(account.full_name, account.identifier, token, temporary_password, lifetime)
-    send(account.email, "password_reset", language=account.language, **context)
+    _send(account, account.email, "password_reset", language=account.language, **context)
 
 
 def password_reset_refused(account):
     """« mot de passe oublié » for an account that cannot reset online: ask the establishment."""
-    send(
+    _send(
+        account,
         account.email,
         "password_reset_refused",
         language=account.language,
@@ -59,7 +74,8 @@ def password_reset_refused(account):
 
 def password_reset_done(account):
     """The password was changed through « mot de passe oublié »: sessions closed, what to do if it was not them."""
-    send(
+    _send(
+        account,
         account.email,
         "password_reset_done",
         language=account.language,
@@ -100,7 +116,7 @@ class LazyJoin:
 
 def identifiers(accounts):
     """« identifiant oublié »: one email listing every identifier attached to the address."""
-    send(accounts[0].email, "identifiers", language=accounts[0].language, **identifiers_context(accounts))
+    _send(accounts[0], accounts[0].email, "identifiers", language=accounts[0].language, **identifiers_context(accounts))
 
 
 def inactivity_warnings(condition, as_of):
@@ -116,7 +132,8 @@ def inactivity_warnings(condition, as_of):
         chosen = select(Account).where(Account.id.in_(chunk), Account.email.is_not(None))
         # Fresh rows: the date announced is computed from the warning just recorded.
         for account in db.session.scalars(chosen.execution_options(populate_existing=True)):
-            send(
+            _send(
+                account,
                 account.email,
                 "inactivity_warning",
                 language=account.language,
@@ -131,7 +148,8 @@ def inactivity_warnings(condition, as_of):
 def password_changed(account, moment):
     """Tells the account's address that its password was changed, and what to do if that
     was not its holder."""
-    send(
+    _send(
+        account,
         account.email,
         "password_changed",
         language=account.language,
@@ -144,7 +162,8 @@ def password_changed(account, moment):
 
 def email_change(account, new_email, token, deadline):
     """The link that confirms `new_email` as the account's address, sent to that address."""
-    send(
+    _send(
+        account,
         new_email,
         "email_change",
         language=account.language,
@@ -157,7 +176,8 @@ def email_change(account, new_email, token, deadline):
 
 def email_changed(account, old_email, moment):
     """Tells the old address that the account's address changed (the new one half hidden)."""
-    send(
+    _send(
+        account,
         old_email,
         "email_changed",
         language=account.language,

@@ -5,20 +5,20 @@ Password: the person gives an identifier; an account that may log in here (activ
 pending its activation) and has an address receives a single-use link and a temporary
 password, both living `PASSWORD_RESET_MINUTES` and stored as keyed hashes (the link row of
 `links.py`). The current password works until the link's page sets a new one; then every
-session and token of the account is revoked and a notification is sent. An account in
-another state gets no reset: its address, if it has one, is told to contact the
+session, token and pending link of the account is revoked and a notification is sent. An
+account in another state gets no reset: its address, if it has one, is told to contact the
 establishment.
 
 Identifier: the person gives an address; the identifiers of the accounts attached to it
 (the address given at first connection or confirmed since, never the school file's) go
 out in one email, each with its child(ren) and school. The password is unchanged.
 
-Neither request tells whether anything matched: the page is the same, emails only go
-through the outbox (sent after the commit, never while the page waits), and both outcomes
-do the same work: one lookup, the keyed hashes, one statement that forgets the older links,
-the email rendered, one audit row. What remains is the outbox row (and the link row) of a
-match, written in the same commit; the request budget per address leaves far too few tries
-to measure it.
+Neither request tells whether anything matched, by its page or by its time: the request
+only queues a job (`idp.deferred`) and answers; the job, after the commit and in the
+background, looks the identifier or address up, decides and writes the email to the outbox.
+An account receives at most `RECOVERY_EMAILS` reset emails (an address as many reminders),
+whoever asks; a new reset inside that budget leaves the links sent before it valid, so that
+a stranger asking again cannot cancel the link the family is about to open.
 """
 
 from dataclasses import dataclass, field
@@ -33,15 +33,17 @@ from sqlalchemy.orm import joinedload
 
 from ..audit import audit
 from ..clock import now
+from ..deferred import defer
 from ..extensions import db
-from ..mail import render
 from ..models import Account, AccountState, Guardianship, LinkPurpose, Pupil
-from ..security import keyed_hash_matches, new_token
+from ..security import keyed_hash_matches
+from ..throttle import throttle
 from . import emails
 from .access import PROVIDER_STATES, find_account
+from .addresses import canonical_email
 from .identifiers import normalize
 from .lifecycle import canonical_secret, new_provisional_secret, revoke_everything
-from .links import find_link, forget_links, new_link, spend
+from .links import find_link, new_link, spend
 from .passwords import hash_password, new_password_problems
 
 # The states whose password may be reset online: those that may open a session here.
@@ -64,35 +66,33 @@ def _lifetime_words(minutes):
     return ngettext("%(num)d minute", "%(num)d minutes", minutes)
 
 
-def request_password_reset(identifier):
-    """« mot de passe oublié » for `identifier`: queue what its account should receive.
+def request_password_reset(identifier, ip):
+    """« mot de passe oublié » for `identifier`, asked from `ip`: the same work whatever it
+    names (the decision runs after the commit, `answer_password_reset`). The caller commits."""
+    defer(answer_password_reset, normalize(identifier), ip)
 
-    Returns nothing the caller could show: the page is the same whatever happened. The
-    caller commits.
-    """
-    identifier = normalize(identifier)
+
+def answer_password_reset(identifier, ip):
+    """What the account `identifier` names receives: a link and a temporary password, the
+    establishment's address to contact, or nothing (unknown, no address, or past its budget)."""
     account = find_account(identifier)
-    secret = new_provisional_secret()  # the letters' format: 60 bits, K7PM-4XQR-9HTW
     if account is None:
         outcome = "unknown"
     elif account.state not in RESETTABLE:
         outcome = "refused" if account.email else "refused_without_email"
     else:
         outcome = "sent" if account.email else "no_email"
+    if outcome in ("sent", "refused") and throttle.budget_spent("password_reset_email", str(account.id)):
+        outcome = "over_budget"
 
     if outcome == "sent":
-        # new_link forgets the older link with the statement the other outcomes run.
-        token = new_link(account, LinkPurpose.PASSWORD_RESET, account.email, now() + reset_lifetime(), secret=canonical_secret(secret))
+        secret = new_provisional_secret()  # the letters' format: 60 bits, K7PM-4XQR-9HTW
+        expires_at = now() + reset_lifetime()
+        token = new_link(account, LinkPurpose.PASSWORD_RESET, account.email, expires_at, secret=canonical_secret(secret), replace=False)
         emails.password_reset(account, token, secret, lifetime_words())
-    else:
-        forget_links(account.id if account is not None else None, LinkPurpose.PASSWORD_RESET)
-        if outcome == "refused":
-            emails.password_reset_refused(account)
-        else:
-            # Nothing goes out; the email is rendered all the same, for the time it takes.
-            context = emails.password_reset_context(identifier, identifier, new_token(), secret, lifetime_words())
-            render("password_reset", "fr", context)
-    audit("password_reset_requested", account=account, identifier=identifier, outcome=outcome)
+    elif outcome == "refused":
+        emails.password_reset_refused(account)
+    audit("password_reset_requested", account=account, ip=ip, identifier=identifier, outcome=outcome)
 
 
 def find_reset(token):
@@ -133,19 +133,22 @@ def complete_password_reset(link, temporary_password, password, confirmation):
     if problems:
         return ResetOutcome(problems)
 
+    if not spend(link):
+        return ResetOutcome({"temporary_password": [_l("Ce lien a déjà servi : demandez un nouveau lien si besoin.")]})
     account.password_hash = hash_password(password)
-    spend(link)
     revoke_everything(account.id)
     audit("password_reset", account=account)
     emails.password_reset_done(account)
     return ResetOutcome()
 
 
-def accounts_attached_to(email):
-    """The accounts whose address is `email`: the one given at first connection or
-    confirmed since (an issued account's school-file address does not count). The address
-    is compared as typed and in lower case, the way people write it; the index serves both."""
-    candidates = {email, email.lower()}
+def accounts_attached_to(*forms):
+    """The accounts whose address is one of `forms` (an address's canonical form and the form
+    typed: an address stored before the canonical form may keep a Unicode domain): the one
+    given at first connection or confirmed since (an issued account's school-file address
+    does not count). Each is compared as given and in lower case, the way people write it;
+    the index serves both."""
+    candidates = {form for email in forms for form in (email, email.lower())}
     # One statement whether or not anything matches (joined, not a query per relation).
     return (
         db.session.scalars(
@@ -162,14 +165,19 @@ def accounts_attached_to(email):
     )
 
 
-def request_identifiers(email):
-    """« identifiant oublié » for `email`: queue one email listing the identifiers attached
-    to it, if any. The caller checked the address (`addresses.address_problems`) and commits."""
-    email = email.strip()
-    accounts = accounts_attached_to(email)
-    if accounts:
+def request_identifiers(email, ip):
+    """« identifiant oublié » for `email`, asked from `ip`: the same work whatever it finds
+    (the decision runs after the commit, `answer_identifiers`). The caller checked the
+    address (`addresses.address_problems`) and commits."""
+    defer(answer_identifiers, email.strip(), ip)
+
+
+def answer_identifiers(typed, ip):
+    """One email listing the identifiers attached to the address `typed`, if any, within
+    the address's budget."""
+    email = canonical_email(typed) or typed
+    accounts = accounts_attached_to(email, typed)
+    sent = bool(accounts) and not throttle.budget_spent("identifier_email", email.lower())
+    if sent:
         emails.identifiers(accounts)
-    else:
-        # Nothing goes out; the email is rendered all the same, for the time it takes.
-        render("identifiers", "fr", emails.identifiers_context([]))
-    audit("identifier_reminder_requested", accounts=len(accounts))
+    audit("identifier_reminder_requested", ip=ip, accounts=len(accounts), **({} if sent or not accounts else {"over_budget": True}))

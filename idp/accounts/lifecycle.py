@@ -12,15 +12,14 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import or_, update
+from sqlalchemy import Select, delete, or_, update
 
 from ..audit import audit
 from ..clock import now
 from ..extensions import db
-from ..models import Account, AccountState, AuthorizationCode, LoginSession, Pupil, Token
+from ..models import Account, AccountLink, AccountState, AuthorizationCode, LoginSession, Pupil, Token
 from ..security import keyed_hash
 from .access import pupils_of
-from .links import forget_links
 
 # No look-alikes: neither 0/O nor 1/I (nor lower case, so no l). 32 symbols, 12 of them:
 # 60 bits of entropy, printed in three groups of four (K7PM-4XQR-9HTW).
@@ -69,18 +68,26 @@ def _staff_details(staff):
     return {"staff": staff.email} if staff is not None else {}
 
 
-def revoke_everything(account_id, except_session=None):
-    """End every login session of the account and revoke its tokens and unspent codes
-    (one set-based statement each); return the counts of sessions ended and tokens revoked.
+def revoke_everything(accounts, except_session=None):
+    """End every login session of the account(s), revoke their tokens and unspent codes, and
+    cancel every pending emailed link (email change, password reset, activation): what a
+    password change, a reset, « se déconnecter partout », a regeneration and every exit from
+    `active` all mean. One set-based statement each; returns the counts of sessions ended,
+    tokens revoked and links cancelled.
 
-    With `except_session` (a password changed on « gérer son compte »), that session stays
-    open with the codes and access tokens it gave; every refresh token is revoked all the same.
+    `accounts` is an account's id, or a SELECT of ids (the sweep's ended accounts). With
+    `except_session` (a password changed on « gérer son compte »), that session stays open
+    with the codes and access tokens it gave; every refresh token is revoked all the same.
     """
     moment = now()
-    sessions = update(LoginSession).where(LoginSession.account_id == account_id, LoginSession.ended_at.is_(None))
-    tokens = update(Token).where(Token.account_id == account_id, Token.revoked_at.is_(None))
+
+    def of(column):
+        return column.in_(accounts) if isinstance(accounts, Select) else column == accounts
+
+    sessions = update(LoginSession).where(of(LoginSession.account_id), LoginSession.ended_at.is_(None))
+    tokens = update(Token).where(of(Token.account_id), Token.revoked_at.is_(None))
     codes = update(AuthorizationCode).where(
-        AuthorizationCode.account_id == account_id, AuthorizationCode.used_at.is_(None), AuthorizationCode.expires_at > moment
+        of(AuthorizationCode.account_id), AuthorizationCode.used_at.is_(None), AuthorizationCode.expires_at > moment
     )
     if except_session is not None:
         kept = except_session.id
@@ -91,7 +98,8 @@ def revoke_everything(account_id, except_session=None):
     ended = db.session.execute(sessions.values(ended_at=moment), execution_options=options).rowcount
     revoked = db.session.execute(tokens.values(revoked_at=moment), execution_options=options).rowcount
     db.session.execute(codes.values(expires_at=moment), execution_options=options)
-    return {"sessions_ended": ended, "tokens_revoked": revoked}
+    cancelled = db.session.execute(delete(AccountLink).where(of(AccountLink.account_id)), execution_options=options).rowcount
+    return {"sessions_ended": ended, "tokens_revoked": revoked, "links_cancelled": cancelled}
 
 
 def regenerate(account, staff=None):
@@ -100,7 +108,7 @@ def regenerate(account, staff=None):
     For a lost letter, or an expired, invalidated or blocked account. The old secret, the
     chosen password and every emailed link (activation, password reset) stop working, the
     address is forgotten (the person confirms one again at first connection), and every
-    session, token and code of the account is revoked.
+    session, token, code and link of the account is revoked.
     Returns the Issued to print; the caller commits.
     """
     secret = new_provisional_secret()
@@ -116,7 +124,6 @@ def regenerate(account, staff=None):
     account.activated_at = None
     account.inactivity_warned_at = None
     revoke_everything(account.id)
-    forget_links(account.id)
     audit("account_regenerated", account=account, **_staff_details(staff))
     return Issued(account, secret, tuple(pupils_of(account)))
 

@@ -1,11 +1,14 @@
 """Single-use links sent by email: activation, email change, password reset (docs/security.md,
 « Generated secrets »).
 
-The link carries a random token; the table keeps only its keyed hash. At most one live link
-per account and purpose: a new one replaces the older, which stops working at once.
+The link carries a random token; the table keeps only its keyed hash. One live link per
+account and purpose: a new one replaces the older, which stops working at once; except the
+password reset's, which keeps the live ones (their number is bounded by the emails' budget,
+`forgotten_credentials`), so that asking again never cancels a link already on its way.
 """
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..clock import now
 from ..extensions import db
@@ -13,9 +16,13 @@ from ..models import AccountLink
 from ..security import keyed_hash, new_token
 
 
-def new_link(account, purpose, email, expires_at, secret=None):
-    """Create the link (and forget the account's older one of that purpose); return its token."""
-    db.session.execute(delete(AccountLink).where(AccountLink.account_id == account.id, AccountLink.purpose == purpose))
+def new_link(account, purpose, email, expires_at, secret=None, replace=True):
+    """Create the link and return its token; the account's older links of that purpose are
+    forgotten (with `replace=False`, only those no longer usable)."""
+    older = delete(AccountLink).where(AccountLink.account_id == account.id, AccountLink.purpose == purpose)
+    if not replace:
+        older = older.where(or_(AccountLink.used_at.is_not(None), AccountLink.expires_at <= now()))
+    db.session.execute(older)
     token = new_token()
     db.session.add(
         AccountLink(
@@ -41,7 +48,17 @@ def find_link(token, purpose):
 
 
 def spend(link):
-    link.used_at = now()
+    """Mark the link used, once: True for the one request that did, False for any other that
+    raced it (one conditional UPDATE, so that two clicks at once cannot both go through)."""
+    moment = now()
+    spent = db.session.execute(
+        update(AccountLink).where(AccountLink.id == link.id, AccountLink.used_at.is_(None)).values(used_at=moment),
+        execution_options={"synchronize_session": False},
+    )
+    if spent.rowcount != 1:
+        return False
+    set_committed_value(link, "used_at", moment)
+    return True
 
 
 def forget_links(account_id, *purposes):

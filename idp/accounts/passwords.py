@@ -3,6 +3,7 @@ docs/security.md, « Chosen passwords »."""
 
 import re
 import threading
+from datetime import date
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -86,12 +87,14 @@ def check_credentials(account, typed):
     return "password" if verify_password(account, typed) else None
 
 
-def password_problems(password, identifier="", names=(), birth_dates=()):
+def password_problems(password, identifier="", names=()):
     """What is wrong with a new password, as messages to show (empty when it is fine).
 
     The rules of the guide (8 characters, digits and letters) and of docs/security.md,
     « Chosen passwords »: not the identifier (compared whole, dots included), no name of the
-    family whatever its length, no birth date, accents and case aside.
+    family whatever its length, no date at all, accents and case aside. The date rule is
+    generic on purpose: compared with the child's real birth date, it would tell someone
+    holding only the letter whether a guess is right before the birth-date check counts it.
     """
     problems = []
     minimum = current_app.config["PASSWORD_MIN_LENGTH"]
@@ -107,26 +110,44 @@ def password_problems(password, identifier="", names=(), birth_dates=()):
     letters = _letters_only(folded)
     if any(_letters_only(fold(name)) in letters for name in names if _letters_only(fold(name))):
         problems.append(_l("Le mot de passe ne doit pas contenir votre nom ni celui de votre enfant."))
-    digits = re.sub(r"\D", "", password)
-    for birth_date in birth_dates:
-        forms = {birth_date.strftime(fmt) for fmt in ("%d%m%Y", "%Y%m%d", "%d%m%y")}
-        if any(form in digits for form in forms):
-            problems.append(_l("Le mot de passe ne doit pas contenir une date de naissance."))
-            break
+    if contains_date(password):
+        problems.append(_l("Le mot de passe ne doit pas contenir de date, comme une date de naissance."))
     return problems
+
+
+def contains_date(password):
+    """True when the password's digits, read together, hold a date of the calendar written
+    `JJMMAAAA` or `AAAAMMJJ` (years 1900 to 2099) or `JJMMAA` ("Tulipe-14-03-2013" does)."""
+    digits = re.sub(r"\D", "", password)
+    for start in range(len(digits)):
+        eight, six = digits[start : start + 8], digits[start : start + 6]
+        if len(eight) == 8 and (_is_date(eight[4:], eight[2:4], eight[:2]) or _is_date(eight[:4], eight[4:6], eight[6:])):
+            return True
+        if len(six) == 6 and (_is_date("20" + six[4:], six[2:4], six[:2]) or _is_date("19" + six[4:], six[2:4], six[:2])):
+            return True
+    return False
+
+
+def _is_date(year, month, day):
+    if not 1900 <= int(year) <= 2099:
+        return False
+    try:
+        date(int(year), int(month), int(day))
+    except ValueError:
+        return False
+    return True
 
 
 def new_password_problems(account, password, confirmation):
     """Messages per field for a new password of `account` typed twice (keys: "password",
-    "password_confirmation"): `password_problems` with the names and birth dates of the
-    account and of the pupils it stands for. The first connection, the password reset and
-    the password change all ask it."""
-    pupils = pupils_of(account)
+    "password_confirmation"): `password_problems` with the names of the account and of the
+    pupils it stands for. The first connection, the password reset and the password change
+    all ask it."""
     names = [account.given_name, account.family_name]
-    for pupil in pupils:
+    for pupil in pupils_of(account):
         names += [pupil.given_name, pupil.family_name]
     problems = {}
-    found = password_problems(password, account.identifier, names, [pupil.birth_date for pupil in pupils])
+    found = password_problems(password, account.identifier, names)
     if found:
         problems["password"] = found
     elif confirmation != password:

@@ -27,7 +27,7 @@ from ..extensions import db
 from ..models import AccountLink, AccountState, LinkPurpose
 from ..throttle import retry_message, throttle
 from . import emails
-from .addresses import email_problems
+from .addresses import canonical_email, email_problems
 from .lifecycle import revoke_everything
 from .links import find_link, forget_links, new_link, spend
 from .passwords import hash_password, new_password_problems, verify_password
@@ -50,12 +50,11 @@ class Outcome:
 
 def _check_current_password(account, password, ip, purpose):
     """The throttled check of the current password: an Outcome when it is refused, else None."""
-    wait = throttle.wait_time(CURRENT_PASSWORD, account.identifier, ip)
+    wait = throttle.attempt(CURRENT_PASSWORD, account.identifier, ip)
     if wait:
         audit(f"{purpose}_throttled", account=account, retry_after=wait)
         return Outcome({"current_password": [retry_message(wait)]}, wait)
     if not verify_password(account, password):
-        throttle.failed(CURRENT_PASSWORD, account.identifier, ip)
         audit(f"{purpose}_wrong_password", account=account)
         return Outcome({"current_password": [_l("Le mot de passe actuel est incorrect.")]})
     throttle.succeeded(CURRENT_PASSWORD, account.identifier, ip)
@@ -77,9 +76,9 @@ def change_password(account, current, password, confirmation, ip, login_session)
         return Outcome(problems)
 
     account.password_hash = hash_password(password)
+    # Every pending link goes too: a reset asked before the change must not undo it, nor an
+    # address change asked by someone who knew the old password.
     counts = revoke_everything(account.id, except_session=login_session)
-    # A reset asked before the change must not undo it.
-    forget_links(account.id, LinkPurpose.PASSWORD_RESET)
     audit("password_changed", account=account, **counts)
     if account.email:
         emails.password_changed(account, now())
@@ -102,6 +101,8 @@ def request_email_change(account, current, email, confirmation, ip):
         return refused
     email = (email or "").strip()
     problems = email_problems(email, confirmation)
+    if not problems:
+        email = canonical_email(email)
     if not problems and email.lower() == (account.email or "").lower():
         problems["email"] = [_l("C'est déjà l'adresse de votre compte.")]
     if refused is not None:
@@ -137,10 +138,12 @@ def find_email_change(token):
 
 
 def confirm_email_change(link):
-    """The new address becomes the account's (confirmed); the old one is told."""
+    """The new address becomes the account's (confirmed); the old one is told. None when
+    another request spent the link first."""
     account = link.account
     old = account.email
-    spend(link)
+    if not spend(link):
+        return None
     account.email = link.email
     account.email_verified = True
     # A password reset link went to the old address: it stops working.

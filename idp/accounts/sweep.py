@@ -11,11 +11,12 @@ from sqlalchemy import func, select, update
 from ..audit import audit
 from ..clock import now
 from ..extensions import db
-from ..models import Account, AccountState, LoginSession, Token
+from ..models import Account, AccountState
 from . import emails
 from .deadlines import activation_overdue, invalidation_due, warning_due
+from .lifecycle import revoke_everything
 
-# States that end an account's access: their sessions and tokens are revoked.
+# States that end an account's access: their sessions, tokens and links are revoked.
 ENDED = (AccountState.EXPIRED, AccountState.INVALIDATED, AccountState.BLOCKED)
 
 
@@ -41,15 +42,6 @@ def _update(condition, **values):
 
 
 def revoke_ended_accounts():
-    """End the sessions and revoke the tokens that accounts in an ended state still hold."""
-    moment = now()
-    ended = select(Account.id).where(Account.state.in_(ENDED)).scalar_subquery()
-    sessions = db.session.execute(
-        update(LoginSession).where(LoginSession.ended_at.is_(None), LoginSession.account_id.in_(ended)).values(ended_at=moment),
-        execution_options={"synchronize_session": False},
-    ).rowcount
-    tokens = db.session.execute(
-        update(Token).where(Token.revoked_at.is_(None), Token.account_id.in_(ended)).values(revoked_at=moment),
-        execution_options={"synchronize_session": False},
-    ).rowcount
-    return {"sessions_ended": sessions, "tokens_revoked": tokens}
+    """End the sessions and revoke the tokens, codes and links that accounts in an ended
+    state still hold."""
+    return revoke_everything(select(Account.id).where(Account.state.in_(ENDED)))

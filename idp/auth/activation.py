@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from ..accounts.access import pupils_of
-from ..accounts.first_connection import activate, change_pending_email, complete_first_connection, find_activation, send_activation
+from ..accounts.first_connection import activate, change_pending_email, complete_first_connection, find_activation, resend_activation
 from ..audit import audit
 from ..clock import timestamp
 from ..extensions import db
@@ -61,9 +61,11 @@ def first_connection():
     if not form.validate_on_submit():
         return render_template("auth/first_connection.html", form=form, account=account, pupils=pupils)
 
-    # The birth date is a credential: its checks are throttled like the login's.
+    # The birth date is a credential: its checks are throttled like the login's (on top of
+    # the account's own count), when a date was given to compare.
     ip, identifier = request.remote_addr or "", account.identifier
-    wait = throttle.wait_time("first_connection", identifier, ip)
+    birth_date = parse_birth_date(form.birth_date.data)
+    wait = throttle.attempt("first_connection", identifier, ip) if birth_date is not None else 0
     if wait:
         audit("first_connection_throttled", account=account, retry_after=wait)
         db.session.commit()
@@ -76,19 +78,20 @@ def first_connection():
         form.password_confirmation.data,
         form.email.data,
         form.email_confirmation.data,
-        parse_birth_date(form.birth_date.data),
+        birth_date,
         language=str(get_locale() or "fr"),
     )
-    if outcome.wrong_birth_date:
-        throttle.failed("first_connection", identifier, ip)
-    elif outcome.ok:
+    if outcome.birth_date_checked and not outcome.wrong_birth_date:
         throttle.succeeded("first_connection", identifier, ip)
+    if not outcome.ok:
+        db.session.commit()  # the count of a wrong date and its audit row stay
+    if outcome.over:
+        session.pop(FIRST_CONNECTION_KEY, None)
+        return redirect(url_for("auth.login"), code=303)
     if outcome.blocked:
-        db.session.commit()
         session.pop(FIRST_CONNECTION_KEY, None)
         return render_template("auth/refused.html", reason="blocked", account=account, client=None), 403
     if not outcome.ok:
-        db.session.commit()
         for name, messages in outcome.problems.items():
             getattr(form, name).errors = list(messages)
         return render_template("auth/first_connection.html", form=form, account=account, pupils=pupils), 400
@@ -125,10 +128,12 @@ def pending():
             page = render_template("auth/pending.html", account=account, resend=resend, correct=correct, retry=retry_message(wait))
             return too_many_attempts(page, wait)
         if "resend-submit" in request.form and resend.validate_on_submit():
-            send_activation(account)
-            db.session.commit()
-            flash(_("Un nouveau courrier électronique a été envoyé à %(email)s.", email=account.email))
-            return redirect(url_for("activation.pending"), code=303)
+            problems = resend_activation(account)
+            if not problems:
+                db.session.commit()
+                flash(_("Un nouveau courrier électronique a été envoyé à %(email)s.", email=account.email))
+                return redirect(url_for("activation.pending"), code=303)
+            correct.email.errors = list(problems["email"])
         if "correct-submit" in request.form and correct.validate_on_submit():
             problems = change_pending_email(account, correct.email.data, correct.email_confirmation.data)
             if not problems:
@@ -151,6 +156,9 @@ def activation(token):
     if not form.validate_on_submit():
         return render_template("auth/activation.html", state="ready", form=form, account=link.account)
     account = activate(link)
+    if account is None:  # another request spent the link first
+        db.session.rollback()
+        return render_template("auth/activation.html", state="invalid", form=None), 404
     db.session.commit()
     return render_template(
         "auth/activation.html",

@@ -54,7 +54,7 @@ def forgotten_password():
     if throttled is not None:
         return throttled
 
-    request_password_reset(form.identifier.data)
+    request_password_reset(form.identifier.data, _ip())
     db.session.commit()
     if next_url:
         session[NEXT_KEY] = next_url
@@ -75,7 +75,7 @@ def reset_password(token):
         return render_template("auth/reset_password.html", state="ready", form=form, account=account)
 
     ip, identifier = _ip(), account.identifier
-    wait = throttle.wait_time("password_reset", identifier, ip)
+    wait = throttle.attempt("password_reset", identifier, ip)
     if wait:
         audit("password_reset_throttled", account=account, retry_after=wait)
         db.session.commit()
@@ -84,9 +84,7 @@ def reset_password(token):
 
     outcome = complete_password_reset(link, form.temporary_password.data, form.password.data, form.password_confirmation.data)
     db.session.commit()
-    if outcome.wrong_secret:
-        throttle.failed("password_reset", identifier, ip)
-    else:
+    if not outcome.wrong_secret:
         throttle.succeeded("password_reset", identifier, ip)
     if not outcome.ok:
         for name, messages in outcome.problems.items():
@@ -116,6 +114,6 @@ def forgotten_identifier():
     if throttled is not None:
         return throttled
 
-    request_identifiers(form.email.data)
+    request_identifiers(form.email.data, _ip())
     db.session.commit()
     return render_template("auth/recovery_sent.html", kind="identifier", next_url=next_url)

@@ -46,7 +46,7 @@ def log_in(form, show_form, next_url=None, sent_on=False):
     """
     identifier = normalize(form.identifier.data)
     ip = request.remote_addr or ""
-    wait = throttle.wait_time("login", identifier, ip)
+    wait = throttle.attempt("login", identifier, ip)
     if wait:
         audit("login_throttled", identifier=identifier, retry_after=wait)
         form.password.errors.append(retry_message(wait))
@@ -55,7 +55,6 @@ def log_in(form, show_form, next_url=None, sent_on=False):
     account = find_account(identifier)
     credential = check_credentials(account, form.password.data)
     if credential is None:
-        throttle.failed("login", identifier, ip)
         audit("login_failed", account=account, known=account is not None)
         form.password.errors.append(_("Identifiant ou mot de passe incorrect."))
         return show_form(form)

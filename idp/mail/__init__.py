@@ -2,7 +2,7 @@
 
 `send(to, template, language, **context)` renders `templates/mail/<template>.txt` and `.html`
 and adds the message to the caller's transaction: a rollback drops it with the change that
-caused it. After the commit, a small pool of background threads sends it (the page does not
+caused it. After the commit, a background thread (`idp.deferred`) sends it (the page does not
 wait for the SMTP server); whatever fails waits in the outbox for `idp mail flush` (cron) or
 `idp mail worker` (systemd), which retry with backoff (`delivery.py`).
 
@@ -13,9 +13,6 @@ template receives it, to put in its title.
 """
 
 import logging
-import re
-import threading
-from concurrent.futures import ThreadPoolExecutor, wait
 from email.utils import make_msgid, parseaddr
 
 from flask import current_app
@@ -23,39 +20,45 @@ from flask_babel import force_locale
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 
-from .. import clock, extensions
+from .. import clock, email_address, extensions
+from ..deferred import in_background, wait_for_jobs
 from ..extensions import db
 from ..models import OutboxMessage
 from .delivery import deliver, flush, purge, worker
+from .sealing import seal
 
 __all__ = ["deliver", "flush", "init_app", "purge", "send", "send_test_message", "wait_for_deliveries", "worker"]
 
 log = logging.getLogger(__name__)
 
-# One address, nothing that could add a header or a second recipient.
-ADDRESS = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+")
 _QUEUED = "idp.mail.queued"
 
 
 def send(to, template, language="fr", **context):
     """Write the email `template` to `to` in the caller's transaction (no commit); it leaves
-    after the commit. Returns the outbox row. Raises ValueError for an unusable address."""
-    if not ADDRESS.fullmatch(to or ""):
+    after the commit. Returns the outbox row. Raises ValueError for an address that is not
+    one by the rule of every address (`idp.email_address`), checked before anything is
+    written; the row holds the address's canonical form and the bodies sealed (`sealing.py`)."""
+    recipient = email_address.canonical(to)
+    if recipient is None:
         raise ValueError("not a single email address")
     languages = current_app.config["LANGUAGES"]
     language = language if language in languages else languages[0]
     subject, text, html = render(template, language, context)
     sender = current_app.config["MAIL_DEFAULT_SENDER"]
     moment = clock.now()
+    message_id = make_msgid(domain=parseaddr(sender)[1].rpartition("@")[2] or "localhost")
     message = OutboxMessage(
-        message_id=make_msgid(domain=parseaddr(sender)[1].rpartition("@")[2] or "localhost"),
-        recipient=to,
+        message_id=message_id,
+        recipient=recipient,
         sender=sender,
         template=template,
         language=language,
+        # The subject is the template's, the same for every recipient: no secret, no
+        # personal data; kept clear, for whoever looks into the table.
         subject=subject,
-        body_text=text,
-        body_html=html,
+        body_text=seal(text, message_id, "text"),
+        body_html=seal(html, message_id, "html"),
         created_at=moment,
         next_attempt_at=moment,
     )
@@ -83,43 +86,15 @@ def send_test_message(to, language="fr"):
 
 def wait_for_deliveries(app=None, timeout=None):
     """Wait until the background sends started by earlier commits (of `app`, default the
-    current one) have finished."""
-    (app or current_app).extensions["idp.mail"].wait(timeout)
+    current one) have finished (and every other background job: `idp.deferred`)."""
+    wait_for_jobs(app, timeout)
 
 
-class AfterCommitDelivery:
-    """Sends the messages of a committed transaction from two background threads, so that no
-    page waits for the SMTP server. A message that fails here waits for the worker."""
-
-    def __init__(self, app):
-        self.app = app
-        self._lock = threading.Lock()
-        self._executor = None  # created at the first use: after gunicorn has forked
-        self._futures = set()
-
-    def submit(self, ids):
-        with self._lock:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="idp-mail")
-            future = self._executor.submit(self._deliver, ids)
-            self._futures.add(future)
-        future.add_done_callback(self._forget)
-
-    def _forget(self, future):
-        with self._lock:
-            self._futures.discard(future)
-
-    def _deliver(self, ids):
-        with self.app.app_context():
-            try:
-                deliver(ids)
-            except Exception:
-                log.exception("mail: sending after commit failed; the messages wait for `idp mail flush` or the worker")
-
-    def wait(self, timeout=None):
-        with self._lock:
-            pending = list(self._futures)
-        wait(pending, timeout)
+def _deliver_after_commit(ids):
+    try:
+        deliver(ids)
+    except Exception:
+        log.exception("mail: sending after commit failed; the messages wait for `idp mail flush` or the worker")
 
 
 def _after_commit(session):
@@ -128,7 +103,7 @@ def _after_commit(session):
         return
     ids = [identity[0] for identity in (inspect(message).identity for message in queued) if identity]
     if ids:
-        current_app.extensions["idp.mail"].submit(ids)
+        in_background(_deliver_after_commit, ids)
 
 
 def _after_transaction_end(session, transaction):
@@ -147,7 +122,6 @@ def init_app(app):
     config["MAIL_SUPPRESS_SEND"] = False
     config["MAIL_DEBUG"] = 0
     extensions.mail.init_app(app)
-    app.extensions["idp.mail"] = AfterCommitDelivery(app)
     for name, listener in (("after_commit", _after_commit), ("after_transaction_end", _after_transaction_end)):
         if not event.contains(Session, name, listener):
             event.listen(Session, name, listener)

@@ -6,7 +6,15 @@ row with `FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite runs the same UPDATE und
 write lock. Each outcome is committed at once, so a message goes out once; a sender that
 dies mid-send leaves a lease that expires, and the message is then retried.
 
-Logs name the message by id and template, never its address or body.
+A message that cannot go out for a reason of its own never holds up the others: an address
+that is not one by the rule of every address (`idp.email_address`, a row queued before the
+rule) is given up at once; any other error while preparing or sending it (a body no
+configured key opens, an encoding error, a header the mail library refuses, a refusal of
+the server) is a failed attempt, retried with backoff and given up after `MAIL_RETRY_DAYS`
+like any failure (a key forgotten in a rotation can still be added meanwhile), and the run
+goes on with the next message. Only an unreachable server stops a run.
+
+Logs name the message by id and template, and an error by its class, never its address or body.
 """
 
 import logging
@@ -22,10 +30,11 @@ from flask import current_app
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import aliased
 
-from .. import clock
+from .. import clock, email_address
 from ..audit import audit
 from ..extensions import db
 from ..models import MailStatus, OutboxMessage
+from .sealing import UnreadableBody, unseal
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +45,16 @@ RETRY_EVERY = timedelta(hours=6)
 LEASE = timedelta(minutes=5)
 # Refusals that concern one message; the next one may still go out on the same connection.
 MESSAGE_ERRORS = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError, flask_mail.BadHeaderError)
+
+
+class InvalidRecipient(Exception):
+    """The row's address is not one by the rule of every address: it can never be sent."""
+
+
+# Errors after which a message is given up at once, whatever its age.
+UNDELIVERABLE = (InvalidRecipient,)
+# Errors of one message whose text names no address nor body: kept in `last_error`.
+DESCRIBED = (OSError, InvalidRecipient, UnreadableBody)
 
 
 def backoff(attempts):
@@ -96,8 +115,8 @@ def _send_due(ids=None, limit=None, now=None, stop=None):
             if claimed is None:
                 break
             try:
-                smtp.send(claimed)
-            except MESSAGE_ERRORS as error:
+                smtp.send(_prepare(claimed))
+            except (*UNDELIVERABLE, UnreadableBody, *MESSAGE_ERRORS) as error:
                 _record_failure(claimed, error, now or clock.now())
                 counts["failed"] += 1
             except OSError as error:  # unreachable, timed out, TLS or login refused: the server, not the message
@@ -105,12 +124,35 @@ def _send_due(ids=None, limit=None, now=None, stop=None):
                 _record_failure(claimed, error, now or clock.now())
                 counts["failed"] += 1
                 break
+            except Exception as error:  # whatever one message raises, the others go on
+                # An encoding or header error may leave the SMTP transaction half done.
+                smtp.reset()
+                log.error("mail %s (%s): unexpected %s while sending it", claimed.id, claimed.template, type(error).__name__)
+                _record_failure(claimed, error, now or clock.now())
+                counts["failed"] += 1
             else:
                 _record_sent(claimed, now or clock.now())
                 counts["sent"] += 1
     finally:
         smtp.close()
     return counts
+
+
+def _prepare(claimed):
+    """The email of a claimed row: its address checked again (a row may predate the rule),
+    its bodies opened."""
+    recipient = email_address.canonical(claimed.recipient)
+    if recipient is None:
+        raise InvalidRecipient("the recipient is not an address by the rule of every address")
+    message = flask_mail.Message(
+        subject=claimed.subject,
+        recipients=[recipient],
+        body=unseal(claimed.body_text, claimed.message_id, "text"),
+        html=unseal(claimed.body_html, claimed.message_id, "html"),
+        sender=claimed.sender,
+    )
+    message.msgId = claimed.message_id
+    return message
 
 
 def _claimable(message, now):
@@ -175,7 +217,9 @@ def _record_sent(claimed, now):
 
 def _record_failure(claimed, error, now):
     attempts = claimed.attempts + 1
-    permanent = isinstance(error, smtplib.SMTPRecipientsRefused) and all(code >= 500 for code, _ in error.recipients.values())
+    permanent = isinstance(error, UNDELIVERABLE) or (
+        isinstance(error, smtplib.SMTPRecipientsRefused) and all(code >= 500 for code, _ in error.recipients.values())
+    )
     give_up = permanent or now - claimed.created_at >= timedelta(days=current_app.config["MAIL_RETRY_DAYS"])
     values = {
         "attempts": attempts,
@@ -212,13 +256,16 @@ def _record_failure(claimed, error, now):
 
 def _describe(error, detailed=False):
     """The kind of failure and the SMTP code; `detailed` adds the server's words (for the
-    table only: a refusal may quote the address, which the logs do not carry)."""
+    table only: a refusal may quote the address, which the logs do not carry). Any other
+    error is named by its class only: its text may quote the address or the body."""
     if isinstance(error, smtplib.SMTPRecipientsRefused):
         code, text = next(iter(error.recipients.values()))
     elif isinstance(error, smtplib.SMTPResponseException):
         code, text = error.smtp_code, error.smtp_error
-    else:
+    elif isinstance(error, DESCRIBED):
         code, text = None, str(error)
+    else:
+        code, text = None, ""
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
     described = type(error).__name__ + (f" {code}" if code else "")
@@ -255,18 +302,20 @@ class _Smtp:
     def __init__(self):
         self.connection = None
 
-    def send(self, claimed):
+    def send(self, message):
         if self.connection is None:
             self.connection = _Connection(current_app.extensions["mail"]).__enter__()
-        message = flask_mail.Message(
-            subject=claimed.subject,
-            recipients=[claimed.recipient],
-            body=claimed.body_text,
-            html=claimed.body_html,
-            sender=claimed.sender,
-        )
-        message.msgId = claimed.message_id
         self.connection.send(message)
+
+    def reset(self):
+        """After a message failed midway: end its SMTP transaction (RSET), or drop the
+        connection if even that fails; the next message opens a new one."""
+        if self.connection is None or self.connection.host is None:
+            return
+        try:
+            self.connection.host.rset()
+        except Exception:  # a connection in doubt is not reused
+            self.abandon()
 
     def abandon(self):
         """Drop a connection that failed, without the courtesy of QUIT."""

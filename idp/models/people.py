@@ -192,7 +192,8 @@ class AccountLink(db.Model):
     """A single-use link sent by email, stored as a keyed hash (docs/security.md,
     « Generated secrets »).
 
-    At most one live link per (account, purpose): asking again replaces the older one.
+    One live link per (account, purpose): asking again replaces the older one; except for
+    password resets, whose live links stay valid within the emails' budget (links.py).
     """
 
     id: Mapped[int] = mapped_column(primary_key=True)

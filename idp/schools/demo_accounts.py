@@ -7,6 +7,7 @@ that is already active, with a password chosen by the operator.
 
 from datetime import date
 
+from ..accounts.addresses import canonical_email, shown
 from ..accounts.identifiers import next_identifier
 from ..accounts.passwords import hash_password, password_problems
 from ..clock import now
@@ -41,6 +42,11 @@ def create_active_account(kind, given_name, family_name, password, establishment
     establishment = find_establishment(establishment_uai)
     if establishment is None:
         raise InvalidInput(f"établissement inconnu : {establishment_uai!r} (voir idp establishment add)")
+    address = None
+    if (email or "").strip():
+        address = canonical_email(email)
+        if address is None:
+            raise InvalidInput(f"adresse mail invalide : {shown(email)!r}")
 
     identifier = next_identifier(given_name, family_name)
     pupil = None
@@ -61,8 +67,7 @@ def create_active_account(kind, given_name, family_name, password, establishment
             establishment=establishment,
         )
 
-    birth_dates = [pupil.birth_date] if pupil is not None else []
-    problems = password_problems(password or "", identifier, (given_name, family_name), birth_dates)
+    problems = password_problems(password or "", identifier, (given_name, family_name))
     if problems:
         raise InvalidInput(" ".join(str(problem) for problem in problems))
 
@@ -73,8 +78,8 @@ def create_active_account(kind, given_name, family_name, password, establishment
         given_name=given_name,
         family_name=family_name,
         password_hash=hash_password(password),
-        email=(email or "").strip() or None,
-        email_verified=bool(email),
+        email=address,
+        email_verified=address is not None,
         state=AccountState.ACTIVE,
         issued_at=moment,
         first_connection_at=moment,

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, delete, insert, select, tuple_, update
 
+from ..accounts.addresses import canonical_email
 from ..audit import audit
 from ..clock import now
 from ..extensions import db
@@ -181,7 +182,7 @@ def _import_guardians(establishment_id, guardians, pupil_ids, counts):
                 "school_key": record.school_key or (row.school_key if row is not None else None),
                 "given_name": record.given_name,
                 "family_name": record.family_name,
-                "school_email": record.email,
+                "school_email": canonical_email(record.email) if record.email else None,
             }
             if row is None:
                 created.append({"pupil_id": pupil_id, **values})

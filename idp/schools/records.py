@@ -11,7 +11,7 @@ from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from ..accounts.addresses import is_email
+from ..accounts.addresses import is_email, shown
 from ..clock import now
 
 # Column sizes of the tables the records go to.
@@ -25,9 +25,6 @@ GIVEN_NAME = _l("le prénom")
 GUARDIAN_FAMILY_NAME = _l("le nom du responsable")
 GUARDIAN_GIVEN_NAME = _l("le prénom du responsable")
 
-# A cell holds one bare address, in the syntax of every address (idp.accounts.addresses):
-# not a list (",", ";"), not "Name <address>", no dot at the end.
-NOT_ONE_ADDRESS = re.compile(r"[,;<>]|\.$")
 INE = re.compile(r"^[0-9A-Z]{11}$")
 # Control characters (Unicode category Cc) other than tab and line breaks, which `clean`
 # turns into spaces: nothing a person types holds them, PostgreSQL refuses NUL in text, and
@@ -218,8 +215,10 @@ def name_problem(value, what):
 
 
 def email_problem(value):
-    if not is_email(value) or NOT_ONE_ADDRESS.search(value):
-        return _("« %(value)s » n'est pas une adresse électronique.", value=value)
+    # A cell holds one bare address, in the syntax of every address: not a list, not
+    # "Name <address>" (idp.accounts.addresses).
+    if not is_email(value):
+        return _("« %(value)s » n'est pas une adresse électronique.", value=shown(value))
     return None
 
 

@@ -150,6 +150,9 @@ def confirm_email(token):
         page = render_template("account/confirm_email.html", state="ready", form=form, link=link)
         return too_many_attempts(page, wait)
     account = profile.confirm_email_change(link)
+    if account is None:  # another request spent the link first
+        db.session.rollback()
+        return render_template("account/confirm_email.html", state="invalid", form=None), 404
     db.session.commit()
     return render_template("account/confirm_email.html", state="done", form=None, account=account)
 

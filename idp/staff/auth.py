@@ -71,7 +71,7 @@ def login():
         return render_template("staff/login.html", form=form)
     email = form.email.data.strip().lower()
     ip = request.remote_addr or ""
-    wait = throttle.wait_time("staff_login", email, ip)
+    wait = throttle.attempt("staff_login", email, ip)
     if wait:
         audit("staff_login_throttled", retry_after=wait)
         db.session.commit()
@@ -79,7 +79,6 @@ def login():
         return too_many_attempts(render_template("staff/login.html", form=form), wait)
     staff = check_password(email, form.password.data)
     if staff is None:
-        throttle.failed("staff_login", email, ip)
         # The email is recorded only when it is a staff member's: a typo may be a password.
         known = find_staff(email) is not None
         audit("staff_login_failed", step="password", **({"staff": email} if known else {"known": False}))
@@ -106,7 +105,7 @@ def second_factor():
     if not form.validate_on_submit():
         return render_template("staff/second_factor.html", form=form)
     ip = request.remote_addr or ""
-    wait = throttle.wait_time("staff_second_factor", staff.email, ip)
+    wait = throttle.attempt("staff_second_factor", staff.email, ip)
     if wait:
         audit("staff_login_throttled", staff=staff.email, retry_after=wait)
         db.session.commit()
@@ -114,7 +113,6 @@ def second_factor():
         return too_many_attempts(render_template("staff/second_factor.html", form=form), wait)
     method = check_second_factor(staff, form.code.data)
     if method is None:
-        throttle.failed("staff_second_factor", staff.email, ip)
         audit("staff_login_failed", staff=staff.email, step="second_factor")
         db.session.commit()
         form.code.errors.append(_("Code incorrect ou déjà utilisé : attendez le code suivant de votre application."))
@@ -147,13 +145,12 @@ def second_factor_setup():
     form = SecondFactorForm()
     if form.validate_on_submit():
         ip = request.remote_addr or ""
-        wait = throttle.wait_time("staff_second_factor", staff.email, ip)
+        wait = throttle.attempt("staff_second_factor", staff.email, ip)
         if wait:
             form.code.errors.append(retry_message(wait))
             return too_many_attempts(_setup_page(staff, secret, form), wait)
         codes = enrol_second_factor(staff, secret, form.code.data.strip().replace(" ", ""))
         if codes is None:
-            throttle.failed("staff_second_factor", staff.email, ip)
             audit("staff_enrolment_failed", staff=staff.email)
             db.session.commit()
             form.code.errors.append(_("Code incorrect : vérifiez l'heure de votre téléphone et saisissez le code affiché."))

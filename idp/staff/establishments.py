@@ -67,9 +67,10 @@ def _account_page(establishment, found, regenerate_form=None, status=200):
 
 def _letters(issued, *names):
     """The letters PDF of `issued` (Issued records, or an issue's Batch read as it is drawn),
-    as a download named after `names` and today."""
+    as a download named after `names` and today. It holds provisional secrets: no cache (the
+    browser's, a proxy's) may keep a copy."""
     filename = secure_filename("-".join(("courriers", *names, now().strftime("%Y%m%d")))) + ".pdf"
-    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"}
     from ..schools.letters import render_letters  # here: fpdf2 weighs 29 MB per worker
 
     return render_letters(issued), 200, {"Content-Type": "application/pdf", **headers}

@@ -7,7 +7,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select, update
 
-from ..accounts.addresses import is_email
+from ..accounts.addresses import canonical_email, shown
 from ..accounts.identifiers import ascii_slug
 from ..accounts.passwords import hash_password, verify_password
 from ..clock import now
@@ -36,19 +36,22 @@ class InvalidStaff(InvalidInput):
 
 
 def normalize_email(email):
-    value = (email or "").strip().lower()
-    if not is_email(value):
-        raise InvalidStaff(_("Adresse mail invalide : %(email)s", email=email or ""), "email")
+    """The address as staff accounts store it: canonical (idp.accounts.addresses), in lower case."""
+    value = canonical_email((email or "").lower())
+    if value is None:
+        raise InvalidStaff(_("Adresse mail invalide : %(email)s", email=shown(email or "")), "email")
     return value
 
 
 def find_staff(email):
-    """The staff member with this email (any case), or None."""
+    """The staff member with this email (any case), or None. An address stored before the
+    canonical form (a Unicode domain) is found by the form typed too."""
     try:
-        email = normalize_email(email)
+        canonical = normalize_email(email)
     except InvalidInput:
         return None
-    return db.session.scalar(select(StaffMember).where(StaffMember.email == email))
+    forms = {canonical, email.strip().lower()}
+    return db.session.scalars(select(StaffMember).where(StaffMember.email.in_(forms)).order_by(StaffMember.id)).first()
 
 
 def create_staff(email, given_name, family_name, role, uais=()):

@@ -1,11 +1,16 @@
 """The throttle of every credential check, and the request budgets of forms that check none
-(docs/security.md, « Throttling »). Every door calls the same four functions:
+(docs/security.md, « Throttling »). Every door calls one of these functions:
 
-    wait = throttle.wait_time("login", identifier, ip)   # seconds to wait first, 0 = go
-    throttle.failed("login", identifier, ip)             # after a wrong secret
-    throttle.succeeded("login", identifier, ip)          # forgets the pair's failures
+    wait = throttle.attempt("login", identifier, ip)     # seconds to wait, or 0: check now
+    throttle.succeeded("login", identifier, ip)          # the right secret: forget the pair
     wait = throttle.request_budget("recovery", ip)       # counts one request; 0 = go
     wait = throttle.request_budget("resend", ip, ident)  # the same, also per identifier
+    if throttle.budget_spent("reset_email", account_id): ...  # emails one account receives
+
+`attempt` decides and counts in one atomic step: when it answers 0, the check about to be
+made already counts as a failure, and only `succeeded` takes it back. Twenty requests sent
+at once therefore get exactly as many checks as a pair is allowed, never one more: the
+decision uses the count that its own increment produced, not a count read earlier.
 
 - An (identifier, address) pair has `THROTTLE_FREE_FAILURES` free failures; after them, each
   failure makes the pair wait `THROTTLE_BASE_DELAY` seconds, doubling at every further failure
@@ -73,6 +78,7 @@ class Policy:
     per_identifier: Rate
     per_ip: Rate
     requests_per_ip: Rate
+    recovery_emails: Rate
 
     @classmethod
     def from_config(cls, config):
@@ -84,14 +90,25 @@ class Policy:
             per_identifier=Rate.setting(config, "THROTTLE_PER_IDENTIFIER"),
             per_ip=Rate.setting(config, "THROTTLE_PER_IP"),
             requests_per_ip=Rate.setting(config, "THROTTLE_RECOVERY_PER_IP"),
+            recovery_emails=Rate.setting(config, "RECOVERY_EMAILS"),
         )
 
     def pair_delay(self, failures, identifier_under_attack):
-        """Seconds a pair waits after its last failure."""
+        """Seconds a pair waits after its last failure (mirrored by `counters._ATTEMPT`)."""
         free = 1 if identifier_under_attack else self.free_failures
         if failures < free:
             return 0
         return min(self.base_delay << min(failures - free, 32), self.max_delay)
+
+    def wait(self, now, failures, last, identifier_count, ip_count):
+        """Seconds before a pair with `failures` (the last at `last`) may be checked, given
+        the counts of its identifier's and address's windows (mirrored by `counters._ATTEMPT`)."""
+        wait = 0
+        if failures and now - last <= self.forget_after:
+            wait = max(last + self.pair_delay(failures, identifier_count >= self.per_identifier.amount) - now, 0)
+        if ip_count >= self.per_ip.amount:
+            wait = max(wait, self.per_ip.window(now)[1])
+        return wait
 
 
 def _address(ip):
@@ -121,33 +138,21 @@ class Throttle:
             config["THROTTLE_REDIS_RETRY"],
         )
 
-    def wait_time(self, action, identifier, ip):
-        """Seconds before `identifier` may be checked again from `ip` (0: check it now)."""
-        counters = self._counters()
-        policy = counters.policy
-        now = clock.timestamp()
-        pair, by_identifier, by_ip = self._keys(counters, action, identifier, ip, now)
-        failures, last, identifier_count, ip_count = counters.run(lambda store: store.read(pair, by_identifier, by_ip))
-        wait = 0
-        if failures and now - last <= policy.forget_after:
-            under_attack = identifier_count >= policy.per_identifier.amount
-            wait = max(last + policy.pair_delay(failures, under_attack) - now, 0)
-        if ip_count >= policy.per_ip.amount:
-            wait = max(wait, policy.per_ip.window(now)[1])
-        return wait
-
-    def failed(self, action, identifier, ip):
-        """Counts a wrong secret for `identifier` from `ip`."""
+    def attempt(self, action, identifier, ip):
+        """Seconds before `identifier` may be checked from `ip`; 0: check it now, and this
+        check is already counted as a failure of the pair, of the identifier and of the
+        address (`succeeded` takes it back)."""
         counters = self._counters()
         now = clock.timestamp()
         keys = self._keys(counters, action, identifier, ip, now)
-        counters.run(lambda store: store.fail(*keys, now))
+        return counters.run(lambda store: store.attempt(*keys, now))
 
     def succeeded(self, action, identifier, ip):
-        """The right secret: the pair's failures are forgotten (the other counters stay)."""
+        """The right secret: the pair's failures are forgotten, and this check no longer
+        counts against the identifier or the address."""
         counters = self._counters()
-        pair = f"{counters.prefix}:{action}:pair:{_digest(identifier, _address(ip))}"
-        counters.run(lambda store: store.forget(pair))
+        keys = self._keys(counters, action, identifier, ip, clock.timestamp())
+        counters.run(lambda store: store.succeed(*keys))
 
     def request_budget(self, action, ip, identifier=None):
         """Counts one request of `action` from `ip` (and, when given, for `identifier`, whatever
@@ -161,6 +166,16 @@ class Throttle:
             keys.append(f"{counters.prefix}:{action}:requests-of:{_digest(identifier)}:{index}")
         counts = [counters.run(lambda store, key=key: store.count(key, now, budget.seconds)) for key in keys]
         return left if max(counts) > budget.amount else 0
+
+    def budget_spent(self, action, key, rate="recovery_emails"):
+        """Counts one use of `key`'s budget for `action` (`rate`: the Policy's Rate it
+        follows): True when this use goes past it (whoever asks, from any address)."""
+        counters = self._counters()
+        rate = getattr(counters.policy, rate)
+        now = clock.timestamp()
+        index, _ = rate.window(now)
+        window_key = f"{counters.prefix}:{action}:budget:{_digest(key)}:{index}"
+        return counters.run(lambda store: store.count(window_key, now, rate.seconds)) > rate.amount
 
     @staticmethod
     def _keys(counters, action, identifier, ip, now):

@@ -1,11 +1,10 @@
 """Where the throttle's counts live: Redis when it answers, process memory otherwise.
 
-Every store has the same four operations, on keys that `idp.throttle` builds (a window's
-counters carry the window in their key):
-    read(pair, by_identifier, by_ip) -> (failures, time of the last one, identifier count, ip count)
-    fail(pair, by_identifier, by_ip, now)    count one failure
-    forget(pair)                             the right secret was given
-    count(key, now, ttl) -> count            one more request in a budget
+Every store has the same three operations, on keys that `idp.throttle` builds (a window's
+counters carry the window in their key), each one atomic:
+    attempt(pair, by_identifier, by_ip, now) -> wait   0: counted as a failure in advance
+    succeed(pair, by_identifier, by_ip)                the right secret: the advance taken back
+    count(key, now, ttl) -> count                      one more request in a budget
 """
 
 import logging
@@ -30,23 +29,28 @@ class MemoryCounters:
         self._counts = {}  # key (holding its window): (count, when it may be dropped)
         self._next_sweep = 0
 
-    def read(self, pair, by_identifier, by_ip):
-        with self._lock:
-            failures, last = self._pairs.get(pair, (0, 0))
-            return failures, last, self._counts.get(by_identifier, (0,))[0], self._counts.get(by_ip, (0,))[0]
-
-    def fail(self, pair, by_identifier, by_ip, now):
+    def attempt(self, pair, by_identifier, by_ip, now):
         policy = self.policy
         with self._lock:
             self._sweep(now)
             failures, last = self._pairs.get(pair, (0, 0))
-            self._pairs[pair] = (failures + 1 if now - last <= policy.forget_after else 1, now)
+            if now - last > policy.forget_after:
+                failures = 0
+            wait = policy.wait(now, failures, last, self._counts.get(by_identifier, (0,))[0], self._counts.get(by_ip, (0,))[0])
+            if wait:
+                return wait
+            self._pairs[pair] = (failures + 1, now)
             self._add(by_identifier, now, policy.per_identifier.seconds)
             self._add(by_ip, now, policy.per_ip.seconds)
+            return 0
 
-    def forget(self, pair):
+    def succeed(self, pair, by_identifier, by_ip):
         with self._lock:
             self._pairs.pop(pair, None)
+            for key in (by_identifier, by_ip):
+                count, expiry = self._counts.get(key, (0, 0))
+                if count > 0:
+                    self._counts[key] = (count - 1, expiry)
 
     def count(self, key, now, ttl):
         with self._lock:
@@ -72,18 +76,50 @@ class MemoryCounters:
         self._pairs = {key: value for key, value in self._pairs.items() if now - value[1] <= self.policy.forget_after}
 
 
-# One round trip per failure, atomic: the pair's failures (started afresh when forgotten),
-# then both window counters. Hash fields: n = failures, t = time of the last one.
-_FAIL = """
+# One round trip per check, atomic: the wait of `Policy.wait` (mirrored here; a test runs both
+# stores through the same cases), then, when there is none, one failure counted in advance in
+# the pair (started afresh when forgotten) and both windows. Hash fields: n = failures,
+# t = time of the last one.
+_ATTEMPT = """
+local now, forget_after = tonumber(ARGV[1]), tonumber(ARGV[2])
 local failures = tonumber(redis.call('HGET', KEYS[1], 'n') or 0)
-if tonumber(ARGV[1]) - tonumber(redis.call('HGET', KEYS[1], 't') or 0) > tonumber(ARGV[2]) then
+local last = tonumber(redis.call('HGET', KEYS[1], 't') or 0)
+if now - last > forget_after then
   failures = 0
 end
-redis.call('HSET', KEYS[1], 'n', failures + 1, 't', ARGV[1])
-redis.call('EXPIRE', KEYS[1], ARGV[2])
+local wait = 0
+if failures > 0 then
+  local free = tonumber(ARGV[3])
+  if tonumber(redis.call('GET', KEYS[2]) or 0) >= tonumber(ARGV[6]) then
+    free = 1
+  end
+  if failures >= free then
+    local delay = math.min(tonumber(ARGV[4]) * 2 ^ math.min(failures - free, 32), tonumber(ARGV[5]))
+    wait = math.max(last + delay - now, 0)
+  end
+end
+if tonumber(redis.call('GET', KEYS[3]) or 0) >= tonumber(ARGV[7]) then
+  wait = math.max(wait, tonumber(ARGV[8]))
+end
+if wait > 0 then
+  return wait
+end
+redis.call('HSET', KEYS[1], 'n', failures + 1, 't', now)
+redis.call('EXPIRE', KEYS[1], forget_after)
 for i = 2, 3 do
   redis.call('INCR', KEYS[i])
-  redis.call('EXPIRE', KEYS[i], ARGV[i + 1])
+  redis.call('EXPIRE', KEYS[i], ARGV[i + 7])
+end
+return 0
+"""
+
+# The right secret: the pair forgotten, the advance taken back from both windows.
+_SUCCEED = """
+redis.call('DEL', KEYS[1])
+for i = 2, 3 do
+  if tonumber(redis.call('GET', KEYS[i]) or 0) > 0 then
+    redis.call('DECR', KEYS[i])
+  end
 end
 """
 
@@ -96,23 +132,27 @@ class RedisCounters:
         # Short timeouts and no retries: while Redis is away, one request per retry interval
         # pays the timeout, and the others do not even try.
         self.client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5, retry=Retry(NoBackoff(), 0))
-        self._fail = self.client.register_script(_FAIL)
+        self._attempt = self.client.register_script(_ATTEMPT)
+        self._succeed = self.client.register_script(_SUCCEED)
 
-    def read(self, pair, by_identifier, by_ip):
-        with self.client.pipeline(transaction=False) as pipe:
-            pipe.hmget(pair, "n", "t").get(by_identifier).get(by_ip)
-            (failures, last), identifier_count, ip_count = pipe.execute()
-        return int(failures or 0), int(last or 0), int(identifier_count or 0), int(ip_count or 0)
-
-    def fail(self, pair, by_identifier, by_ip, now):
+    def attempt(self, pair, by_identifier, by_ip, now):
         policy = self.policy
-        self._fail(
-            keys=[pair, by_identifier, by_ip],
-            args=[now, policy.forget_after, policy.per_identifier.seconds, policy.per_ip.seconds],
-        )
+        arguments = [
+            now,
+            policy.forget_after,
+            policy.free_failures,
+            policy.base_delay,
+            policy.max_delay,
+            policy.per_identifier.amount,
+            policy.per_ip.amount,
+            policy.per_ip.window(now)[1],
+            policy.per_identifier.seconds,
+            policy.per_ip.seconds,
+        ]
+        return int(self._attempt(keys=[pair, by_identifier, by_ip], args=arguments))
 
-    def forget(self, pair):
-        self.client.delete(pair)
+    def succeed(self, pair, by_identifier, by_ip):
+        self._succeed(keys=[pair, by_identifier, by_ip])
 
     def count(self, key, now, ttl):
         with self.client.pipeline() as pipe:

@@ -58,6 +58,7 @@ def test_academie_adds_a_staff_member_whose_enrolment_link_works_once(app, clien
     )
     assert response.status_code == 200
     link = LINK.search(response.text).group(1)
+    assert response.headers["Cache-Control"] == "no-store"  # the page shows the enrolment link
     assert "direction@college.example" in response.text
     # Shown once: the list does not show it again.
     assert not LINK.search(client.get("/gestion/academie/personnels").text)
@@ -93,6 +94,19 @@ def test_bad_staff_input_is_refused_on_its_field_and_nothing_is_created(app, cli
     assert response.status_code == 200
     assert message in response.text
     assert 'aria-invalid="true"' in response.text
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count()).select_from(StaffMember)) == 1
+
+
+@pytest.mark.parametrize("email", ["é@é.é", "😀@x.fr", "\u202e@x.fr", "<script>@x.fr", "claire,x@parent.example"])
+def test_a_staff_address_the_mailer_cannot_send_to_is_refused_and_nothing_created(app, client, administrator, establishment, clock, email):
+    log_in(client, administrator)
+    data = {"email": email, "given_name": "Anne", "family_name": "Leroy", "role": "etablissement", "uais": "0140001A"}
+    response = post_form(client, "/gestion/academie/personnels", **data)
+    assert response.status_code == 200
+    assert "Adresse mail invalide" in response.text and 'aria-invalid="true"' in response.text
+    if email.startswith("\u202e"):  # the message quotes an invisible character, it does not apply it
+        assert "Adresse mail invalide : \\u202e@x.fr</p>" in response.text
     with app.app_context():
         assert db.session.scalar(db.select(db.func.count()).select_from(StaffMember)) == 1
 

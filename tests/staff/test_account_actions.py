@@ -53,6 +53,7 @@ def test_issue_page_issues_a_class_and_downloads_its_letters(app, client, secret
     assert response.status_code == 200
     assert response.mimetype == "application/pdf"
     assert response.headers["Content-Disposition"] == f'attachment; filename="courriers-0140001A-6A-{midday:%Y%m%d}.pdf"'
+    assert response.headers["Cache-Control"] == "no-store"  # the letters carry provisional secrets
     assert response.data.startswith(b"%PDF")
     pages = pdf_text(response.data)
     assert len(pages) == 3  # Alice, and one for each of her two legal guardians
@@ -119,7 +120,7 @@ def test_regeneration_downloads_a_new_letter_for_the_same_account(app, client, s
 
     response = client.post(f"{path}/regeneration", data={"csrf_token": csrf_token(page.text), "confirm": "y"})
     assert response.status_code == 200 and response.data.startswith(b"%PDF")
-    assert "attachment" in response.headers["Content-Disposition"]
+    assert "attachment" in response.headers["Content-Disposition"] and response.headers["Cache-Control"] == "no-store"
     letter = pdf_text(response.data)
     assert len(letter) == 1 and "Identifiant : francois.boeuf1" in letter[0]
     new_secret = SECRET.search(letter[0]).group(1)

@@ -50,6 +50,8 @@ def test_enrolment_sets_the_password_then_the_totp_then_shows_ten_recovery_codes
 
     codes_page = confirm_setup(client, pyotp.TOTP(secret).now())
     assert codes_page.status_code == 200
+    # The pages that show a secret (the TOTP key, the recovery codes) are never cached.
+    assert setup.headers["Cache-Control"] == codes_page.headers["Cache-Control"] == "no-store"
     codes = RECOVERY_CODE.findall(codes_page.text)
     assert len(set(codes)) == 10
     cookie = next(value for value in codes_page.headers.getlist("Set-Cookie") if value.startswith("idp_staff="))

@@ -1,0 +1,105 @@
+"""Work that runs in a background thread of the process, so that no page waits for it:
+the emails of a committed transaction (`idp.mail`), and what a request queues in its
+transaction for after its commit, whose time must not show in the answer (docs/security.md,
+« No account enumeration »).
+
+    defer(answer_password_reset, identifier, ip)   # in the request: after its commit
+    in_background(deliver, ids)                     # now
+
+Each job runs in an application context and commits its own transaction; a rollback of the
+request drops the jobs it deferred. A job that fails is logged (its name and the exception's
+class, never its arguments) and dropped: these jobs are requests a person makes again when
+no email comes, or sends that the outbox retries; nothing is kept only here.
+"""
+
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor, wait
+
+from flask import current_app
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from .extensions import db
+
+log = logging.getLogger(__name__)
+
+_QUEUED = "idp.deferred.queued"
+
+
+def defer(job, *args):
+    """Run `job(*args)` once the caller's transaction has committed, in the background."""
+    db.session.info.setdefault(_QUEUED, []).append((job, args))
+
+
+def in_background(job, *args):
+    """Run `job(*args)` now, in the background."""
+    current_app.extensions["idp.deferred"].submit(job, args)
+
+
+def wait_for_jobs(app=None, timeout=None):
+    """Wait until the background jobs (of `app`, default the current one) have run, those
+    they started included."""
+    (app or current_app).extensions["idp.deferred"].wait(timeout)
+
+
+class Jobs:
+    """Two background threads per process, created at the first use (after gunicorn forks)."""
+
+    def __init__(self, app):
+        self.app = app
+        self._lock = threading.Lock()
+        self._executor = None
+        self._futures = set()
+
+    def submit(self, job, args):
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="idp-background")
+            future = self._executor.submit(self._run, job, args)
+            self._futures.add(future)
+        future.add_done_callback(self._forget)
+
+    def _forget(self, future):
+        with self._lock:
+            self._futures.discard(future)
+
+    def _run(self, job, args):
+        with self.app.app_context():
+            try:
+                job(*args)
+                db.session.commit()
+            except Exception as error:
+                db.session.rollback()
+                log.error("deferred job %s failed: %s", job.__name__, type(error).__name__)
+
+    def wait(self, timeout=None):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._lock:
+                pending = list(self._futures)
+            left = None if deadline is None else max(deadline - time.monotonic(), 0)
+            if not pending or left == 0:
+                return
+            wait(pending, left)
+
+
+def _after_commit(session):
+    queued = session.info.pop(_QUEUED, None)
+    if queued:
+        jobs = current_app.extensions["idp.deferred"]
+        for job, args in queued:
+            jobs.submit(job, args)
+
+
+def _after_transaction_end(session, transaction):
+    if transaction.parent is None:
+        session.info.pop(_QUEUED, None)
+
+
+def init_app(app):
+    app.extensions["idp.deferred"] = Jobs(app)
+    for name, listener in (("after_commit", _after_commit), ("after_transaction_end", _after_transaction_end)):
+        if not event.contains(Session, name, listener):
+            event.listen(Session, name, listener)
