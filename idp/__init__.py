@@ -8,7 +8,7 @@ from pathlib import Path
 from flask import Flask, current_app, has_request_context, request, session
 from flask.sessions import SecureCookieSessionInterface
 from jinja2 import StrictUndefined
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -37,7 +37,7 @@ def create_app(config=None, command_line=False):
     app = Flask(__name__, template_folder=str(TEMPLATES), instance_path=None if INSTALLED else str(settings.ROOT / "instance"))
     app.config.update(values)
     app.session_interface = CookieSessionOnDemand()
-    _configure(app)
+    _configure(app, command_line)
 
     db.init_app(app)
     if app.config["DATABASE_URL"].startswith("sqlite"):
@@ -85,7 +85,7 @@ def create_app(config=None, command_line=False):
     return app
 
 
-def _configure(app):
+def _configure(app, command_line=False):
     config = app.config
     if not config["KEYS_DIR"]:
         config["KEYS_DIR"] = str(Path(app.instance_path) / "keys" if INSTALLED else settings.ROOT / "keys")
@@ -94,15 +94,7 @@ def _configure(app):
     if not config["HASH_KEY"]:
         config["HASH_KEY"] = hashlib.sha256(b"idp-hash-key:" + config["SECRET_KEY"].encode()).hexdigest()
     config["SQLALCHEMY_DATABASE_URI"] = config["DATABASE_URL"]
-    if config["DATABASE_URL"].startswith("postgresql"):
-        from .oidc.fast_path import LazilyDescribedCursor
-
-        # No pre-ping: it would cost a round trip per request; a connection that dies with a
-        # database restart fails one request and the pool then reconnects.
-        options = {"pool_size": 10, "max_overflow": 10, "pool_recycle": 3600}
-        if config["FAST_PATH"]:
-            options["connect_args"] = {"cursor_factory": LazilyDescribedCursor}
-        config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", options)
+    config["SQLALCHEMY_ENGINE_OPTIONS"] = _engine_options(config, command_line)
     config["SESSION_COOKIE_NAME"] = "idp_ui"
     config["SESSION_COOKIE_HTTPONLY"] = True
     config["SESSION_COOKIE_SAMESITE"] = "Lax"
@@ -128,6 +120,35 @@ def _configure(app):
     # Authlib logs issued tokens at DEBUG level: never let that reach a log, whatever
     # level the deployment chooses.
     logging.getLogger("authlib").setLevel(max(logging.INFO, logging.getLogger("authlib").level))
+
+
+def _engine_options(config, command_line):
+    """SQLAlchemy's engine options: the given SQLALCHEMY_ENGINE_OPTIONS over the defaults, and
+    always `hide_parameters`, so that a database error's message (logged, or printed by a
+    command) never carries a statement's values: pupils' names and birth dates, secrets'
+    hashes."""
+    options = {}
+    connect_args = {}
+    if config["DATABASE_URL"].startswith("postgresql"):
+        from .oidc.fast_path import LazilyDescribedCursor
+
+        # No pre-ping: it would cost a round trip per request; a connection that dies with a
+        # database restart fails one request and the pool then reconnects.
+        options = {"pool_size": 10, "max_overflow": 10, "pool_recycle": 3600}
+        if config["FAST_PATH"]:
+            connect_args["cursor_factory"] = LazilyDescribedCursor
+        if config["STATEMENT_TIMEOUT"] > 0 and not command_line:
+            # Set once per connection, when it is opened: no round trip per request. The
+            # command line (imports, purge, sweep, mail worker) may run longer statements.
+            # Options the URL gives (`?options=…`) are kept: connect_args replace them.
+            given = make_url(config["DATABASE_URL"]).query.get("options", "")
+            timeout = f"-c statement_timeout={int(config['STATEMENT_TIMEOUT'])}"
+            connect_args["options"] = f"{' '.join(given) if isinstance(given, tuple) else given} {timeout}".strip()
+    given = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    connect_args |= given.pop("connect_args", {})
+    if connect_args:
+        options["connect_args"] = connect_args
+    return {**options, **given, "hide_parameters": True}
 
 
 class CookieSessionOnDemand(SecureCookieSessionInterface):

@@ -9,6 +9,8 @@ Conventions every command follows, so that operators can script them:
   traceback (`IdpGroup.invoke`, the one place every command passes through).
 """
 
+import logging
+
 import click
 from flask import current_app
 from flask.cli import AppGroup, FlaskGroup, with_appcontext
@@ -21,7 +23,7 @@ from . import create_app
 from .accounts.sweep import sweep
 from .audit import audit
 from .cli_support import Refused, emit, former_name, json_option, table, transactional
-from .errors import InvalidInput
+from .errors import InvalidInput, describe_database_error, is_database_error
 from .extensions import db
 from .mail.cli import mail
 from .models import Client
@@ -34,6 +36,9 @@ from .schools.demo_accounts import create_active_account
 from .schools.establishments import add_establishment
 from .staff_accounts.cli import staff
 
+log = logging.getLogger("idp")
+
+DATABASE_REFUSED = "La base de données a refusé l'opération : la commande s'arrête, sa transaction en cours est annulée (détail ci-dessus)."
 SCHEMA_BEHIND = "La base de données n'est pas à jour : lancez `idp db upgrade`."
 # PostgreSQL's undefined_table and undefined_column; SQLite says it in words.
 UNDEFINED_TABLE_OR_COLUMN = {"42P01", "42703"}
@@ -53,7 +58,18 @@ class IdpGroup(FlaskGroup):
         except (OperationalError, ProgrammingError) as error:
             if _schema_is_behind(error):
                 raise Refused(SCHEMA_BEHIND) from None
+            raise _database_refused(error) from None
+        except Exception as error:
+            if is_database_error(error):
+                raise _database_refused(error) from None
             raise
+
+
+def _database_refused(error):
+    """A database error that no command expected: logged without the statement's values nor
+    PostgreSQL's DETAIL (idp.errors.describe_database_error), then one French line, exit 1."""
+    log.error("database error: %s", describe_database_error(error))
+    return Refused(DATABASE_REFUSED)
 
 
 main = IdpGroup(

@@ -141,6 +141,35 @@ SETTINGS = [
         "off: through the ORM, as every other request.",
         bool,
     ),
+    Setting(
+        "STATEMENT_TIMEOUT",
+        10000,
+        "Milliseconds a database statement of a web request may run before PostgreSQL cancels it (the person gets an "
+        "error page, the worker goes on); 0: no limit. The `idp` command runs without it.",
+        int,
+    ),
+    Setting(
+        "IMPORT_MAX_BYTES",
+        50 * 1024 * 1024,
+        "Largest school file an import reads, in bytes, and the most a zip may unpack to (a large lycée's SIECLE export "
+        "with addresses is about 10 MiB).",
+        int,
+    ),
+    Setting(
+        "IMPORT_MAX_ROWS",
+        30000,
+        "Most rows a school CSV may have, and most records of one kind (pupils, persons, links) in a SIECLE export: "
+        "a lycée of 5,000 pupils has about 10,000 rows and 20,000 links.",
+        int,
+    ),
+    Setting(
+        "LETTERS_PER_FILE",
+        2000,
+        "Most accounts issued, and letters printed, at once: one click of the back office's issue page, one PDF of "
+        "`idp accounts issue` (which writes as many as needed), whole classes when they fit. A letter holds about 7 KB "
+        "of a worker's memory until its PDF is sent.",
+        int,
+    ),
     Setting("PROXY_COUNT", 0, "Number of reverse proxies in front of the provider whose X-Forwarded-* headers are trusted.", int),
     Setting("ACTIVATION_DAYS", 90, "Days an issued account has to be activated (its activation link lives as long); then it expires.", int),
     Setting("INACTIVITY_DAYS", 365, "Days without a login after which an active account is invalidated.", int),

@@ -30,7 +30,8 @@ def init_app(app):
 
 
 def accepts_uploads(max_bytes):
-    """Let a view's requests bring up to `max_bytes` (files), instead of MAX_CONTENT_LENGTH."""
+    """Let a view's requests bring up to `max_bytes` (files), instead of MAX_CONTENT_LENGTH:
+    a number, or a function of the application's configuration that gives it."""
 
     def mark(view):
         view.max_content_length = max_bytes
@@ -42,6 +43,8 @@ def accepts_uploads(max_bytes):
 def refuse_malformed_request():
     view = current_app.view_functions.get(request.endpoint)
     limit = getattr(view, "max_content_length", None)
+    if callable(limit):
+        limit = limit(current_app.config)
     if limit is not None:
         # Before the form is read below: the body is parsed once, under this limit.
         request.max_content_length = limit

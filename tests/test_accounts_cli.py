@@ -113,3 +113,19 @@ def test_unknown_identifier_is_a_clear_error(run, establishment, tmp_path):
         result = run("accounts", *args)
         assert result.exit_code == 1
         assert "Compte inconnu : 'nobody.here1'" in result.output
+
+
+def test_issue_writes_one_file_per_batch_and_commits_each(run, app, school, tmp_path):
+    app.config["LETTERS_PER_FILE"] = 2
+    letters = tmp_path / "lettres.pdf"
+    result = run("accounts", "issue", "--establishment", "0140001A", "--letters", str(letters), "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    # 5B (Marc and Paul) fits in one file; 6A (Alice and her two parents) is cut in two.
+    names = ["lettres.pdf", "lettres-2.pdf", "lettres-3.pdf"]
+    assert data["letters"] == [str(tmp_path / name) for name in names]
+    printed = [[page_value(text, "Identifiant") for text in pdf_pages((tmp_path / name).read_bytes())] for name in names]
+    assert printed == [["marc.petit1", "paul.petit1"], ["alice.dupont1", "jean.dupont1"], ["marie.dupont1"]]
+    assert [each["identifier"] for each in data["issued"]] == [identifier for page in printed for identifier in page]
+    result = run("accounts", "issue", "--establishment", "0140001A", "--letters", str(letters))
+    assert "Aucun compte à émettre" in result.output

@@ -9,7 +9,6 @@ import pytest
 
 from idp.extensions import db
 from idp.models import AuditEvent, LegalGuardian, Pupil, PupilImport
-from idp.schools import files as school_files
 from idp.schools.files import read_files
 from idp.schools.imports import ImportRefused
 from idp.schools.records import GuardianRecord, email_problem
@@ -203,17 +202,19 @@ def test_unknown_xml_is_refused(school):
     assert "EXPORT" in refused.problems[0].reason
 
 
-def test_zip_bomb_stops_at_the_size_limit(school, app, monkeypatch):
-    monkeypatch.setattr(school_files, "MAX_BYTES", 1024 * 1024)
+def test_zip_bomb_stops_at_the_size_limit(school, app):
+    app.config["IMPORT_MAX_BYTES"] = 1024 * 1024
     # 16 MiB of spaces compress to about 16 KiB.
     bomb = zipped("ElevesSansAdresses.zip", ("ElevesSansAdresses.xml", b" " * (16 * 1024 * 1024)))
     assert len(bomb[1]) < 1024 * 1024
     refused = school([bomb])
     assert problems(refused) == [("ElevesSansAdresses.zip", None, None)]
     assert "1 Mo" in refused.problems[0].reason
-    # Many members that each fit but together do not.
-    members = [(f"part{index}.xml", b" " * (300 * 1024)) for index in range(4)]
-    assert "1 Mo" in school([zipped("parts.zip", *members)]).problems[0].reason
+    # Many members that each fit but together do not: what each unpacked to is counted.
+    export = b"<BEE_ELEVES><PARAMETRES><UAJ>0140001A</UAJ></PARAMETRES>%s</BEE_ELEVES>" % (b" " * (300 * 1024))
+    members = [(f"part{index}.xml", export) for index in range(4)]
+    refused = school([zipped("parts.zip", *members)])
+    assert "l'archive dépasse 1 Mo une fois décompressée" in refused.problems[-1].reason
     assert nothing_written(app)
 
 
@@ -415,3 +416,71 @@ def test_refused_import_from_the_command_line_lists_the_rows_and_exits_1(app, es
     assert nothing_written(app)
     with app.app_context():
         assert db.session.scalar(db.select(db.func.count()).select_from(AuditEvent)) == 0
+
+
+def edited(name, *replacements):
+    """A fixture export with its text replaced, as an upload."""
+    name, data = fixture(name)
+    text = data.decode("iso-8859-15")
+    for old, new in replacements:
+        assert old in text, old
+        text = text.replace(old, new, 1)
+    return name, text.encode("iso-8859-15")
+
+
+def test_a_legal_guardian_with_a_control_character_is_refused_a_contact_is_not(school, app):
+    eleves = fixture("ElevesSansAdresses.xml")
+    # PERSONNE 2001 is Alice's legal guardian; the contact of 1004 (level 3) gets no account.
+    refused = school([eleves, edited("ResponsablesAvecAdresses.xml", ("<PRENOM>Jean</PRENOM>", "<PRENOM>Je&#x9B;an</PRENOM>"))])
+    assert problems(refused) == [("ResponsablesAvecAdresses.xml", 11, "PRENOM")]
+    assert refused.problems[0].reason.startswith("responsable 2001 : contient un caractère de contrôle invisible (code U+009B)")
+    assert nothing_written(app)
+    counts = school([eleves, edited("ResponsablesAvecAdresses.xml", ("<PRENOM>Paul</PRENOM>", "<PRENOM>Pa&#x9B;ul</PRENOM>"))])
+    assert counts["guardians_created"] == 3
+
+
+def test_a_guardians_export_with_wrong_links_lists_them(school, app):
+    eleves = fixture("ElevesSansAdresses.xml")
+    moved = "<ELEVE_ID>1002</ELEVE_ID>\n        <PERSONNE_ID>2003</PERSONNE_ID>"
+    cases = [
+        ((moved, moved.replace("1002", "1001")), "l'élève 1001 a plus de deux responsables légaux, ou deux de même rang."),
+        (("<NOM_DE_FAMILLE>BŒUF</NOM_DE_FAMILLE>", "<NOM_DE_FAMILLE></NOM_DE_FAMILLE>"), "responsable 2003 : le nom est obligatoire."),
+        (
+            ("<PERSONNE_ID>2002</PERSONNE_ID>", "<PERSONNE_ID>9999</PERSONNE_ID>"),
+            "le responsable légal 9999 de l'élève 1001 n'est pas dans PERSONNES.",
+        ),
+    ]
+    for replacement, reason in cases:
+        refused = school([eleves, edited("ResponsablesAvecAdresses.xml", replacement)])
+        assert [problem.reason for problem in refused.problems] == [reason]
+    assert nothing_written(app)
+
+
+def test_a_class_name_with_a_control_character_is_refused(school):
+    refused = school(
+        [edited("ElevesSansAdresses.xml", ("<CODE_STRUCTURE>6A</CODE_STRUCTURE>", "<CODE_STRUCTURE>6&#x80;A</CODE_STRUCTURE>"))]
+    )
+    assert [problem.column for problem in refused.problems] == ["CODE_STRUCTURE"]
+    assert "U+0080" in refused.problems[0].reason
+
+
+def test_a_document_nested_deeper_than_any_export_is_refused(school):
+    nested = b"<BEE_ELEVES>" + b"<A>" * 20 + b"</A>" * 20 + b"</BEE_ELEVES>"
+    refused = school([("ElevesSansAdresses.xml", nested)])
+    assert "n'a pas la forme d'un export SIECLE" in refused.problems[0].reason
+
+
+def test_the_problems_of_a_file_stop_at_two_hundred(school):
+    rows = [f"{number};Dupont;;04/05/2012;6A;;;;" for number in range(300)]
+    refused = school([csv_file(*rows)])
+    assert len(refused.problems) == 201
+    assert refused.problems[-1].reason.startswith("200 problèmes : la lecture du fichier s'arrête là.")
+
+
+def test_unreadable_csv_lines_are_refused_with_their_line(school):
+    too_long = school([csv_file("1;Dupont;Alice;04/05/2012;6A;;;;", "2;" + "x" * 20_000 + ";A;04/05/2012;6A;;;;")])
+    assert [problem.line for problem in too_long.problems] == [3]
+    assert too_long.problems[0].reason.startswith("la ligne dépasse 10\u202f000 caractères")
+    # A quotation mark left open: the cell runs on, line after line, past what a cell may hold.
+    unclosed = school([csv_file("1;Dupont;Alice;04/05/2012;6A;;;;", '2;"Martin' + "\nx" * 70_000)])
+    assert unclosed.problems[0].reason.startswith("ligne illisible : un guillemet ouvert n'est pas refermé")

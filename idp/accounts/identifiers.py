@@ -50,6 +50,13 @@ BATCH = 1000
 SLACK = 3
 
 
+def lock_stems(names):
+    """Lock the stems of `names` [(given_name, family_name)] until the transaction ends
+    (PostgreSQL): what an issue in several allocations takes first, all at once and in
+    order, so that its later allocations wait for nothing (and never for each other)."""
+    _lock_stems({identifier_stem(given_name, family_name) for given_name, family_name in names})
+
+
 def _lock_stems(stems):
     if db.session.get_bind().dialect.name != "postgresql":
         # SQLite (the demo) has a single writer; the unique constraint still guards.
@@ -90,7 +97,8 @@ def allocate_identifiers(names):
     Homonyms get increasing numbers in list order, each the smallest free N >= 1. One query
     looks up the taken identifiers of a batch of people. On PostgreSQL, the stems are
     locked until the transaction ends, so that two processes never hand out the same
-    identifier: allocate once per transaction, and insert the accounts before committing.
+    identifier: allocate once per transaction (or `lock_stems` every name first), and insert
+    the accounts before the next allocation and before committing.
     """
     stems = [identifier_stem(given_name, family_name) for given_name, family_name in names]
     _lock_stems(set(stems))

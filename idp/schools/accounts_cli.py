@@ -6,10 +6,12 @@ JSON output never carries a provisional secret: it is only on the letters. The c
 follow the conventions of `idp.cli` (French messages, --json, refusals without traceback).
 """
 
+import gc
 import os
 from pathlib import Path
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
 
 from ..accounts.access import find_account, pupils_of
@@ -18,7 +20,7 @@ from ..cli_support import Refused, emit, json_option
 from ..errors import InvalidInput
 from ..extensions import db
 from .establishments import find_establishment
-from .issuing import KINDS, issue_accounts
+from .issuing import KINDS, issue_batch
 
 accounts = AppGroup("accounts", help="Comptes émis par les établissements.")
 
@@ -66,7 +68,8 @@ def describe(account):
 
 def _commit_with_letters(path, issued):
     """Write the letters beside `path`, commit, then put them in place: a failed commit
-    leaves no letters of accounts that do not exist, a failed write issues nothing."""
+    leaves no letters of accounts that do not exist, a failed write issues nothing.
+    `issued` is a list of Issued, or an issue's Batch, read as its letters are drawn."""
     from .letters import render_letters  # here: fpdf2 weighs 29 MB, loaded only to print
 
     partial = path.with_name(path.name + ".part")
@@ -97,25 +100,57 @@ def _run(action, as_json):
 @click.option("--establishment", "uai", required=True, help="UAI de l'établissement.")
 @click.option("--class", "class_name", help="Seulement les élèves de cette classe (et leurs responsables).")
 @click.option("--kind", type=click.Choice(KINDS), default="all", show_default=True, help="parent, eleve ou all.")
-@click.option("--letters", required=True, type=LETTERS, help="Fichier PDF où écrire les lettres.")
+@click.option(
+    "--letters",
+    required=True,
+    type=LETTERS,
+    help="Fichier PDF où écrire les lettres (lettres.pdf, puis lettres-2.pdf… au-delà de IDP_LETTERS_PER_FILE comptes).",
+)
 @json_option
 def issue(uai, class_name, kind, letters, as_json):
     """Émettre les comptes et leurs lettres.
 
     Un compte par responsable légal et par enfant, un compte par élève ; ceux qui ont déjà
     le leur sont laissés tels quels. Le mot de passe provisoire n'est que sur les lettres.
+    Au plus IDP_LETTERS_PER_FILE comptes par fichier, par classes entières : chaque fichier
+    est enregistré avec ses comptes avant le suivant.
     """
 
     def action():
-        issued = issue_accounts(_establishment(uai), class_name, kind)
-        data = {"issued": [_issued(item) for item in issued]}
-        if not issued:
+        establishment = _establishment(uai)
+        data = {"issued": [], "letters": []}
+        counts = {"parent": 0, "eleve": 0}
+        # One batch, one PDF, one commit after another, until nothing is left: the memory of
+        # the command is that of one batch, whatever the establishment's size (and, with
+        # --json, a few words per account for the output).
+        while batch := issue_batch(establishment, class_name, kind, limit=current_app.config["LETTERS_PER_FILE"]):
+            path = letters if not data["letters"] else letters.with_name(f"{letters.stem}-{len(data['letters']) + 1}{letters.suffix}")
+            _commit_with_letters(path, _noted(batch, counts, data["issued"] if as_json else None))
+            data["letters"].append(str(path))
+            if not batch.more:
+                break
+            # The batch's objects (ORM states, the PDF's pages) hold reference cycles: a full
+            # collection frees them before the next batch is drawn, rather than whenever the
+            # interpreter would run one.
+            del batch
+            gc.collect()
+        count = counts["parent"] + counts["eleve"]
+        if not count:
             return data, "Aucun compte à émettre : tous ont déjà le leur (aucune lettre écrite)."
-        _commit_with_letters(letters, issued)
-        parents = sum(1 for entry in data["issued"] if entry["kind"] == "parent")
-        return data, f"{len(issued)} compte(s) émis ({parents} parent(s), {len(issued) - parents} élève(s)) ; lettres : {letters}"
+        parents = counts["parent"]
+        return data, f"{count} compte(s) émis ({parents} parent(s), {count - parents} élève(s)) ; lettres : {', '.join(data['letters'])}"
 
     _run(action, as_json)
+
+
+def _noted(batch, counts, entries=None):
+    """The Issued of `batch`, each counted by kind in `counts` and described in `entries`
+    (unless None) as it goes by."""
+    for item in batch:
+        counts[item.account.kind.value] += 1
+        if entries is not None:
+            entries.append(_issued(item))
+        yield item
 
 
 @accounts.command("show")

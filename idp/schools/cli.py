@@ -28,7 +28,7 @@ def pupils_import(paths, uai, complete, as_json):
         raise click.ClickException(str(error)) from None
     if establishment is None:
         raise click.ClickException(_("Établissement inconnu : %(uai)s (voir idp establishment add).", uai=uai))
-    files = [(path.name, path.read_bytes()) for path in paths]
+    files = [(path.name, path) for path in paths]  # read as they are imported, never whole
     progress = None if as_json else (lambda message: click.echo(message, err=True))
     try:
         result = import_files(establishment, files, complete=complete, progress=progress)

@@ -13,6 +13,7 @@ import codecs
 import csv
 import io
 
+from flask_babel import format_decimal
 from flask_babel import gettext as _
 
 from .records import (
@@ -25,9 +26,11 @@ from .records import (
     GuardianRecord,
     ImportRefused,
     Problem,
+    Problems,
     PupilRecord,
     birth_date_problem,
     clean,
+    control_problem,
     email_problem,
     name_problem,
 )
@@ -48,30 +51,27 @@ GUARDIAN_COLUMNS = COLUMNS[5:]
 SEPARATORS = (";", ",", "\t")
 
 
-def decode(data, filename):
-    """The text of the file, whichever encoding a spreadsheet gave it."""
-    for bom, encoding in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be")):
-        if data.startswith(bom):
-            candidates = [(encoding, data[len(bom) :])]
-            break
-    else:
-        candidates = [("utf-8", data), ("cp1252", data)]
-    for encoding, payload in candidates:
-        try:
-            return payload.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    reason = _("encodage non reconnu : enregistrez le fichier en CSV UTF-8 ou en CSV (séparateur point-virgule) Windows.")
-    raise ImportRefused([Problem(None, None, reason, filename)])
+# Longest physical line read (characters): a row of nine cells is a few hundred.
+MAX_LINE = 10_000
+
+
+def _encodings(head):
+    """The encodings to try, from the first bytes of the file: the one its BOM says, else
+    UTF-8 then Windows-1252."""
+    if head.startswith(codecs.BOM_UTF8):
+        return ["utf-8-sig"]
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return ["utf-16"]
+    return ["utf-8", "cp1252"]
 
 
 def _header_name(cell):
     return "".join(cell.split()).lower()
 
 
-def _header(text, filename):
+def _header(first_line, filename):
     """(separator, column names) of the first line, without the empty cells that end it."""
-    first_line = text.split("\n", 1)[0].rstrip("\r")
+    first_line = first_line.rstrip("\r\n")
     best = None
     for separator in SEPARATORS:
         names = [_header_name(cell) for cell in next(csv.reader([first_line], delimiter=separator), [])]
@@ -89,32 +89,77 @@ def _header(text, filename):
                 problems.append(Problem(1, name, _("colonne manquante."), filename))
         for name in best:
             if name not in COLUMNS or best.count(name) > 1:
-                problems.append(Problem(1, name or None, _("colonne inconnue ou en double."), filename))
+                problems.append(Problem(1, (name or None) and name[:40], _("colonne inconnue ou en double."), filename))
     raise ImportRefused(dict.fromkeys(problems))
 
 
-def read_csv(data, filename):
-    """(pupils {id_eleve: PupilRecord}, guardians {id_eleve: [GuardianRecord]}) of a CSV."""
-    text = decode(data, filename)
-    separator, header = _header(text, filename)
-    problems = []
+def read_csv(open_stream, filename, limits):
+    """(pupils {id_eleve: PupilRecord}, guardians {id_eleve: [GuardianRecord]}) of a CSV.
+
+    `open_stream()` gives the file's bytes from the start (it is read again when the file
+    turns out not to be UTF-8); the file is read line by line, never whole, and refused past
+    `limits.max_rows` rows."""
+    with open_stream() as stream:
+        head = stream.read(4)
+    for encoding in _encodings(head):
+        try:
+            with open_stream() as stream:
+                return _read(stream, encoding, filename, limits)
+        except UnicodeDecodeError:
+            continue
+    reason = _("encodage non reconnu : enregistrez le fichier en CSV UTF-8 ou en CSV (séparateur point-virgule) Windows.")
+    raise ImportRefused([Problem(None, None, reason, filename)])
+
+
+def _lines(text, filename):
+    """The physical lines of `text` (a text stream), each at most MAX_LINE characters."""
+    number = 0
+    while True:
+        line = text.readline(MAX_LINE)
+        if not line:
+            return
+        number += 1
+        if len(line) >= MAX_LINE and not line.endswith(("\n", "\r")):
+            reason = _("la ligne dépasse %(max)s caractères : ce n'est pas un fichier d'élèves.", max=format_decimal(MAX_LINE))
+            raise ImportRefused([Problem(number, None, reason, filename)])
+        yield line
+
+
+def _read(stream, encoding, filename, limits):
+    text = io.TextIOWrapper(stream, encoding=encoding, newline="")
+    lines = _lines(text, filename)
+    separator, header = _header(next(lines, ""), filename)
+    problems = Problems(filename)
     pupils = {}
     guardians = {}
     ranks = {}
+    problem = problems.add
+    # Rows with something in them count against the limit; blank ones, which cost almost
+    # nothing, against ten times it.
+    rows = records = 0
 
-    def problem(line, column, reason):
-        problems.append(Problem(line, column, reason, filename))
-
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator)
+    reader = csv.reader(lines, delimiter=separator)
     try:
-        next(reader)
         for line, cells in enumerate(reader, start=2):
+            records += 1
+            if records > 10 * limits.max_rows:
+                raise ImportRefused([Problem(line, None, _too_many_rows(limits), filename)])
             if len(cells) > len(header) and any(cell.strip() for cell in cells[len(header) :]):
                 problem(line, None, _("la ligne a plus de colonnes que l'en-tête."))
                 continue
-            row = {name: clean(cells[index]) if index < len(cells) else "" for index, name in enumerate(header)}
-            if not any(row.values()):
+            raw = {name: cells[index] if index < len(cells) else "" for index, name in enumerate(header)}
+            if not any(value.strip() for value in raw.values()):
                 continue
+            rows += 1
+            if rows > limits.max_rows:
+                raise ImportRefused([Problem(line, None, _too_many_rows(limits), filename)])
+            controls = [(name, control_problem(value)) for name, value in raw.items()]
+            controls = [(name, reason) for name, reason in controls if reason]
+            for name, reason in controls:
+                problem(line, name, reason)
+            if controls:
+                continue
+            row = {name: clean(value) for name, value in raw.items()}
             record = _pupil(row, line, filename, problem)
             guardian = _guardian(row, line, problem)
             if record is None or guardian is False:
@@ -141,15 +186,22 @@ def read_csv(data, filename):
                 continue
             ranks[record.school_key, guardian.rank] = line
             listed.append(guardian)
-    except csv.Error as error:
-        problem(reader.line_num, None, _("ligne illisible (%(error)s).", error=error))
+    except csv.Error:
+        problem(reader.line_num + 1, None, _("ligne illisible : un guillemet ouvert n'est pas refermé, ou une cellule est démesurée."))
     if not pupils and not problems:
         problem(None, None, _("le fichier ne contient aucun élève."))
-    if problems:
-        raise ImportRefused(problems)
+    problems.refuse()
     for listed in guardians.values():
         listed.sort(key=lambda guardian: guardian.rank)
     return pupils, guardians
+
+
+def _too_many_rows(limits):
+    return _(
+        "le fichier dépasse %(max)s lignes, le plus qu'un fichier puisse compter : vérifiez que c'est bien le fichier des élèves"
+        " de l'établissement, ou importez-le en plusieurs fois (par niveau ou par classe).",
+        max=limits.rows(),
+    )
 
 
 _PUPIL_FIELDS = (("nom", "family_name"), ("prenom", "given_name"), ("date_naissance", "birth_date"), ("classe", "class_name"))

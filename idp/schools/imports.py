@@ -13,8 +13,9 @@ loses its link to the pupil (the account stays, for the history, and can no long
 relying party through that child).
 
 The work is set-based: the establishment's pupils and guardians are loaded in one query
-each and written in bulk, so the number of SQL statements does not grow with the files.
-Nothing is committed here; when the files are refused nothing is written at all.
+each and written in bulk, so the number of SQL statements does not grow with the files;
+the tables' statistics are then refreshed (idp.statistics). Nothing is committed here; when
+the files are refused nothing is written at all.
 """
 
 from collections import defaultdict
@@ -30,7 +31,8 @@ from ..audit import audit
 from ..clock import now
 from ..extensions import db
 from ..models import Account, Establishment, Guardianship, LegalGuardian, Pupil, PupilImport
-from .files import read_files
+from ..statistics import refresh_statistics
+from .files import printable, read_files
 from .records import ImportRefused, Problem, person_key
 
 __all__ = ["COUNTS", "ImportRefused", "ImportResult", "Problem", "import_files", "school_today"]
@@ -82,7 +84,7 @@ def import_files(establishment, files, complete=False, staff=None, progress=None
         establishment_id=establishment.id,
         staff_id=staff.id if staff is not None else None,
         source=data.source,
-        filenames=", ".join(filename for filename, _data in files)[:500],
+        filenames=", ".join(printable(filename) for filename, _data in files)[:500],
         complete=complete,
         counts=counts,
     )
@@ -90,6 +92,8 @@ def import_files(establishment, files, complete=False, staff=None, progress=None
     audit("pupils_imported", uai=establishment.uai, staff_id=record.staff_id, source=data.source, complete=complete, **counts)
     _expire_people()
     db.session.flush()
+    if any(counts[name] for name in COUNTS if name != "pupils_unchanged"):
+        refresh_statistics(Pupil, LegalGuardian)
     return ImportResult(counts, record, data.source)
 
 

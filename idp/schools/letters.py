@@ -315,9 +315,14 @@ def column_width():
 
 
 def render_letters(issued, as_of=None):
-    """One PDF of the letters of `issued` (Issued records), sorted by class then name so
-    that a secretary can hand them out; `as_of` is the date printed on them (today)."""
-    issued = sorted(issued, key=_order)
+    """One PDF of the letters of `issued`, sorted by class then name so that a secretary can
+    hand them out; `as_of` is the date printed on them (today).
+
+    `issued` is a list of Issued records, which are sorted here, or an issue's Batch (or any
+    iterable), which gives them in letter order and is read one letter at a time: no
+    account object is kept once its page is drawn."""
+    if isinstance(issued, (list, tuple)):
+        issued = sorted(issued, key=_order)
     dated_on = _local_date(as_of or now())
     pdf = _Letters()
     pdf.set_title("Téléservices")

@@ -7,6 +7,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
 
+from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -25,6 +26,13 @@ GUARDIAN_FAMILY_NAME = _l("le nom du responsable")
 GUARDIAN_GIVEN_NAME = _l("le prénom du responsable")
 
 INE = re.compile(r"^[0-9A-Z]{11}$")
+# Control characters (Unicode category Cc) other than tab and line breaks, which `clean`
+# turns into spaces: nothing a person types holds them, PostgreSQL refuses NUL in text, and
+# the others would print as nothing on a letter.
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Problems listed for one file at most: past them the file is refused without reading on,
+# the list being long enough to show what is wrong.
+MAX_PROBLEMS = 200
 FRENCH_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 
@@ -63,6 +71,57 @@ class ImportRefused(Exception):
         super().__init__("\n".join(str(problem) for problem in self.problems))
 
 
+class Problems:
+    """The problems of one file, as a parser finds them: `add` them, `refuse()` at the end if
+    there are any. Past MAX_PROBLEMS the file is refused at once, with a last line saying
+    that the list stops there."""
+
+    def __init__(self, filename):
+        self.filename = filename
+        self.found = {}
+
+    def add(self, line, column, reason):
+        self.found.setdefault(Problem(line, column, reason, self.filename))
+        if len(self.found) >= MAX_PROBLEMS:
+            more = _(
+                "%(count)s problèmes : la lecture du fichier s'arrête là. Corrigez-les, puis importez-le à nouveau.", count=MAX_PROBLEMS
+            )
+            raise ImportRefused([*self.found, Problem(None, None, more, self.filename)])
+
+    def __bool__(self):
+        return bool(self.found)
+
+    def refuse(self):
+        """Raise ImportRefused with the problems found, if any."""
+        if self.found:
+            raise ImportRefused(self.found)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much of a school file is read before it is refused (IMPORT_MAX_BYTES and
+    IMPORT_MAX_ROWS): bytes of a file, or unpacked from an archive; rows of a CSV, or records
+    of one kind (pupils, persons, links) in a SIECLE export."""
+
+    max_bytes: int
+    max_rows: int
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(config["IMPORT_MAX_BYTES"], config["IMPORT_MAX_ROWS"])
+
+    def size(self):
+        """The byte limit in the words of a secretary: "50 Mo"."""
+        return in_megabytes(self.max_bytes)
+
+    def rows(self):
+        return format_decimal(self.max_rows)
+
+
+def in_megabytes(size):
+    return _("%(size)s Mo", size=format_decimal(round(size / 2**20, 1)))
+
+
 @dataclass(frozen=True)
 class PupilRecord:
     school_key: str
@@ -99,6 +158,17 @@ class SchoolData:
     source: str
     pupils: dict[str, PupilRecord] = field(default_factory=dict)
     guardians: dict[str, list[GuardianRecord]] | None = None
+
+
+def control_problem(value):
+    """A reason when `value`, as found in the file, holds a control character; None otherwise."""
+    found = CONTROL.search(value or "")
+    if found is None:
+        return None
+    return _(
+        "contient un caractère de contrôle invisible (code U+%(code)s) : effacez-le dans le fichier, puis importez-le à nouveau.",
+        code=f"{ord(found.group()):04X}",
+    )
 
 
 def clean(value):

@@ -3,7 +3,8 @@ school's files. Every page takes the UAI from its address and answers 404 for a 
 member who does not work there; an account id that is not the establishment's is a 404 too.
 """
 
-from flask import flash, g, redirect, render_template, request, url_for
+from flask import current_app, flash, g, redirect, render_template, request, url_for
+from flask_babel import format_decimal
 from flask_babel import gettext as _
 from werkzeug.utils import secure_filename
 from wtforms.fields.choices import SelectChoice
@@ -14,17 +15,18 @@ from ..errors import InvalidInput
 from ..extensions import db
 from ..inputs import accepts_uploads
 from ..schools.dashboard import account_history, class_names, figures, pupils_of_account, recent_imports, search_accounts
-from ..schools.files import MAX_BYTES
 from ..schools.imports import COUNTS, ImportRefused, import_files
-from ..schools.issuing import issue_accounts
+from ..schools.issuing import count_to_issue, issue_batch
 from . import bp
 from .access import account_or_404, establishment_or_404, staff_required
 from .chart import chart
 from .forms import ImportForm, IssueForm, RefusalForm, RegenerateForm, SearchForm
 from .labels import EVENT_LABELS, STATE_LABELS
 
-# An upload holds at most the two SIECLE exports, each within the importer's own limit.
-IMPORT_MAX_CONTENT_LENGTH = 2 * MAX_BYTES + 2**20
+
+def import_max_content_length(config):
+    """An upload holds at most the two SIECLE exports, each within the importer's own limit."""
+    return 2 * config["IMPORT_MAX_BYTES"] + 2**20
 
 
 @bp.get("/etablissements/<uai>/")
@@ -64,8 +66,9 @@ def _account_page(establishment, found, regenerate_form=None, status=200):
 
 
 def _letters(issued, *names):
-    """The letters PDF of `issued`, as a download named after `names` and today. It holds
-    provisional secrets: no cache (the browser's, a proxy's) may keep a copy."""
+    """The letters PDF of `issued` (Issued records, or an issue's Batch read as it is drawn),
+    as a download named after `names` and today. It holds provisional secrets: no cache (the
+    browser's, a proxy's) may keep a copy."""
     filename = secure_filename("-".join(("courriers", *names, now().strftime("%Y%m%d")))) + ".pdf"
     headers = {"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"}
     from ..schools.letters import render_letters  # here: fpdf2 weighs 29 MB per worker
@@ -124,24 +127,43 @@ def issue(uai):
     form = IssueForm()
     form.class_name.choices = [SelectChoice("", _("toutes les classes"))] + [SelectChoice(name, name) for name in classes]
     status = 200
+    limit = current_app.config["LETTERS_PER_FILE"]
     if form.validate_on_submit():
         class_name = form.class_name.data or None
         try:
-            issued = issue_accounts(establishment, class_name, form.kind.data, staff=g.staff)
+            # At most `limit` accounts per click, whole classes while they fit: one PDF, one
+            # transaction, a worker's memory bounded whatever the establishment's size.
+            batch = issue_batch(establishment, class_name, form.kind.data, staff=g.staff, limit=limit)
         except InvalidInput as error:
             form.class_name.errors.append(str(error))
             status = 400
         else:
-            if issued:
-                response = _letters(issued, establishment.uai, class_name or "")
+            if batch:
+                first, last = batch.classes
+                names = [class_name or ""] if not batch.more else [first or _("sans classe"), last or _("sans classe")]
+                response = _letters(batch, establishment.uai, *names)
+                if batch.more:
+                    left = count_to_issue(establishment, class_name, form.kind.data)
+                    flash(
+                        _(
+                            "%(count)s comptes édités (classes %(first)s à %(last)s) : le fichier des courriers en contient au plus"
+                            " %(max)s. Il reste %(left)s comptes à éditer : cliquez de nouveau sur « Éditer » pour les suivants.",
+                            count=format_decimal(len(batch)),
+                            first=first or _("sans classe"),
+                            last=last or _("sans classe"),
+                            max=format_decimal(limit),
+                            left=format_decimal(left),
+                        )
+                    )
                 db.session.commit()
                 return response
             flash(_("Aucun compte à éditer : tous ont déjà le leur. Un courrier perdu se remplace depuis la page du compte (régénérer)."))
-    return render_template("staff/issue.html", establishment=establishment, form=form, figures=figures(establishment)), status
+    page = render_template("staff/issue.html", establishment=establishment, form=form, figures=figures(establishment), limit=limit)
+    return page, status
 
 
 @bp.route("/etablissements/<uai>/import", methods=["GET", "POST"])
-@accepts_uploads(IMPORT_MAX_CONTENT_LENGTH)
+@accepts_uploads(import_max_content_length)
 @staff_required
 def import_pupils(uai):
     establishment = establishment_or_404(uai)
@@ -149,7 +171,8 @@ def import_pupils(uai):
     result = problems = None
     status = 200
     if form.validate_on_submit():
-        files = [(upload.filename or "fichier", upload.read()) for upload in form.files.data or () if upload and upload.filename]
+        # The uploads' streams (on disk past 500 KiB), which the import reads as it goes.
+        files = [(upload.filename, upload.stream) for upload in form.files.data or () if upload and upload.filename]
         try:
             result = import_files(establishment, files, complete=form.complete.data, staff=g.staff)
         except ImportRefused as refused:

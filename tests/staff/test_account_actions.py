@@ -185,3 +185,46 @@ def test_an_unknown_kind_of_account_is_refused_in_words(app, client, secretary, 
     assert "Choisissez les comptes à éditer." in response.text
     with app.app_context():
         assert db.session.scalar(select(db.func.count()).select_from(Account)) == 0
+
+
+@pytest.fixture
+def two_classes(app, establishment):
+    """5B: Zoé and her parent (2 accounts); 6A: Alice and her two parents (3 accounts)."""
+    import_csv(
+        app,
+        "0140001A",
+        HEADER + "E001;Dupont;Alice;04/05/2012;6A;Dupont;Jean;;1\n"
+        "E001;Dupont;Alice;04/05/2012;6A;Durand;Marie;;2\n"
+        "E002;Bœuf;Zoé;12/11/2011;5B;Bœuf;François;;1\n",
+    )
+
+
+def identifiers(response):
+    return [re.search(r"Identifiant : (\S+)", text).group(1) for text in pdf_text(response.data)]
+
+
+def test_a_click_issues_at_most_letters_per_file_whole_classes_first(app, client, secretary, two_classes, clock):
+    app.config["LETTERS_PER_FILE"] = 4
+    log_in(client, secretary)
+    page = client.get("/gestion/etablissements/0140001A/edition")
+    assert "Un fichier contient au plus 4 courriers, par classes entières" in page.text
+    # 5B (2) and 6A (3) do not fit in one file of 4: 5B alone, then 6A.
+    first = post_issue(client, class_name="", kind="all")
+    assert identifiers(first) == ["zoe.boeuf1", "francois.boeuf1"]
+    assert re.fullmatch(r'attachment; filename="courriers-0140001A-5B-5B-\d{8}\.pdf"', first.headers["Content-Disposition"])
+    notice = client.get("/gestion/etablissements/0140001A/edition").text
+    assert "2 comptes édités (classes 5B à 5B) : le fichier des courriers en contient au plus 4. Il reste 3 comptes à éditer" in notice
+    second = post_issue(client, class_name="", kind="all")
+    assert identifiers(second) == ["alice.dupont1", "jean.dupont1", "marie.durand1"]
+    assert "Aucun compte à éditer" in post_issue(client, class_name="", kind="all").text
+    with app.app_context():
+        assert db.session.scalar(select(db.func.count()).select_from(Account)) == 5
+
+
+def test_a_class_larger_than_a_file_is_cut(app, client, secretary, two_classes, clock):
+    app.config["LETTERS_PER_FILE"] = 2
+    log_in(client, secretary)
+    assert identifiers(post_issue(client, class_name="6A", kind="all")) == ["alice.dupont1", "jean.dupont1"]
+    assert identifiers(post_issue(client, class_name="6A", kind="all")) == ["marie.durand1"]
+    with app.app_context():
+        assert db.session.scalar(select(db.func.count()).select_from(Account)) == 3
