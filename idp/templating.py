@@ -3,6 +3,8 @@
 from flask import current_app, request
 from flask_babel import get_locale
 
+from .accounts.deadlines import activation_deadline, inactivity_period
+
 
 def cached_fragment(name, caller):
     """The HTML of a part of the page frame that depends on nothing but the language and
@@ -22,3 +24,6 @@ def cached_fragment(name, caller):
 
 def init_app(app):
     app.jinja_env.globals["cached_fragment"] = cached_fragment
+    # The rules of the life cycle that pages and emails state in words.
+    app.jinja_env.globals["inactivity_period"] = inactivity_period
+    app.jinja_env.globals["activation_deadline"] = activation_deadline

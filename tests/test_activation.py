@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from idp.accounts.deadlines import inactivity_period
 from idp.accounts.sweep import sweep
 from idp.extensions import db
 from idp.models import AccountState, OutboxMessage
@@ -17,7 +18,7 @@ from .fc_helpers import NEW_PASSWORD, SCHOOL_EMAIL, field_errors, fill_form, fir
 from .issuing_helpers import account_row
 from .oidc_helpers import csrf_token
 from .test_login import post_login
-from .travel import frozen, moment
+from .travel import french_date, frozen, in_paris, moment
 
 DAY = timedelta(days=1)
 
@@ -271,3 +272,27 @@ def test_an_invalidated_account_is_told_to_contact_the_establishment(app, pendin
     response = post_login(app.test_client(), "jean.dupont1", NEW_PASSWORD)
     assert response.status_code == 403
     assert "Contactez l'établissement : il peut générer un nouveau compte." in response.text
+
+
+# --- the deadlines each page and email states -----------------------------------------------
+
+
+def test_the_pending_page_and_the_email_give_the_activation_deadline(app, pending_client, smtp_server, issued_at):
+    deadline = french_date(in_paris(issued_at + app.config["ACTIVATION_DAYS"] * DAY).date())
+    page = pending_client.get("/activation-en-attente").text
+    assert f"Activez votre compte au plus tard le {deadline}." in page
+    text = smtp_server.wait_for(1)[0].get_body(("plain",)).get_content()
+    assert f"Ce lien est valable jusqu'au {deadline}." in text
+
+
+def test_the_activated_page_and_the_account_page_give_the_inactivity_rule(app, pending_client, smtp_server):
+    rule = "Un compte inutilisé pendant 12 mois est invalidé : connectez-vous au moins une fois dans ce délai."
+    done = _activate(app.test_client(), link_of(smtp_server.wait_for(1)[0]))
+    assert rule in html.unescape(done.text)
+    assert rule in html.unescape(pending_client.get("/compte/").text)
+
+
+@pytest.mark.parametrize(("days", "words"), [(365, "12 mois"), (730, "24 mois"), (180, "6 mois"), (100, "100 jours"), (1, "1 jour")])
+def test_the_inactivity_period_is_said_as_the_guide_says_it(settings, make_app, days, words):
+    with make_app(settings | {"INACTIVITY_DAYS": days}).test_request_context():
+        assert str(inactivity_period()) == words

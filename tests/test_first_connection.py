@@ -62,9 +62,23 @@ def test_the_form_shows_the_words_of_the_guide(parent_client):
     assert 'value="Valider"' in page
 
 
-def test_the_email_is_prefilled_with_the_school_file_address(parent_client):
+def test_the_school_file_address_is_a_suggestion_in_the_first_field_only(parent_client):
+    """« Entrez votre adresse mail et confirmez-la »: the confirmation is the person's own."""
     page = parent_client.get("/premiere-connexion").text
-    assert re.search(rf'<input [^>]*id="email_confirmation"[^>]*value="{SCHOOL_EMAIL}"', page)
+    assert "Entrez votre adresse mail et confirmez-la." in page
+    assert re.search(rf'<input [^>]*id="email"[^>]*value="{SCHOOL_EMAIL}"', page)
+    assert "Adresse transmise par l'établissement : vérifiez-la ou remplacez-la." in page
+    confirmation = re.search(r'<input [^>]*id="email_confirmation"[^>]*>', page).group(0)
+    assert "value=" not in confirmation or 'value=""' in confirmation
+
+
+def test_without_a_school_file_address_nothing_is_suggested(app, establishment):
+    add_pupil(app, "0140001A", "Léa", "Petit", "6B", [("Marc", "Petit")], birth_date=date(2012, 6, 1))
+    parent = next(each for each in issue(app) if each.kind == "parent")
+    client = start_first_connection(app.test_client(), parent.identifier, parent.secret)
+    page = client.get("/premiere-connexion").text
+    assert "Adresse transmise par" not in page
+    assert re.search(r'<input [^>]*id="email"[^>]*>', page).group(0).count('value="') <= 1
 
 
 def test_a_pupil_gives_their_own_birth_date(app, family):

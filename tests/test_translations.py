@@ -155,3 +155,26 @@ def test_login_page_in_english(client):
         assert word in page.text, word
     for french in ("Identifiant", "Mot de passe", "Valider"):
         assert french not in page.text, french
+
+
+# A space before a colon, semicolon, exclamation or question mark, and French quotation
+# marks: French typography, wrong in English.
+FRENCH_TYPOGRAPHY = re.compile(r"[ \u00a0\u202f][:;!?](?=\s|$)|[«»]")
+
+
+def test_english_uses_english_typography(english):
+    wrong = [
+        f"{_key(entry.id)!r}: {string!r}" for entry in english if entry.id for string in _strings(entry) if FRENCH_TYPOGRAPHY.search(string)
+    ]
+    assert not wrong, "French typography in English:\n  " + "\n  ".join(wrong)
+
+
+def test_the_pages_keep_their_punctuation_inside_the_translated_messages():
+    """A colon typed beside a message in a template (`{{ _("x") }} :`) would stay French in
+    English: the punctuation belongs inside the message."""
+    outside = []
+    for template in (ROOT / "templates").rglob("*.html"):
+        for number, line in enumerate(template.read_text().splitlines(), 1):
+            if re.search(r"\}\}\s*[:;!?](\s|<|$)", line):
+                outside.append(f"{template.relative_to(ROOT)}:{number}: {line.strip()}")
+    assert not outside, "Punctuation outside a translated message:\n  " + "\n  ".join(outside)

@@ -6,6 +6,7 @@ remembered in the signed cookie for `FIRST_CONNECTION_WINDOW`); the rules themse
 """
 
 from datetime import timedelta
+from functools import partial
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import get_locale
@@ -55,11 +56,14 @@ def first_connection():
         flash(_("Pour la première connexion, saisissez l'identifiant et le mot de passe provisoire fournis par l'établissement."))
         return redirect(url_for("auth.login"))
     form = FirstConnectionForm()
+    suggested = _school_email(account)
     if request.method == "GET":
-        form.email.data = form.email_confirmation.data = _school_email(account)
+        # A suggestion in the first field only: the confirmation is the person's own typing.
+        form.email.data = suggested
     pupils = pupils_of(account)
+    page = partial(render_template, "auth/first_connection.html", form=form, account=account, pupils=pupils, suggested_email=suggested)
     if not form.validate_on_submit():
-        return render_template("auth/first_connection.html", form=form, account=account, pupils=pupils)
+        return page()
 
     # The birth date is a credential: its checks are throttled like the login's (on top of
     # the account's own count), when a date was given to compare.
@@ -70,7 +74,7 @@ def first_connection():
         audit("first_connection_throttled", account=account, retry_after=wait)
         db.session.commit()
         form.birth_date.errors = [retry_message(wait)]
-        return too_many_attempts(render_template("auth/first_connection.html", form=form, account=account, pupils=pupils), wait)
+        return too_many_attempts(page(), wait)
 
     outcome = complete_first_connection(
         account,
@@ -94,7 +98,7 @@ def first_connection():
     if not outcome.ok:
         for name, messages in outcome.problems.items():
             getattr(form, name).errors = list(messages)
-        return render_template("auth/first_connection.html", form=form, account=account, pupils=pupils), 400
+        return page(), 400
 
     next_url = session.pop(FIRST_CONNECTION_KEY, {}).get("next")
     if next_url:
