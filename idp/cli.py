@@ -118,7 +118,7 @@ def establishment_add(uai, name, academie, degree, address, phone, contact):
 @click.option("--contact", help="Ligne de contact imprimée sur les courriers ; vide pour l'effacer.")
 @transactional
 def establishment_update(uai, name, address, phone, contact):
-    """Modifier le nom et les coordonnées d'un établissement."""
+    """Changer nom, adresse, téléphone ou contact."""
     found = find_establishment(uai)
     if found is None:
         raise InvalidInput(f"Établissement inconnu : {uai}.")

@@ -21,7 +21,7 @@ def _stored(app, uai="0140001A"):
 def test_the_dashboard_shows_the_form_and_its_staff_change_the_details(app, client, secretary, school, clock):
     log_in(client, secretary)
     dashboard = client.get("/gestion/etablissements/0140001A/").text
-    assert "Coordonnées de l&#39;établissement" in dashboard
+    assert "Coordonnées de l'établissement" in dashboard
     assert 'action="/gestion/etablissements/0140001A/coordonnees"' in dashboard
     assert 'name="csrf_token"' in dashboard
     token = csrf_token(dashboard)
