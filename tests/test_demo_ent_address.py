@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from idp import config as idp_config
-
 from idp.extensions import db
 
 from .demo_helpers import load_example

@@ -10,7 +10,8 @@ from pypdf import PdfReader
 from idp.extensions import db
 from idp.models import Establishment, LegalGuardian
 from idp.schools.establishments import update_establishment
-from idp.schools.letters import CUT_LINE
+from idp.schools.issuing import issue_accounts
+from idp.schools.letters import CUT_LINE, render_letters
 
 from .issuing_helpers import add_pupil, issue, pdf_pages
 
@@ -86,16 +87,11 @@ def test_an_english_letter_says_legal_guardian_of(app, establishment):
     add_pupil(app, "0140001A", "Hugo", "Diallo", "6A", [("Fatou", "Diallo")])
     _set_civility(app, "Fatou", "MME")
     with app.app_context():
-        from idp.models import Account
-        from idp.schools.issuing import issue_accounts
-        from idp.schools.letters import render_letters
-
         issued = issue_accounts(db.session.scalar(db.select(Establishment)), kind="parent")
         for item in issued:
             item.account.language = "en"
         (text,) = pdf_pages(render_letters(issued))
         db.session.rollback()
-        assert Account
     assert "Legal guardian of Hugo Diallo" in text
     assert "Without a login for 12 months, the account is deactivated." in text
 
@@ -145,7 +141,11 @@ def test_the_longest_realistic_letter_fits_one_page_above_the_cut(settings, make
 
 def test_a_long_contact_line_is_wrapped_above_the_title(app, establishment):
     add_pupil(app, "0140001A", "Alice", "Dupont", "6A", [])
-    _set_contact(app, contact="Secrétariat des élèves, bâtiment A, rez-de-chaussée : 02 31 00 00 00, du lundi au vendredi de 8 h à 12 h et de 13 h 30 à 17 h, ou par courriel à ce.0140001a@ac-normandie.fr (réponse sous 48 heures)")
+    contact = (
+        "Secrétariat des élèves, bâtiment A, rez-de-chaussée : 02 31 00 00 00, du lundi au vendredi de 8 h à 12 h "
+        "et de 13 h 30 à 17 h, ou par courriel à ce.0140001a@ac-normandie.fr (réponse sous 48 heures)"
+    )
+    _set_contact(app, contact=contact)
     _, pdf = issue(app, letters=True)
     reader = PdfReader(io.BytesIO(pdf))
     heights = []

@@ -32,7 +32,15 @@ def test_a_name_that_starts_with_no_letter_is_not_elided():
 
 @pytest.mark.parametrize(
     ("civility", "normalized", "feminine"),
-    [("MME", "MME", True), ("Mme", "MME", True), ("Madame", "MME", True), ("M.", "M.", False), ("M", "M.", False), ("", None, False), (None, None, False)],
+    [
+        ("MME", "MME", True),
+        ("Mme", "MME", True),
+        ("Madame", "MME", True),
+        ("M.", "M.", False),
+        ("M", "M.", False),
+        ("", None, False),
+        (None, None, False),
+    ],
 )
 def test_the_civility_of_the_school_file(civility, normalized, feminine):
     assert normalize_civility(civility) == normalized

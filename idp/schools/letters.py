@@ -69,7 +69,6 @@ class _Texts:
             self.site = _("Adresse du site : ")
             self.deadline = _("À activer avant le : ")
             self.inactivity = inactivity_rule()
-            self.contact = _("Pour joindre l'établissement : ")
             self.steps_title = _("Première connexion, en bref")
             site = config["ISSUER"]
             length = config["PASSWORD_MIN_LENGTH"]
@@ -85,7 +84,8 @@ class _Texts:
                 None,
                 _(
                     "Ouvrez le lien reçu par courrier électronique pour activer le compte avant la date ci-dessus "
-                    "(passé ce délai, contactez l'établissement, en haut de ce courrier) : sans cela, vous ne pourrez pas vous connecter à l'ENT."
+                    "(passé ce délai, contactez l'établissement, en haut de ce courrier) : "
+                    "sans cela, vous ne pourrez pas vous connecter à l'ENT."
                 ),
                 _(
                     "Connectez-vous ensuite à %(ent)s (%(url)s) : choisissez « Élève ou parent de l'enseignement public », "
