@@ -7,8 +7,9 @@ import io
 import pytest
 from pypdf import PdfReader
 
+from idp.accounts.lifecycle import regenerate
 from idp.extensions import db
-from idp.models import Establishment, LegalGuardian
+from idp.models import Account, Establishment, LegalGuardian
 from idp.schools.establishments import update_establishment
 from idp.schools.issuing import issue_accounts
 from idp.schools.letters import CUT_LINE, render_letters
@@ -153,3 +154,17 @@ def test_a_long_contact_line_is_wrapped_above_the_title(app, establishment):
     title = next(height for height, text in heights if text == "Votre compte Téléservices")
     joined = " ".join(text for height, text in heights if height > title)
     assert "ce.0140001a@ac-normandie.fr (réponse sous 48 heures)" in joined
+
+
+def test_a_regenerated_letter_keeps_the_grammar_and_the_contact(app, establishment):
+    add_pupil(app, "0140001A", "Élodie", "Diallo", "6A", [("Fatou", "Diallo")])
+    _set_civility(app, "Fatou", "MME")
+    _set_contact(app, phone="02 31 00 00 00")
+    issued = issue(app, kind="parent")
+    with app.app_context():
+        account = db.session.get(Account, issued[0].id)
+        (text,) = pdf_pages(render_letters([regenerate(account)]))
+        db.session.rollback()
+    assert "Responsable légale d'Élodie Diallo" in text
+    assert "Responsable légale : Fatou Diallo" in text
+    assert "02 31 00 00 00" in text.splitlines()

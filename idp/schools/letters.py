@@ -242,7 +242,6 @@ class _Letters(FPDF):
         self.write_at(LEFT, 20, school, style="B", size=13, width=WIDTH)
         if establishment is not None:
             self.grey(LEFT, 25.5, words.academie(establishment.academie), 9)
-            self.letterhead(establishment)
         self.write_at(RIGHT_COLUMN, 30, words.dated)
         y = 39
         self.write_at(RIGHT_COLUMN, y, account.full_name, style="B", size=11, width=column)
@@ -252,6 +251,9 @@ class _Letters(FPDF):
         if class_name:
             y += 5
             self.write_at(RIGHT_COLUMN, y, words.class_label + class_name, size=9, width=column)
+        if establishment is not None:
+            # After the right column, so that the text layer keeps each on lines of its own.
+            self.letterhead(establishment)
 
         y = 59
         self.write_at(LEFT, y, words.title, style="B", size=15)
