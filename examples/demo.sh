@@ -15,6 +15,8 @@ export IDP_ISSUER=http://127.0.0.1:5000
 export IDP_DATABASE_URL="${IDP_DATABASE_URL:-sqlite:///demo.sqlite3}"
 export ENT_ISSUER="$IDP_ISSUER"
 export ENT_BASE_URL=http://127.0.0.1:8765
+# The pages and the letters offer the demo ENT, never the real one: no link leaves the demo.
+export IDP_ENT_URL="$ENT_BASE_URL/"
 # Every email goes to the demo's mail server, which keeps them in this folder.
 export IDP_MAIL_SERVER=127.0.0.1 IDP_MAIL_PORT="${DEMO_MAIL_PORT:-8025}" IDP_MAIL_USE_TLS=0 IDP_MAIL_USE_SSL=0
 export IDP_MAIL_USERNAME= IDP_MAIL_PASSWORD=

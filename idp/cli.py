@@ -33,7 +33,7 @@ from .relying_parties.registration import describe, find_client, register_client
 from .schools.accounts_cli import accounts
 from .schools.cli import pupils
 from .schools.demo_accounts import create_active_account
-from .schools.establishments import add_establishment
+from .schools.establishments import add_establishment, find_establishment, update_establishment
 from .staff_accounts.cli import staff
 
 log = logging.getLogger("idp")
@@ -99,12 +99,44 @@ AUTH_METHOD = click.Choice(AUTH_METHODS)
 @click.option("--name", required=True, help="Nom de l'établissement.")
 @click.option("--academie", default="Normandie", show_default=True, help="Académie.")
 @click.option("--degree", type=click.Choice(["1d", "2d"]), default="2d", show_default=True, help="1d : école ; 2d : collège, lycée.")
+@click.option("--address", help="Adresse postale (lignes séparées par \\n), imprimée sur les courriers.")
+@click.option("--phone", help="Téléphone, par exemple 02 31 00 00 00.")
+@click.option("--contact", help="Ligne de contact imprimée sur les courriers à la place de l'adresse et du téléphone.")
 @transactional
-def establishment_add(uai, name, academie, degree):
+def establishment_add(uai, name, academie, degree, address, phone, contact):
     """Ajouter un établissement."""
-    created = add_establishment(uai, name, academie, degree)
+    created = add_establishment(uai, name, academie, degree, address=_lines(address), phone=phone, contact=contact)
     audit("establishment_added", uai=created.uai)
-    return {"uai": created.uai, "name": created.name}, f"Établissement {created.uai} « {created.name} » ajouté."
+    return _establishment_dict(created), f"Établissement {created.uai} « {created.name} » ajouté."
+
+
+@establishment.command("update")
+@click.argument("uai")
+@click.option("--name", help="Nom de l'établissement.")
+@click.option("--address", help="Adresse postale (lignes séparées par \\n) ; vide pour l'effacer.")
+@click.option("--phone", help="Téléphone, par exemple 02 31 00 00 00 ; vide pour l'effacer.")
+@click.option("--contact", help="Ligne de contact imprimée sur les courriers ; vide pour l'effacer.")
+@transactional
+def establishment_update(uai, name, address, phone, contact):
+    """Changer nom, adresse, téléphone ou contact."""
+    found = find_establishment(uai)
+    if found is None:
+        raise InvalidInput(f"Établissement inconnu : {uai}.")
+    changed = update_establishment(found, name=name, address=_lines(address), phone=phone, contact=contact)
+    if changed:
+        audit("establishment_updated", uai=found.uai, fields=changed)
+    message = f"Établissement {found.uai} modifié : {', '.join(changed)}." if changed else f"Établissement {found.uai} : rien à modifier."
+    return {**_establishment_dict(found), "changed": changed}, message
+
+
+def _lines(address):
+    """An address typed on one command line: '\\n' separates its lines."""
+    return None if address is None else address.replace("\\n", "\n")
+
+
+def _establishment_dict(found):
+    fields = ("uai", "name", "academie", "degree", "address", "phone", "contact")
+    return {field: getattr(found, field) for field in fields}
 
 
 @demo_account.command("create")

@@ -3,7 +3,8 @@
 from flask import current_app, request
 from flask_babel import get_locale
 
-from .accounts.deadlines import activation_deadline, inactivity_period
+from .accounts.deadlines import activation_deadline
+from .accounts.delays import inactivity_rule
 
 
 def cached_fragment(name, caller):
@@ -25,5 +26,5 @@ def cached_fragment(name, caller):
 def init_app(app):
     app.jinja_env.globals["cached_fragment"] = cached_fragment
     # The rules of the life cycle that pages and emails state in words.
-    app.jinja_env.globals["inactivity_period"] = inactivity_period
+    app.jinja_env.globals["inactivity_rule"] = inactivity_rule
     app.jinja_env.globals["activation_deadline"] = activation_deadline

@@ -9,7 +9,7 @@ from flask.cli import ScriptInfo
 
 from idp.cli import SCHEMA_BEHIND, main
 from idp.extensions import db
-from idp.models import Account, Client
+from idp.models import Account, AuditEvent, Client, Establishment
 
 
 @pytest.fixture
@@ -288,3 +288,48 @@ def test_settings_markdown_table_is_in_the_readme(run):
 
     table = run("settings", "--markdown").output.strip()
     assert table in (ROOT / "README.md").read_text()
+
+
+def test_an_establishment_is_added_and_updated_with_its_contact_details(run, app):
+    added = run(
+        "establishment", "add", "--uai", "0140001A", "--name", "Collège Jean Moulin",
+        "--address", "12 rue des Écoles\\n14000 Caen", "--phone", "0231000000", "--json",
+    )  # fmt: skip
+    assert added.exit_code == 0, added.output
+    assert json.loads(added.output) == {
+        "uai": "0140001A", "name": "Collège Jean Moulin", "academie": "Normandie", "degree": "2d",
+        "address": "12 rue des Écoles\n14000 Caen", "phone": "02 31 00 00 00", "contact": None,
+    }  # fmt: skip
+    updated = run("establishment", "update", "0140001a", "--name", "Collège Jean-Moulin", "--contact", "Secrétariat : 02 31 99 99 99")
+    assert updated.exit_code == 0, updated.output
+    assert updated.output == "Établissement 0140001A modifié : name, contact.\n"
+    cleared = json.loads(run("establishment", "update", "0140001A", "--phone", "", "--address", "", "--json").output)
+    assert (cleared["address"], cleared["phone"], cleared["contact"]) == (None, None, "Secrétariat : 02 31 99 99 99")
+    assert cleared["changed"] == ["address", "phone"]
+    assert run("establishment", "update", "0140001A").output == "Établissement 0140001A : rien à modifier.\n"
+    with app.app_context():
+        events = db.session.scalars(db.select(AuditEvent).where(AuditEvent.event == "establishment_updated")).all()
+        assert [event.details["fields"] for event in events] == [["name", "contact"], ["address", "phone"]]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--phone", "12 34"], "Téléphone invalide : '12 34' (un numéro français, par exemple 02 31 00 00 00 ou +33 2 31 00 00 00)."),
+        (["--phone", "+44 20 7946 0000"], "Téléphone invalide"),
+        (["--address", "1\\n2\\n3\\n4\\n5"], "L'adresse tient en 4 lignes au plus."),
+        (["--contact", "x" * 201], "La ligne de contact fait 200 caractères au plus."),
+        (["--name", "  "], "Le nom de l'établissement est obligatoire."),
+    ],
+)
+def test_bad_establishment_details_are_refused_and_nothing_changes(run, app, establishment, options, message):
+    result = run("establishment", "update", "0140001A", "--phone", "02 31 00 00 00", *options)
+    assert result.exit_code == 1
+    assert message in result.output
+    with app.app_context():
+        assert db.session.scalar(db.select(Establishment.phone)) is None
+
+
+def test_updating_an_unknown_establishment_is_refused(run, establishment):
+    result = run("establishment", "update", "0999999Z", "--phone", "02 31 00 00 00")
+    assert result.exit_code == 1 and "Établissement inconnu : 0999999Z." in result.output

@@ -484,3 +484,11 @@ def test_unreadable_csv_lines_are_refused_with_their_line(school):
     # A quotation mark left open: the cell runs on, line after line, past what a cell may hold.
     unclosed = school([csv_file("1;Dupont;Alice;04/05/2012;6A;;;;", '2;"Martin' + "\nx" * 70_000)])
     assert unclosed.problems[0].reason.startswith("ligne illisible : un guillemet ouvert n'est pas refermé")
+
+
+def test_siecle_civilities_are_kept_for_the_letters_and_a_csv_keeps_them(school, app):
+    school([fixture("ElevesSansAdresses.xml"), fixture("ResponsablesAvecAdresses.xml")])
+    with app.app_context():
+        civilities = dict(db.session.execute(db.select(LegalGuardian.given_name, LegalGuardian.civility)).all())
+    # LC_CIVILITE « M. » and « MME »: Marie Durand is « Responsable légale » on her letter.
+    assert civilities == {"Jean": "M.", "Marie": "MME", "François": "M."}

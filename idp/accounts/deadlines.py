@@ -15,8 +15,6 @@ each pair equal over a grid of dates and states.
 from datetime import timedelta
 
 from flask import current_app
-from flask_babel import ngettext
-from flask_babel.speaklater import LazyString
 from sqlalchemy import case, func
 
 from ..models import Account, AccountState
@@ -27,20 +25,6 @@ AWAITING_ACTIVATION = (AccountState.ISSUED, AccountState.PENDING_EMAIL)
 
 def _days(name):
     return timedelta(days=current_app.config[name])
-
-
-def inactivity_period():
-    """How long an account may stay unused, as the guide says it ("12 mois"; "90 jours"
-    for a setting that is no whole number of months), in the language of the page, email
-    or letter it ends up in (lazy)."""
-    return LazyString(_period_words, current_app.config["INACTIVITY_DAYS"])
-
-
-def _period_words(days):
-    months = 12 * days // 365 if days % 365 == 0 else days // 30 if days % 30 == 0 else None
-    if months:
-        return ngettext("%(num)d mois", "%(num)d mois", months)
-    return ngettext("%(num)d jour", "%(num)d jours", days)
 
 
 # --- activation ------------------------------------------------------------------------

@@ -12,12 +12,12 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import Select, delete, or_, update
+from sqlalchemy import Select, delete, or_, select, update
 
 from ..audit import audit
 from ..clock import now
 from ..extensions import db
-from ..models import Account, AccountLink, AccountState, AuthorizationCode, LoginSession, Pupil, Token
+from ..models import Account, AccountLink, AccountState, AuthorizationCode, LegalGuardian, LoginSession, Pupil, Token
 from ..security import keyed_hash
 from .access import pupils_of
 
@@ -38,6 +38,8 @@ class Issued:
     account: Account
     secret: str
     pupils: tuple[Pupil, ...]
+    # A parent's civility in the school file (LegalGuardian.civility), for « Responsable légale ».
+    civility: str | None = None
 
 
 def new_provisional_secret():
@@ -125,7 +127,8 @@ def regenerate(account, staff=None):
     account.inactivity_warned_at = None
     revoke_everything(account.id)
     audit("account_regenerated", account=account, **_staff_details(staff))
-    return Issued(account, secret, tuple(pupils_of(account)))
+    civility = db.session.scalar(select(LegalGuardian.civility).where(LegalGuardian.account_id == account.id))
+    return Issued(account, secret, tuple(pupils_of(account)), civility)
 
 
 def set_refusal(account, refused, staff=None):

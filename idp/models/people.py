@@ -5,7 +5,7 @@ import enum
 import secrets
 from datetime import date, datetime
 
-from sqlalchemy import Date, Enum, ForeignKey, String, UniqueConstraint
+from sqlalchemy import Date, Enum, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, query_expression, relationship
 
 from ..clock import now
@@ -48,6 +48,11 @@ class Establishment(db.Model):
     academie: Mapped[str] = mapped_column(String(100), default="Normandie")
     # "1d" (premier degré: écoles) or "2d" (second degré: collèges, lycées).
     degree: Mapped[str] = mapped_column(String(2), default="2d")
+    # How a family reaches the school, printed on the letters: the postal address (lines),
+    # the phone, or a free contact line (« Secrétariat : 02 31 00 00 00, le matin »).
+    address: Mapped[str | None] = mapped_column(Text)
+    phone: Mapped[str | None] = mapped_column(String(20))
+    contact: Mapped[str | None] = mapped_column(String(200))
 
     pupils: Mapped[list["Pupil"]] = relationship(back_populates="establishment")
 
@@ -169,6 +174,8 @@ class LegalGuardian(db.Model):
     given_name: Mapped[str] = mapped_column(String(100))
     family_name: Mapped[str] = mapped_column(String(100))
     school_email: Mapped[str | None] = mapped_column(String(254))
+    # SIECLE's LC_CIVILITE, « M. » or « MME » (None in a CSV): « Responsable légale » for MME.
+    civility: Mapped[str | None] = mapped_column(String(10))
     account_id: Mapped[int | None] = mapped_column(ForeignKey("account.id", ondelete="SET NULL"), unique=True)
 
     pupil: Mapped[Pupil] = relationship(back_populates="legal_guardians")

@@ -163,7 +163,7 @@ def _update(model, rows):
 
 def _import_guardians(establishment_id, guardians, pupil_ids, counts):
     columns = [getattr(LegalGuardian, name) for name in ("id", "pupil_id", "rank", "school_key", "given_name", "family_name")]
-    columns += [LegalGuardian.school_email, LegalGuardian.account_id]
+    columns += [LegalGuardian.school_email, LegalGuardian.civility, LegalGuardian.account_id]
     stored = defaultdict(list)
     query = select(*columns).join(Pupil, Pupil.id == LegalGuardian.pupil_id).where(Pupil.establishment_id == establishment_id)
     for row in db.session.execute(query):
@@ -183,6 +183,7 @@ def _import_guardians(establishment_id, guardians, pupil_ids, counts):
                 "given_name": record.given_name,
                 "family_name": record.family_name,
                 "school_email": canonical_email(record.email) if record.email else None,
+                "civility": record.civility or (row.civility if row is not None and record.school_key is None else None),
             }
             if row is None:
                 created.append({"pupil_id": pupil_id, **values})

@@ -94,6 +94,7 @@ class _Person:
     class_name: str | None
     given_name: str
     family_name: str
+    civility: str | None = None
 
 
 def _current_pupils(establishment, class_names=None):
@@ -126,6 +127,7 @@ def _people(establishment, class_names, kind):
                 LegalGuardian.id,
                 LegalGuardian.given_name,
                 LegalGuardian.family_name,
+                LegalGuardian.civility,
                 Pupil.id.label("pupil_id"),
                 Pupil.class_name,
                 Pupil.given_name.label("pupil_given_name"),
@@ -138,7 +140,7 @@ def _people(establishment, class_names, kind):
             key = letter_key(
                 row.class_name, row.pupil_family_name, row.pupil_given_name, row.pupil_id, True, row.family_name, row.given_name
             )
-            found[key[0]].append(_Person(key, row.pupil_id, row.id, row.class_name, row.given_name, row.family_name))
+            found[key[0]].append(_Person(key, row.pupil_id, row.id, row.class_name, row.given_name, row.family_name, row.civility))
     if kind in ("eleve", "all"):
         query = select(Pupil.id, Pupil.class_name, Pupil.given_name, Pupil.family_name).where(
             *_current_pupils(establishment, class_names), ~exists().where(Account.pupil_id == Pupil.id)
@@ -252,7 +254,10 @@ class Batch:
         if self.staff is not None:
             details["staff"] = self.staff.email
         audit_many("account_issued", [account.id for account in accounts], **details)
-        return [Issued(account, secret, (pupils[each.pupil_id],)) for account, secret, each in zip(accounts, secrets, chunk, strict=True)]
+        return [
+            Issued(account, secret, (pupils[each.pupil_id],), each.civility)
+            for account, secret, each in zip(accounts, secrets, chunk, strict=True)
+        ]
 
 
 def issue_batch(establishment, class_name=None, kind="all", staff=None, limit=None):

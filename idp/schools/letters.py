@@ -1,6 +1,7 @@
 """The credential letters (docs/parents-journey.md, « The letter »): one A4 page per account,
-with the identifier, the provisional secret, the site, the guide's first steps, the activation
-deadline and the detachable reply coupon.
+with how to reach the school, the identifier, the provisional secret, the site, the
+activation deadline and the inactivity rule, the guide's first steps and the detachable
+reply coupon.
 
 The letter is the only place the secret is ever shown: it cannot be reprinted, a lost
 letter means a regeneration. The text layer carries `Identifiant : <identifier>` and
@@ -21,10 +22,13 @@ from flask_babel import gettext as _
 from fpdf import FPDF
 
 from ..accounts.deadlines import activation_deadline
+from ..accounts.delays import inactivity_rule
 from ..accounts.identifiers import ascii_slug
 from ..clock import now
 from ..models import AccountKind
+from .establishments import contact_lines
 from .issuing import letter_order
+from .names import is_feminine, of_name
 
 FONTS = Path(__file__).resolve().parent.parent / "static" / "fonts"
 PARIS = ZoneInfo("Europe/Paris")
@@ -35,6 +39,9 @@ WIDTH = 170
 RIGHT_COLUMN = 112
 CUT_LINE = 200
 GREY = (90, 90, 90)
+# The school's address, phone or contact line, in the left column of the header.
+LETTERHEAD_WIDTH = RIGHT_COLUMN - LEFT - 6
+LETTERHEAD_LINES = 8
 
 
 def _local_date(moment):
@@ -61,6 +68,7 @@ class _Texts:
             self.secret = _("Mot de passe provisoire : ")
             self.site = _("Adresse du site : ")
             self.deadline = _("À activer avant le : ")
+            self.inactivity = inactivity_rule()
             self.steps_title = _("Première connexion, en bref")
             site = config["ISSUER"]
             length = config["PASSWORD_MIN_LENGTH"]
@@ -76,7 +84,8 @@ class _Texts:
                 None,
                 _(
                     "Ouvrez le lien reçu par courrier électronique pour activer le compte avant la date ci-dessus "
-                    "(passé ce délai, contactez l'établissement) : sans cela, vous ne pourrez pas vous connecter à l'ENT."
+                    "(passé ce délai, contactez l'établissement, en haut de ce courrier) : "
+                    "sans cela, vous ne pourrez pas vous connecter à l'ENT."
                 ),
                 _(
                     "Connectez-vous ensuite à %(ent)s (%(url)s) : choisissez « Élève ou parent de l'enseignement public », "
@@ -94,7 +103,9 @@ class _Texts:
             self.cut = _("Coupon réponse à découper et à rendre à l'établissement")
             self.coupon_title = _("COUPON RÉPONSE")
             self.guardian = _("Responsable légal : ")
+            self.guardian_feminine = _("Responsable légale : ")
             self.guardian_of = _("Responsable légal de ")
+            self.guardian_of_feminine = _("Responsable légale de ")
             self.pupil = _("Élève : ")
             self.class_label = _("Classe : ")
             self.account = _("Compte : ")
@@ -110,6 +121,14 @@ class _Texts:
         }
         pdf.set_font("Sans", "", 9)
         self.keep = _wrap(pdf, keep, WIDTH)
+
+    def guardian_of_pupils(self, names, civility):
+        """« Responsable légale d'Aïssatou Diallo »: the grammar of French (gender from the
+        school file's civility, elision), the translated words in another language."""
+        feminine = is_feminine(civility)
+        if self.language == "fr":
+            return f"{'Responsable légale' if feminine else 'Responsable légal'} {of_name(names)}"
+        return (self.guardian_of_feminine if feminine else self.guardian_of) + names
 
     def long_date(self, day):
         if day not in self.dates:
@@ -211,6 +230,7 @@ class _Letters(FPDF):
 
     def letter(self, issued, words):
         account, secret, pupils = issued.account, issued.secret, issued.pupils
+        civility = getattr(issued, "civility", None)
         establishment = pupils[0].establishment if pupils else None
         school = establishment.name if establishment else ""
         pupil_names = ", ".join(pupil.full_name for pupil in pupils)
@@ -227,10 +247,13 @@ class _Letters(FPDF):
         self.write_at(RIGHT_COLUMN, y, account.full_name, style="B", size=11, width=column)
         if is_parent:
             y += 5.5
-            self.write_at(RIGHT_COLUMN, y, words.guardian_of + pupil_names, size=9, width=column)
+            self.write_at(RIGHT_COLUMN, y, words.guardian_of_pupils(pupil_names, civility), size=9, width=column)
         if class_name:
             y += 5
             self.write_at(RIGHT_COLUMN, y, words.class_label + class_name, size=9, width=column)
+        if establishment is not None:
+            # After the right column, so that the text layer keeps each on lines of its own.
+            self.letterhead(establishment)
 
         y = 59
         self.write_at(LEFT, y, words.title, style="B", size=15)
@@ -251,14 +274,15 @@ class _Letters(FPDF):
         self.set_fill_color(238, 242, 250)
         self.set_draw_color(0, 0, 145)
         self.set_line_width(0.5)
-        self.rect(LEFT, y, WIDTH, 33, style="DF")
+        self.rect(LEFT, y, WIDTH, 38, style="DF")
         self.labelled(LEFT + 6, y + 8.5, words.identifier, account.identifier)
         self.labelled(LEFT + 6, y + 17, words.secret, secret)
         self.labelled(LEFT + 6, y + 24.5, words.site, current_app.config["ISSUER"], style="", size=10, label_size=10)
         deadline = words.long_date(_local_date(activation_deadline(account)))
         self.labelled(LEFT + 6, y + 30, words.deadline, deadline, family="Sans", size=10, label_size=10)
+        self.write_at(LEFT + 6, y + 35, words.inactivity, size=9, width=WIDTH - 10)
 
-        y += 41
+        y += 45
         self.write_at(LEFT, y, words.steps_title, style="B", size=11)
         y += 5.5
         steps = words.steps[account.kind]
@@ -275,9 +299,27 @@ class _Letters(FPDF):
         for line in words.keep:
             self.grey(LEFT, y, line, 9)
             y += leading
-        self.coupon(account, words, school, pupil_names, class_name, is_parent)
+        self.coupon(account, words, school, pupil_names, class_name, is_parent, civility)
 
-    def coupon(self, account, words, school, pupil_names, class_name, is_parent):
+    def letterhead(self, establishment):
+        """How to reach the school, under its name: its contact line, or its address and
+        phone (wrapped to the left column, at most LETTERHEAD_LINES lines)."""
+        key = ("letterhead", establishment.id)
+        lines = self.encoded.get(key)
+        if lines is None:
+            self.set_font("Sans", "", 9)
+            self.font_now = ("Sans", "", 9)
+            lines = [part for line in contact_lines(establishment) for part in _wrap(self, line, LETTERHEAD_WIDTH)]
+            if len(lines) > LETTERHEAD_LINES:
+                lines = [*lines[: LETTERHEAD_LINES - 1], " ".join(lines[LETTERHEAD_LINES - 1 :])]
+            self.encoded[key] = lines
+        # Closer lines when there are many, the last one above the title's.
+        y, leading = 30.5, min(3.9, 23 / max(1, len(lines) - 1))
+        for line in lines:
+            self.write_at(LEFT, y, line, size=9 if leading > 3.4 else 8, width=LETTERHEAD_WIDTH)
+            y += leading
+
+    def coupon(self, account, words, school, pupil_names, class_name, is_parent, civility=None):
         self.set_draw_color(0)
         self.set_line_width(0.3)
         self.set_dash_pattern(dash=2, gap=1.5)
@@ -290,7 +332,8 @@ class _Letters(FPDF):
         self.write_at(LEFT, y, f"{words.coupon_title} — {school}", style="B", size=11, width=WIDTH)
         y += 8
         if is_parent:
-            self.write_at(LEFT, y, words.guardian + account.full_name, width=WIDTH)
+            label = words.guardian_feminine if is_feminine(civility) else words.guardian
+            self.write_at(LEFT, y, label + account.full_name, width=WIDTH)
             y += 6
         pupil = words.pupil + pupil_names + (f" — {words.class_label}{class_name}" if class_name else "")
         self.write_at(LEFT, y, pupil, width=WIDTH)

@@ -145,6 +145,8 @@ class GuardianRecord:
     email: str | None = None
     # SIECLE's PERSONNE_ID (None in a CSV).
     school_key: str | None = None
+    # SIECLE's LC_CIVILITE as « M. » or « MME » (None in a CSV, or unknown).
+    civility: str | None = None
 
 
 @dataclass

@@ -22,6 +22,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.expatreader import DefusedExpatParser
 from flask_babel import gettext as _
 
+from .names import normalize_civility
 from .records import (
     FAMILY_NAME,
     GIVEN_NAME,
@@ -52,7 +53,7 @@ RECORDS = {
 }
 FIELDS = {
     "ELEVE": {"NOM_DE_FAMILLE", "NOM", "PRENOM", "DATE_NAISS", "ID_NATIONAL", "DATE_SORTIE"},
-    "PERSONNE": {"NOM_DE_FAMILLE", "NOM", "PRENOM", "MEL"},
+    "PERSONNE": {"NOM_DE_FAMILLE", "NOM", "PRENOM", "MEL", "LC_CIVILITE"},
     "RESPONSABLE_ELEVE": {"ELEVE_ID", "PERSONNE_ID", "RESP_LEGAL", "NIVEAU_RESPONSABILITE"},
     "STRUCTURE": {"CODE_STRUCTURE", "TYPE_STRUCTURE"},
 }
@@ -383,7 +384,7 @@ class _Guardians:
             email = person.value("MEL") or None
             if email is not None and email_problem(email):
                 email = None
-            listed.append(GuardianRecord(rank, given_name, family_name, email, person_key))
+            listed.append(GuardianRecord(rank, given_name, family_name, email, person_key, normalize_civility(person.value("LC_CIVILITE"))))
         self.problems.refuse()
         for listed in guardians.values():
             listed.sort(key=lambda guardian: guardian.rank)

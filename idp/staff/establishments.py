@@ -10,17 +10,19 @@ from werkzeug.utils import secure_filename
 from wtforms.fields.choices import SelectChoice
 
 from ..accounts.lifecycle import regenerate, set_refusal
+from ..audit import audit
 from ..clock import now
 from ..errors import InvalidInput
 from ..extensions import db
 from ..inputs import accepts_uploads
 from ..schools.dashboard import account_history, class_names, figures, pupils_of_account, recent_imports, search_accounts
+from ..schools.establishments import normalize_address, normalize_contact, normalize_phone, update_establishment
 from ..schools.imports import COUNTS, ImportRefused, import_files
 from ..schools.issuing import count_to_issue, issue_batch
 from . import bp
 from .access import account_or_404, establishment_or_404, staff_required
 from .chart import chart
-from .forms import ImportForm, IssueForm, RefusalForm, RegenerateForm, SearchForm
+from .forms import EstablishmentContactForm, ImportForm, IssueForm, RefusalForm, RegenerateForm, SearchForm
 from .labels import EVENT_LABELS, STATE_LABELS
 
 
@@ -48,6 +50,7 @@ def dashboard(uai):
         search=search,
         results=results,
         state_labels=STATE_LABELS,
+        contact_form=EstablishmentContactForm(formdata=None, obj=establishment),
     )
 
 
@@ -190,3 +193,59 @@ def import_pupils(uai):
         counts=COUNTS,
         imports=recent_imports(establishment),
     ), status
+
+
+# The contact fields, each with its check.
+_CONTACT_FIELDS = {"address": normalize_address, "phone": normalize_phone, "contact": normalize_contact}
+
+
+@bp.route("/etablissements/<uai>/coordonnees", methods=["GET", "POST"])
+@staff_required
+def establishment_contact(uai):
+    """The address, phone and contact line the letters print: the establishment's staff and
+    the académie may change them (establishment_or_404)."""
+    establishment = establishment_or_404(uai)
+    form = EstablishmentContactForm(obj=establishment) if request.method == "GET" else EstablishmentContactForm()
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.validate_on_submit():
+            try:
+                changed = _update_contact(establishment, form)
+            except _FieldRefused as refused:
+                getattr(form, refused.field).errors.append(refused.message)
+            else:
+                if changed:
+                    audit("establishment_updated", uai=establishment.uai, fields=changed, staff=g.staff.email)
+                    db.session.commit()
+                    flash(_("Coordonnées de l'établissement enregistrées : elles figurent sur les prochains courriers."))
+                else:
+                    flash(_("Coordonnées de l'établissement inchangées."))
+                return redirect(url_for("staff.establishment_contact", uai=establishment.uai), code=303)
+    return render_template("staff/establishment_contact.html", establishment=establishment, contact_form=form), status
+
+
+class _FieldRefused(Exception):
+    def __init__(self, field, message):
+        super().__init__(message)
+        self.field, self.message = field, message
+
+
+def _update_contact(establishment, form):
+    """Check each field on its own (so that its message sits beside it), then change them all."""
+    values = {}
+    for field, normalize in _CONTACT_FIELDS.items():
+        raw = getattr(form, field).data or ""
+        try:
+            normalize(raw)
+        except InvalidInput as error:
+            raise _FieldRefused(field, _FIELD_MESSAGES[field]()) from error
+        values[field] = raw
+    return update_establishment(establishment, **values)
+
+
+_FIELD_MESSAGES = {
+    "address": lambda: _("Saisissez une adresse de 4 lignes et 300 caractères au plus."),
+    "phone": lambda: _("Saisissez un numéro de téléphone français, par exemple 02 31 00 00 00 ou +33 2 31 00 00 00."),
+    "contact": lambda: _("Saisissez une ligne de contact de 200 caractères au plus, sans caractère de contrôle."),
+}

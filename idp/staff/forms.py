@@ -3,7 +3,7 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import MultipleFileField
-from wtforms import BooleanField, HiddenField, PasswordField, RadioField, SelectField, StringField, SubmitField
+from wtforms import BooleanField, HiddenField, PasswordField, RadioField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import AnyOf, DataRequired, EqualTo, Length, Optional
 
@@ -133,3 +133,18 @@ class ActionForm(FlaskForm):
     """A button that changes something: only its CSRF token."""
 
     submit = SubmitField()
+
+
+class EstablishmentContactForm(FlaskForm):
+    """How families reach the establishment, as the letters print it (all optional)."""
+
+    address = TextAreaField(
+        _l("Adresse postale"),
+        validators=[Optional(), Length(max=300, message=TOO_LONG)],
+        render_kw={"rows": 4, "autocomplete": "off"},
+    )
+    phone = StringField(
+        _l("Téléphone"), validators=[Optional(), Length(max=30, message=TOO_LONG)], render_kw={"type": "tel", "autocomplete": "off"}
+    )
+    contact = StringField(_l("Ligne de contact"), validators=[Optional(), Length(max=200, message=TOO_LONG)])
+    submit = SubmitField(_l("Enregistrer les coordonnées"))
