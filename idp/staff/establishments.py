@@ -21,7 +21,7 @@ from . import bp
 from .access import account_or_404, establishment_or_404, staff_required
 from .chart import chart
 from .forms import ImportForm, IssueForm, RefusalForm, RegenerateForm, SearchForm
-from .labels import EVENT_LABELS, STATE_LABELS
+from .labels import STATE_LABEL, STATE_LABELS, event_label
 
 
 def import_max_content_length(config):
@@ -48,6 +48,7 @@ def dashboard(uai):
         search=search,
         results=results,
         state_labels=STATE_LABELS,
+        state_label=STATE_LABEL,
     )
 
 
@@ -58,8 +59,8 @@ def _account_page(establishment, found, regenerate_form=None, status=200):
         account=found,
         pupils=pupils_of_account(establishment, found),
         history=account_history(found),
-        state_labels=STATE_LABELS,
-        event_labels=EVENT_LABELS,
+        state_label=STATE_LABEL,
+        event_label=event_label,
         regenerate_form=regenerate_form or RegenerateForm(formdata=None),
         refusal_form=RefusalForm(formdata=None, refused="0" if found.teleservices_refused else "1"),
     ), status

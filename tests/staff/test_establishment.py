@@ -122,9 +122,35 @@ def test_account_page_shows_the_history_newest_first(app, client, secretary, sch
     page = client.get(f"/gestion/etablissements/0140001A/comptes/{school['jean']}")
     assert page.status_code == 200
     assert "Jean Dupont" in page.text and "Alice Dupont, 6A" in page.text
-    events = re.findall(r"<td>(compte édité \(courrier imprimé\)|connexion|mot de passe erroné)</td>", page.text)
-    assert events == ["mot de passe erroné", "connexion", "compte édité (courrier imprimé)"]
+    events = re.findall(r"<td>(Compte édité \(courrier imprimé\)|Connexion au compte|Mot de passe erroné)</td>", page.text)
+    assert events == ["Mot de passe erroné", "Connexion au compte", "Compte édité (courrier imprimé)"]
     assert "secretariat@college.example" not in page.text.split("<h2>Historique</h2>")[1]  # issued by the fixture, not a staff
+
+
+def test_account_page_tells_the_history_and_the_state_in_words(app, client, secretary, school, clock):
+    with app.app_context():
+        account = db.session.get(Account, school["jean"])
+        audit("login_provisional", account=account)
+        audit("password_reset_requested", account=account)
+        audit("event_from_a_newer_version", account=account)
+        db.session.commit()
+    log_in(client, secretary)
+    path = f"/gestion/etablissements/0140001A/comptes/{school['jean']}"
+    page = client.get(path).text
+    history = page.split("<h2>Historique</h2>")[1]
+    cells = re.findall(r"<td>([^<]+)</td>", history)
+    assert "Demande de mot de passe oublié" in cells and "Connexion avec le mot de passe provisoire" in cells
+    assert "Autre événement" in cells
+    assert "<dd>actif</dd>" in page
+    zoe = client.get(f"/gestion/etablissements/0140001A/comptes/{school['zoe']}").text
+    assert "<dd>édité, pas encore utilisé</dd>" in zoe and "utilisés" not in zoe
+    for code in ("password_reset_requested", "login_provisional", "account_issued", "event_from_a_newer_version"):
+        assert code not in page
+    client.get("/langue/en")  # the language link of every page
+    english = client.get(path).text
+    cells = re.findall(r"<td>([^<]+)</td>", english.split("<h2>History</h2>")[1])
+    assert "Forgotten password request" in cells and "Login with the provisional password" in cells
+    assert "Other event" in cells and "<dd>active</dd>" in english
 
 
 def test_import_page_imports_a_csv_and_shows_the_counts(app, client, secretary, establishment, clock, audit_events):
