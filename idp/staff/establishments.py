@@ -19,7 +19,7 @@ from ..schools.imports import COUNTS, ImportRefused, import_files
 from ..schools.issuing import count_to_issue, issue_batch
 from . import bp
 from .access import account_or_404, establishment_or_404, staff_required
-from .chart import chart
+from .chart import chart, compact_chart
 from .forms import ImportForm, IssueForm, RefusalForm, RegenerateForm, SearchForm
 from .labels import STATE_LABEL, STATE_LABELS, event_label
 
@@ -44,6 +44,7 @@ def dashboard(uai):
         establishment=establishment,
         figures=numbers,
         chart=chart(rows),
+        compact_chart=compact_chart(rows),
         rows=rows,
         search=search,
         results=results,
