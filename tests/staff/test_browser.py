@@ -95,6 +95,10 @@ def _no_axe_violation(page, what):
 
 
 OVERFLOW = "() => document.scrollingElement.scrollWidth - document.scrollingElement.clientWidth"
+# For the failure's message: the elements that reach past the screen's right edge.
+WIDEST = """() => [...document.querySelectorAll("body *")]
+  .filter(each => each.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5).slice(0, 5)
+  .map(each => `${each.tagName}.${each.className} ${(each.textContent || "").trim().slice(0, 40)}`)"""
 
 
 @pytest.mark.parametrize("width", [375, 1280])
@@ -116,7 +120,7 @@ def test_back_office_fits_the_screen_with_its_menu_breadcrumb_and_who_is_logged_
         chart = page.get_by_role("img", name="Comptes par classe et par état")
         expect(chart).to_be_visible()
         assert chart.bounding_box()["width"] <= width
-        assert page.evaluate(OVERFLOW) <= 0, "the dashboard is wider than the screen"
+        assert page.evaluate(OVERFLOW) <= 0, ("the dashboard is wider than the screen", page.evaluate(WIDEST))
         _no_axe_violation(page, "dashboard")
 
         page.get_by_label("Nom ou identifiant").fill("jean")
@@ -125,5 +129,10 @@ def test_back_office_fits_the_screen_with_its_menu_breadcrumb_and_who_is_logged_
         expect(page.get_by_role("heading", level=1)).to_have_text("Compte jean.dupont1")
         expect(breadcrumb.get_by_role("link")).to_have_text(["Mes établissements", "Collège Jean Moulin"])
         expect(page.get_by_role("cell", name="Compte édité (courrier imprimé)")).to_be_visible()
-        assert page.evaluate(OVERFLOW) <= 0, "the account page is wider than the screen"
+        assert page.evaluate(OVERFLOW) <= 0, ("the account page is wider than the screen", page.evaluate(WIDEST))
         _no_axe_violation(page, "account page")
+
+        for link in ("Importer les élèves", "Éditer les comptes"):
+            page.get_by_role("navigation", name="Collège Jean Moulin").get_by_role("link", name=link).click()
+            expect(breadcrumb.locator("[aria-current=page]")).to_have_text(link)
+            assert page.evaluate(OVERFLOW) <= 0, (f"« {link} » is wider than the screen", page.evaluate(WIDEST))
