@@ -21,9 +21,9 @@ from ..schools.imports import COUNTS, ImportRefused, import_files
 from ..schools.issuing import count_to_issue, issue_batch
 from . import bp
 from .access import account_or_404, establishment_or_404, staff_required
-from .chart import chart
+from .chart import chart, compact_chart
 from .forms import EstablishmentContactForm, ImportForm, IssueForm, RefusalForm, RegenerateForm, SearchForm
-from .labels import EVENT_LABELS, STATE_LABELS
+from .labels import STATE_LABEL, STATE_LABELS, event_label
 
 
 def import_max_content_length(config):
@@ -46,10 +46,12 @@ def dashboard(uai):
         establishment=establishment,
         figures=numbers,
         chart=chart(rows),
+        compact_chart=compact_chart(rows),
         rows=rows,
         search=search,
         results=results,
         state_labels=STATE_LABELS,
+        state_label=STATE_LABEL,
         contact_form=EstablishmentContactForm(formdata=None, obj=establishment),
     )
 
@@ -61,8 +63,8 @@ def _account_page(establishment, found, regenerate_form=None, status=200):
         account=found,
         pupils=pupils_of_account(establishment, found),
         history=account_history(found),
-        state_labels=STATE_LABELS,
-        event_labels=EVENT_LABELS,
+        state_label=STATE_LABEL,
+        event_label=event_label,
         regenerate_form=regenerate_form or RegenerateForm(formdata=None),
         refusal_form=RefusalForm(formdata=None, refused="0" if found.teleservices_refused else "1"),
     ), status

@@ -15,23 +15,98 @@ STATES = [
 ]
 STATE_LABELS = {state: label for state, label, _ in STATES}
 
-# An account's history; an event not listed here is shown by its code.
-EVENT_LABELS = {
-    "account_created": _l("compte créé"),
-    "account_issued": _l("compte édité (courrier imprimé)"),
-    "account_regenerated": _l("compte régénéré (nouveau courrier)"),
-    "teleservices_refused": _l("refus des téléservices enregistré"),
-    "teleservices_refusal_withdrawn": _l("refus des téléservices annulé"),
-    "guardian_removed_by_import": _l("responsable retiré par un import"),
-    "login": _l("connexion"),
-    "login_failed": _l("mot de passe erroné"),
-    "login_refused": _l("connexion refusée"),
-    "logout": _l("déconnexion"),
-    "session_ended": _l("session fermée"),
-    "authorized": _l("connexion à un service"),
-    "authorization_refused": _l("connexion à un service refusée"),
-    "consent_given": _l("autorisation donnée à un service"),
-    "consent_refused": _l("autorisation refusée à un service"),
-    "consent_revoked": _l("autorisation retirée à un service"),
-    "token_revoked": _l("accès d'un service révoqué"),
+# The state of one account, where a single account is shown.
+STATE_LABEL = {
+    AccountState.ACTIVE: _l("actif"),
+    AccountState.PENDING_EMAIL: _l("en attente d'activation"),
+    AccountState.ISSUED: _l("édité, pas encore utilisé"),
+    AccountState.EXPIRED: _l("expiré"),
+    AccountState.INVALIDATED: _l("invalidé"),
+    AccountState.BLOCKED: _l("bloqué"),
 }
+
+# Every event the code records (tests/staff/test_labels.py reads the source to check it), in
+# words: the account's history shows these, never the codes.
+EVENT_LABELS = {
+    # Accounts and letters
+    "account_created": _l("Compte créé"),
+    "account_issued": _l("Compte édité (courrier imprimé)"),
+    "account_regenerated": _l("Compte régénéré (nouveau courrier)"),
+    "account_activated": _l("Compte activé"),
+    "account_blocked": _l("Compte bloqué"),
+    "teleservices_refused": _l("Refus des téléservices enregistré"),
+    "teleservices_refusal_withdrawn": _l("Refus des téléservices annulé"),
+    "guardian_removed_by_import": _l("Responsable retiré par un import"),
+    "pupils_imported": _l("Import des élèves"),
+    "sweep": _l("Contrôle quotidien des comptes"),
+    # First connection and activation
+    "login_provisional": _l("Connexion avec le mot de passe provisoire"),
+    "first_connection": _l("Première connexion"),
+    "first_connection_birth_date_failed": _l("Première connexion : date de naissance erronée"),
+    "first_connection_throttled": _l("Première connexion : trop d'essais"),
+    "activation_sent": _l("Courrier électronique d'activation envoyé"),
+    "activation_email_corrected": _l("Adresse mail corrigée avant l'activation"),
+    "activation_email_throttled": _l("Renvoi du courrier électronique : trop de demandes"),
+    # Logging in and out
+    "login": _l("Connexion au compte"),
+    "login_failed": _l("Mot de passe erroné"),
+    "login_refused": _l("Connexion refusée"),
+    "login_throttled": _l("Connexion : trop d'essais"),
+    "logout": _l("Déconnexion du compte"),
+    "logged_out_everywhere": _l("Déconnexion de tous les appareils"),
+    "session_ended": _l("Session fermée"),
+    # Forgotten password or identifier
+    "password_reset_requested": _l("Demande de mot de passe oublié"),
+    "password_reset_throttled": _l("Mot de passe oublié : trop de demandes"),
+    "password_reset_failed": _l("Mot de passe oublié : mot de passe temporaire erroné"),
+    "password_reset": _l("Nouveau mot de passe choisi (mot de passe oublié)"),
+    "forgotten_password_throttled": _l("Mot de passe oublié : trop de demandes"),
+    "identifier_reminder_requested": _l("Demande d'identifiant oublié"),
+    "forgotten_identifier_throttled": _l("Identifiant oublié : trop de demandes"),
+    # Managing one's account
+    "password_changed": _l("Mot de passe changé"),
+    "password_change_throttled": _l("Changement de mot de passe : trop d'essais"),
+    "password_change_wrong_password": _l("Changement de mot de passe : mot de passe actuel erroné"),
+    "email_change_requested": _l("Demande de changement d'adresse mail"),
+    "email_change_throttled": _l("Changement d'adresse mail : trop d'essais"),
+    "email_change_wrong_password": _l("Changement d'adresse mail : mot de passe actuel erroné"),
+    "email_changed": _l("Adresse mail changée"),
+    "mail_address_refused": _l("Courrier électronique non envoyé : adresse invalide"),
+    "mail_given_up": _l("Courrier électronique abandonné après plusieurs essais"),
+    # Connected services
+    "authorized": _l("Connexion à un service"),
+    "authorization_refused": _l("Connexion à un service refusée"),
+    "consent_given": _l("Autorisation donnée à un service"),
+    "consent_refused": _l("Autorisation refusée à un service"),
+    "consent_revoked": _l("Autorisation retirée à un service"),
+    "service_revoked": _l("Accès d'un service retiré"),
+    "token_revoked": _l("Accès d'un service révoqué"),
+    "code_replayed": _l("Code de connexion réutilisé : accès du service révoqué"),
+    "refresh_token_reused": _l("Jeton réutilisé : accès du service révoqué"),
+    # Back office and administration
+    "staff_added": _l("Personnel ajouté"),
+    "staff_enrolled": _l("Personnel inscrit"),
+    "staff_enrolment_failed": _l("Inscription d'un personnel échouée"),
+    "staff_enrolment_restarted": _l("Inscription d'un personnel relancée"),
+    "staff_login": _l("Connexion d'un personnel"),
+    "staff_login_failed": _l("Connexion d'un personnel échouée"),
+    "staff_login_throttled": _l("Connexion d'un personnel : trop d'essais"),
+    "staff_logout": _l("Déconnexion d'un personnel"),
+    "staff_password_set": _l("Mot de passe d'un personnel défini"),
+    "establishment_added": _l("Établissement ajouté"),
+    "establishment_updated": _l("Coordonnées de l'établissement modifiées"),
+    "client_added": _l("Service connecté ajouté"),
+    "client_updated": _l("Service connecté modifié"),
+    "client_removed": _l("Service connecté retiré"),
+    "client_secret_rotated": _l("Secret d'un service connecté renouvelé"),
+    "signing_key_rotated": _l("Clé de signature renouvelée"),
+    "signing_key_pruned": _l("Ancienne clé de signature retirée"),
+}
+
+# An event recorded by a newer version than this one's labels, never shown by its code.
+UNKNOWN_EVENT = _l("Autre événement")
+
+
+def event_label(event):
+    """The words for an audit event's code."""
+    return EVENT_LABELS.get(event, UNKNOWN_EVENT)

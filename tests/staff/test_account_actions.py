@@ -131,7 +131,7 @@ def test_regeneration_downloads_a_new_letter_for_the_same_account(app, client, s
         assert not provisional_secret_matches(account, old_secret)
     assert audit_events("account_regenerated")[-1].details == {"staff": secretary.email}
     history = client.get(path).text.split("<h2>Historique</h2>")[1]
-    assert "compte régénéré (nouveau courrier)" in history and secretary.email in history
+    assert "Compte régénéré (nouveau courrier)" in history and secretary.email in history
     assert new_secret not in client.get(path).text
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pyotp
 import pytest
 import time_machine
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
 from ..test_browser_demo import provider_socket, provider_url, settings  # noqa: F401
@@ -75,3 +76,63 @@ def test_secretary_enrols_logs_in_with_totp_imports_issues_and_downloads_letters
         # 6A: Alice and her two legal guardians issued, none activated yet.
         row = page.get_by_role("row", name=re.compile(r"^6A "))
         expect(row.get_by_role("cell")).to_have_text(["0", "0", "3", "0", "0", "0", "3", "0 %", "0 / 0"])
+
+
+def _log_in(page, provider_url, member):
+    page.goto(f"{provider_url}/gestion/connexion")
+    page.get_by_label("Adresse mail").fill(member.email)
+    page.get_by_label("Mot de passe").fill(STAFF_PASSWORD)
+    page.get_by_role("button", name="Se connecter").click()
+    page.get_by_label("Code de vérification").fill(pyotp.TOTP(member.secret).now())
+    page.get_by_role("button", name="Valider").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Tableau de bord")
+
+
+def _no_axe_violation(page, what):
+    violations = Axe().run(page).response["violations"]
+    report = [f"{item['id']} ({item['impact']}): {item['help']} at {[node['target'] for node in item['nodes']]}" for item in violations]
+    assert not report, f"{what}: axe-core violations:\n  " + "\n  ".join(report)
+
+
+OVERFLOW = "() => document.scrollingElement.scrollWidth - document.scrollingElement.clientWidth"
+# For the failure's message: the elements that reach past the screen's right edge.
+WIDEST = """() => [...document.querySelectorAll("body *")]
+  .filter(each => each.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5).slice(0, 5)
+  .map(each => `${each.tagName}.${each.className} ${(each.textContent || "").trim().slice(0, 40)}`)"""
+
+
+@pytest.mark.parametrize("width", [375, 1280])
+def test_back_office_fits_the_screen_with_its_menu_breadcrumb_and_who_is_logged_in(provider_url, secretary, school, chromium_page, width):
+    with chromium_page(width=width) as page:
+        _log_in(page, provider_url, secretary)
+        # The establishment and the person logged in, with the button to log out, at every width
+        # (in the header on large screens, above the page on small ones: one of the two is shown).
+        expect(page.get_by_text("Collège Jean Moulin (0140001A)", exact=True).filter(visible=True)).to_have_count(1)
+        expect(page.get_by_text(f"Connecté : Claire Martin ({secretary.email})").filter(visible=True)).to_have_count(1)
+        expect(page.get_by_role("button", name="Se déconnecter")).to_be_visible()
+        breadcrumb = page.get_by_role("navigation", name="vous êtes ici :")
+        expect(breadcrumb.get_by_role("link")).to_have_text(["Mes établissements"])
+        menu = page.get_by_role("navigation", name="Collège Jean Moulin")
+        expect(menu.get_by_role("link")).to_have_text(
+            ["Tableau de bord", "Importer les élèves", "Éditer les comptes", "Mes établissements"]
+        )
+        expect(menu.get_by_role("link", name="Tableau de bord")).to_have_attribute("aria-current", "page")
+        chart = page.get_by_role("img", name="Comptes par classe et par état")
+        expect(chart).to_be_visible()
+        assert chart.bounding_box()["width"] <= width
+        assert page.evaluate(OVERFLOW) <= 0, ("the dashboard is wider than the screen", page.evaluate(WIDEST))
+        _no_axe_violation(page, "dashboard")
+
+        page.get_by_label("Nom ou identifiant").fill("jean")
+        page.get_by_role("button", name="Rechercher").click()
+        page.get_by_role("link", name="jean.dupont1").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Compte jean.dupont1")
+        expect(breadcrumb.get_by_role("link")).to_have_text(["Mes établissements", "Collège Jean Moulin"])
+        expect(page.get_by_role("cell", name="Compte édité (courrier imprimé)")).to_be_visible()
+        assert page.evaluate(OVERFLOW) <= 0, ("the account page is wider than the screen", page.evaluate(WIDEST))
+        _no_axe_violation(page, "account page")
+
+        for link in ("Importer les élèves", "Éditer les comptes"):
+            page.get_by_role("navigation", name="Collège Jean Moulin").get_by_role("link", name=link).click()
+            expect(breadcrumb.locator("[aria-current=page]")).to_have_text(link)
+            assert page.evaluate(OVERFLOW) <= 0, (f"« {link} » is wider than the screen", page.evaluate(WIDEST))

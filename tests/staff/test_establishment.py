@@ -61,6 +61,10 @@ def test_dashboard_counts_accounts_by_state_and_class_with_the_activation_rate(c
     assert re.search(r'aria-labelledby="chart-title chart-desc"', svg)
     assert '<title id="chart-title">' in svg and '<desc id="chart-desc">' in svg
     assert ">100 %</text>" in svg and ">0 %</text>" in svg
+    # The same chart for phones, each class's name above its bar (the page shows one of the two).
+    small = re.findall(r"<svg class=\"chart\".*?</svg>", text, re.S)[1]
+    assert 'aria-labelledby="chart-small-title chart-small-desc"' in small and 'viewBox="0 0 330 ' in small
+    assert re.search(r'<text x="0" y="\d+" text-anchor="start" font-size="14" fill="#161616">6A</text>', small)
     rows = {
         re.search(r"<th scope=\"row\">([^<]+)</th>", row).group(1): re.findall(r"<td>([^<]*)</td>", row)
         for row in re.findall(r"<tr>\s*<th scope=\"row\">.*?</tr>", text, re.S)
@@ -122,9 +126,35 @@ def test_account_page_shows_the_history_newest_first(app, client, secretary, sch
     page = client.get(f"/gestion/etablissements/0140001A/comptes/{school['jean']}")
     assert page.status_code == 200
     assert "Jean Dupont" in page.text and "Alice Dupont, 6A" in page.text
-    events = re.findall(r"<td>(compte édité \(courrier imprimé\)|connexion|mot de passe erroné)</td>", page.text)
-    assert events == ["mot de passe erroné", "connexion", "compte édité (courrier imprimé)"]
+    events = re.findall(r"<td>(Compte édité \(courrier imprimé\)|Connexion au compte|Mot de passe erroné)</td>", page.text)
+    assert events == ["Mot de passe erroné", "Connexion au compte", "Compte édité (courrier imprimé)"]
     assert "secretariat@college.example" not in page.text.split("<h2>Historique</h2>")[1]  # issued by the fixture, not a staff
+
+
+def test_account_page_tells_the_history_and_the_state_in_words(app, client, secretary, school, clock):
+    with app.app_context():
+        account = db.session.get(Account, school["jean"])
+        audit("login_provisional", account=account)
+        audit("password_reset_requested", account=account)
+        audit("event_from_a_newer_version", account=account)
+        db.session.commit()
+    log_in(client, secretary)
+    path = f"/gestion/etablissements/0140001A/comptes/{school['jean']}"
+    page = client.get(path).text
+    history = page.split("<h2>Historique</h2>")[1]
+    cells = re.findall(r"<td>([^<]+)</td>", history)
+    assert "Demande de mot de passe oublié" in cells and "Connexion avec le mot de passe provisoire" in cells
+    assert "Autre événement" in cells
+    assert "<dd>actif</dd>" in page
+    zoe = client.get(f"/gestion/etablissements/0140001A/comptes/{school['zoe']}").text
+    assert "<dd>édité, pas encore utilisé</dd>" in zoe and "utilisés" not in zoe
+    for code in ("password_reset_requested", "login_provisional", "account_issued", "event_from_a_newer_version"):
+        assert code not in page
+    client.get("/langue/en")  # the language link of every page
+    english = client.get(path).text
+    cells = re.findall(r"<td>([^<]+)</td>", english.split("<h2>History</h2>")[1])
+    assert "Forgotten password request" in cells and "Login with the provisional password" in cells
+    assert "Other event" in cells and "<dd>active</dd>" in english
 
 
 def test_import_page_imports_a_csv_and_shows_the_counts(app, client, secretary, establishment, clock, audit_events):
@@ -146,7 +176,11 @@ def test_import_page_imports_a_csv_and_shows_the_counts(app, client, secretary, 
         assert db.session.scalar(select(db.func.count()).select_from(Pupil)) == 3
     imported = audit_events("pupils_imported")[-1]
     assert imported.details["staff_id"] == secretary.id and imported.details["complete"] is True
-    assert "eleves.csv" in client.get("/gestion/etablissements/0140001A/import").text  # the imports' history
+    again = client.get("/gestion/etablissements/0140001A/import").text
+    assert "eleves.csv" in again  # the imports' history
+    # « Derniers imports » once on the screen: the heading; the table's caption is for screen readers.
+    assert again.count("<h2") and re.findall(r"<h2[^>]*>Derniers imports</h2>", again) == ['<h2 class="fr-mt-6w">Derniers imports</h2>']
+    assert '<div class="fr-table fr-table--no-caption"><table tabindex="0">\n  <caption>Derniers imports</caption>' in again
 
 
 def test_import_page_lists_every_bad_row_and_imports_nothing(app, client, secretary, establishment, clock):
@@ -187,3 +221,46 @@ def test_import_page_takes_a_file_of_thousands_of_pupils(app, client, secretary,
     )
     assert response.status_code == 200
     assert re.search(r"élèves ajoutés</th><td>3000</td>", response.text)
+
+
+def _between(text, start, end):
+    return text.split(start, 1)[1].split(end, 1)[0]
+
+
+def test_back_office_pages_have_a_side_menu_a_breadcrumb_and_who_is_logged_in(client, secretary, school, clock):
+    log_in(client, secretary)
+    dashboard = client.get("/gestion/etablissements/0140001A/").text
+    assert "fr-links-group" not in dashboard and '<ul class="links"' not in dashboard
+    header = _between(dashboard, '<header class="fr-header">', "</header>")
+    assert "Collège Jean Moulin" in header and "0140001A" in header
+    assert f"Connecté : Claire Martin ({secretary.email})" in header and "Se déconnecter" in header
+    menu = _between(dashboard, '<nav class="fr-sidemenu"', "</nav>")
+    links = re.findall(r'<a class="fr-sidemenu__link" href="([^"]+)"( aria-current="page")?>([^<]+)</a>', menu)
+    assert [(href, label) for href, _, label in links] == [
+        ("/gestion/etablissements/0140001A/", "Tableau de bord"),
+        ("/gestion/etablissements/0140001A/import", "Importer les élèves"),
+        ("/gestion/etablissements/0140001A/edition", "Éditer les comptes"),
+        ("/gestion/", "Mes établissements"),
+    ]
+    assert [label for _, current, label in links if current] == ["Tableau de bord"]
+    account = client.get(f"/gestion/etablissements/0140001A/comptes/{school['jean']}").text
+    breadcrumb = _between(account, '<nav class="fr-breadcrumb', "</nav>")
+    assert re.findall(r'<a class="fr-breadcrumb__link"( href="[^"]+")?( aria-current="page")?>([^<]+)</a>', breadcrumb) == [
+        (' href="/gestion/"', "", "Mes établissements"),
+        (' href="/gestion/etablissements/0140001A/"', "", "Collège Jean Moulin"),
+        ("", ' aria-current="page"', "Compte jean.dupont1"),
+    ]
+
+
+def test_the_academie_home_lists_the_establishments_with_the_academie_menu(client, make_staff, school, clock):
+    log_in(client, make_staff(email="rectorat@ac-normandie.example", role="academie"))
+    home = client.get("/gestion/").text
+    assert "Collège Jean Moulin" not in _between(home, '<header class="fr-header">', "</header>")  # no establishment's page
+    assert re.findall(r'<a class="fr-breadcrumb__link"[^>]*>([^<]+)</a>', home) == ["Mes établissements"]
+    assert re.findall(r'<h2 class="fr-tile__title"><a href="([^"]+)">([^<]+)</a></h2>', home) == [
+        ("/gestion/etablissements/0140001A/", "Collège Jean Moulin"),
+        ("/gestion/etablissements/0610002B/", "Lycée Marie Curie"),
+    ]
+    menu = _between(home, '<nav class="fr-sidemenu"', "</nav>")
+    expected = ["Mes établissements", "Établissements", "Personnels", "Services connectés"]
+    assert re.findall(r'class="fr-sidemenu__link"[^>]*>([^<]+)</a>', menu) == expected
