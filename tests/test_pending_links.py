@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from idp.accounts.lifecycle import regenerate
 from idp.accounts.sweep import sweep
 from idp.clock import now
+from idp.deferred import wait_for_jobs
 from idp.extensions import db
 from idp.models import Account, AccountLink
 
@@ -67,10 +68,12 @@ def test_a_pending_address_change_dies_when_the_family_takes_the_account_back(ap
     with app.app_context():
         assert db.session.get(Account, parent.id).email == "jean@example.org"
     # « mot de passe oublié » still writes to the family, never to the stranger.
+    wait_for_jobs(app)  # the notifications of the door have gone out
     before = len(smtp_server.messages)
     ask_reset(app.test_client(), "jean.dupont1")
     (reset,) = smtp_server.wait_for(before + 1)[before:]
     assert reset["To"] == "jean@example.org"
+    assert reset["Subject"].startswith("Mot de passe oublié")
 
 
 def test_a_regeneration_cancels_every_pending_link(app, parent, smtp_server):
