@@ -63,8 +63,8 @@ class Browser:
 
 
 def log_in(page, identifier, password):
-    page.get_by_label("Identifiant", exact=True).fill(identifier)
-    page.get_by_label("Mot de passe", exact=True).fill(password)
+    page.get_by_label("Identifiant *", exact=True).fill(identifier)
+    page.get_by_label("Mot de passe *", exact=True).fill(password)
     page.get_by_role("button", name="Valider").click()
 
 
