@@ -115,8 +115,9 @@ def family(app, establishment):
     return issue_family(app)
 
 
-def test_every_page_of_a_family_from_the_letter_to_the_account(app, error_routes, family, provider_url, smtp_server, chromium_page):
-    with chromium_page(width=1280) as page:
+@pytest.mark.parametrize("width", [1280, 375], ids=["desktop", "phone"])
+def test_every_page_of_a_family_from_the_letter_to_the_account(app, error_routes, family, provider_url, smtp_server, chromium_page, width):
+    with chromium_page(width=width) as page:
         pages = PageCheck(page, provider_url)
         pages.visit("/", "home page", "Téléservices de l'académie de Normandie")
         pages.visit("/connexion", "login page", "Connexion")
@@ -224,7 +225,8 @@ def test_every_page_of_a_family_from_the_letter_to_the_account(app, error_routes
     assert not pages.missing, pages.missing
 
 
-def test_every_page_between_a_service_and_the_family(app, make_rp, parent, make_account, provider_url, chromium_page):
+@pytest.mark.parametrize("width", [1280, 375], ids=["desktop", "phone"])
+def test_every_page_between_a_service_and_the_family(app, make_rp, parent, make_account, provider_url, chromium_page, width):
     canteen = make_rp("Cantine en ligne", category="teleservice", trusted=False)
     make_account("parent", "Marie", "Martin", email="marie@example.org")
     make_account("parent", "Paul", "Bernard", email="paul@example.org")
@@ -235,7 +237,7 @@ def test_every_page_between_a_service_and_the_family(app, make_rp, parent, make_
         db.session.commit()
     authorize = "/authorize?" + urlencode(canteen.authorize_params(scope="openid profile email"))
 
-    with chromium_page(width=1280) as page:
+    with chromium_page(width=width) as page:
         pages = PageCheck(page, provider_url)
         pages.visit(authorize, "login page of a service", "Connexion")
         log_in(page, "jean.dupont1", PASSWORD)
@@ -243,14 +245,14 @@ def test_every_page_between_a_service_and_the_family(app, make_rp, parent, make_
         pages.check("consent page")
         pages.visit("/authorize?" + urlencode({"client_id": "inconnu", "response_type": "code"}), "invalid authorization request page")
 
-    with chromium_page(width=1280) as page:
+    with chromium_page(width=width) as page:
         pages = PageCheck(page, provider_url)
         page.goto(f"{provider_url}/connexion")
         log_in(page, "marie.martin1", PASSWORD)
         expect(page.get_by_role("heading", level=1)).to_have_text("Connexion impossible")
         pages.check("refused login page")
 
-    with chromium_page(width=1280) as page:
+    with chromium_page(width=width) as page:
         pages = PageCheck(page, provider_url)
         page.goto(f"{provider_url}{authorize}")
         log_in(page, "paul.bernard1", PASSWORD)
