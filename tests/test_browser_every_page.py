@@ -222,7 +222,7 @@ def test_every_page_of_a_family_from_the_letter_to_the_account(app, error_routes
         log_in(page, "jean.dupont1", "Encore-2025x")
         expect(page.get_by_role("heading", level=1)).to_have_text("La page a expiré")
         pages.check("expired form page")
-    assert not pages.missing, pages.missing
+        assert not pages.missing, pages.missing
 
 
 @pytest.mark.parametrize("width", [1280, 375], ids=["desktop", "phone"])
@@ -244,6 +244,7 @@ def test_every_page_between_a_service_and_the_family(app, make_rp, parent, make_
         expect(page.get_by_role("heading", level=1)).to_have_text("Cantine en ligne demande l'accès à votre compte")
         pages.check("consent page")
         pages.visit("/authorize?" + urlencode({"client_id": "inconnu", "response_type": "code"}), "invalid authorization request page")
+        assert not pages.missing, pages.missing
 
     with chromium_page(width=width) as page:
         pages = PageCheck(page, provider_url)
@@ -251,6 +252,7 @@ def test_every_page_between_a_service_and_the_family(app, make_rp, parent, make_
         log_in(page, "marie.martin1", PASSWORD)
         expect(page.get_by_role("heading", level=1)).to_have_text("Connexion impossible")
         pages.check("refused login page")
+        assert not pages.missing, pages.missing
 
     with chromium_page(width=width) as page:
         pages = PageCheck(page, provider_url)

@@ -52,7 +52,7 @@ def test_every_page_of_the_enrolment(make_staff, provider_url, chromium_page, wi
         page.get_by_role("button", name="Valider").click()
         expect(page.get_by_role("heading", level=1)).to_have_text("Codes de secours")
         pages.check("recovery codes page")
-    assert not pages.missing, pages.missing
+        assert not pages.missing, pages.missing
 
 
 @pytest.mark.parametrize("width", [1280, 375], ids=["desktop", "phone"])
@@ -88,7 +88,7 @@ def test_every_page_of_an_establishment(school, make_staff, provider_url, tmp_pa
         page.get_by_role("button", name="Régénérer et télécharger le courrier").click()
         expect(page.get_by_text("Cochez la case pour confirmer la régénération.")).to_be_visible()
         pages.check("account page with errors")
-    assert not pages.missing, pages.missing
+        assert not pages.missing, pages.missing
 
 
 @pytest.mark.parametrize("width", [1280, 375], ids=["desktop", "phone"])
@@ -110,4 +110,4 @@ def test_every_page_of_the_academie(administrator, provider_url, chromium_page, 
         page.get_by_role("button", name="Ajouter le personnel").click()
         expect(page.locator("#enrolment-link")).to_be_visible()
         pages.check("staff members page with an enrolment link")
-    assert not pages.missing, pages.missing
+        assert not pages.missing, pages.missing
