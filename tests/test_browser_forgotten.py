@@ -62,4 +62,4 @@ def test_forgotten_password_from_the_ent_login_to_the_ent_with_the_new_password(
 
         page.goto(f"{provider_url}/identifiant-oublie")
         browser.check("forgotten identifier page")
-    assert not browser.missing, browser.missing
+        assert not browser.missing, browser.missing
