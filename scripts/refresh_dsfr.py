@@ -30,6 +30,8 @@ ICONS = [
     "system/fr--success-fill.svg",
     "system/fr--warning-fill.svg",
     "system/external-link-line.svg",
+    "arrows/arrow-right-line.svg",  # the back office's breadcrumb and tiles
+    "arrows/arrow-right-s-line.svg",  # the back office's side menu
 ]
 FAVICONS = ["favicon.svg", "favicon.ico", "apple-touch-icon.png"]
 WOFF_FALLBACK = re.compile(r',url\(fonts/[\w-]+\.woff\) format\("woff"\)')

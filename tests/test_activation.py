@@ -147,7 +147,7 @@ def test_the_first_connection_from_the_ent_leads_back_to_it_after_activation(app
     assert f"<strong>{SCHOOL_EMAIL}</strong>" in ent.client.get(response.location).text
 
     page = _activate(ent.client, link_of(smtp_server.wait_for(1)[0]))
-    onwards = re.search(r'<a class="button" href="([^"]+)">Continuer</a>', page.text)
+    onwards = re.search(r'<a class="fr-btn" href="([^"]+)">Continuer</a>', page.text)
     assert onwards, page.text
     callback = ent.follow_to_callback(ent.client.get(html.unescape(onwards.group(1))))
     assert callback["state"] == values["state"] and "code" in callback

@@ -114,8 +114,8 @@ def test_parent_logs_in_to_the_ent_then_logs_out(ent_url, provider_url, parent, 
         page.get_by_role("link", name=PUBLIC).click()
 
         expect(page).to_have_url(re.compile(re.escape(f"{provider_url}/authorize?")))
-        page.get_by_label("Identifiant", exact=True).fill("jean.dupont1")
-        page.get_by_label("Mot de passe", exact=True).fill(PASSWORD)
+        page.get_by_label("Identifiant *", exact=True).fill("jean.dupont1")
+        page.get_by_label("Mot de passe *", exact=True).fill(PASSWORD)
         page.get_by_role("button", name="Valider").click()
 
         expect(page).to_have_url(f"{ent_url}/espace")
@@ -135,4 +135,4 @@ def test_parent_logs_in_to_the_ent_then_logs_out(ent_url, provider_url, parent, 
         expect(page).to_have_url(f"{ent_url}/connexion")
         page.get_by_role("link", name=PUBLIC).click()
         expect(page).to_have_url(re.compile(re.escape(f"{provider_url}/authorize?")))
-        expect(page.get_by_label("Mot de passe", exact=True)).to_be_empty()
+        expect(page.get_by_label("Mot de passe *", exact=True)).to_be_empty()

@@ -26,7 +26,7 @@ def test_forgotten_password_from_the_ent_login_to_the_ent_with_the_new_password(
         page.get_by_role("link", name="mot de passe oublié").click()
         expect(page.get_by_role("heading", level=1)).to_have_text("Mot de passe oublié")
         browser.check("forgotten password page")
-        page.get_by_label("Identifiant", exact=True).fill("jean.dupont1")
+        page.get_by_label("Identifiant *", exact=True).fill("jean.dupont1")
         page.get_by_role("button", name="Valider").click()
         expect(page.get_by_text("Si l'identifiant correspond à un compte, un courrier électronique vient d'être envoyé")).to_be_visible()
         browser.check("reset requested page")
@@ -50,8 +50,8 @@ def test_forgotten_password_from_the_ent_login_to_the_ent_with_the_new_password(
 
         page.get_by_role("link", name="Se connecter").click()
         expect(page).to_have_url(re.compile(re.escape(f"{provider_url}/connexion?next=")))
-        page.get_by_label("Identifiant", exact=True).fill("jean.dupont1")
-        page.get_by_label("Mot de passe", exact=True).fill(NEW_PASSWORD)
+        page.get_by_label("Identifiant *", exact=True).fill("jean.dupont1")
+        page.get_by_label("Mot de passe *", exact=True).fill(NEW_PASSWORD)
         page.get_by_role("button", name="Valider").click()
 
         expect(page).to_have_url(f"{ent_url}/espace")
@@ -62,4 +62,4 @@ def test_forgotten_password_from_the_ent_login_to_the_ent_with_the_new_password(
 
         page.goto(f"{provider_url}/identifiant-oublie")
         browser.check("forgotten identifier page")
-    assert not browser.missing, browser.missing
+        assert not browser.missing, browser.missing

@@ -48,20 +48,20 @@ def test_parent_follows_the_guide_from_the_letter_to_the_ent(app, ent_url, provi
         page.get_by_role("link", name="SE CONNECTER").click()
         page.get_by_role("link", name=PUBLIC).click()
         expect(page).to_have_url(re.compile(re.escape(f"{provider_url}/authorize?")))
-        page.get_by_label("Identifiant", exact=True).fill(identifier)
-        page.get_by_label("Mot de passe", exact=True).fill(secret)
+        page.get_by_label("Identifiant *", exact=True).fill(identifier)
+        page.get_by_label("Mot de passe *", exact=True).fill(secret)
         page.get_by_role("button", name="Valider").click()
 
         expect(page.get_by_role("heading", level=1)).to_have_text("Première connexion")
         expect(page.get_by_text(identifier, exact=True)).to_be_visible()
         expect(page.get_by_role("heading", name="Votre enfant : Emma Leroy")).to_be_visible()
         # The school's file gave an address: it is offered, the parent confirms or changes it.
-        expect(page.get_by_label("adresse mail", exact=True)).to_have_value("sophie.leroy@example.org")
-        page.get_by_label("nouveau mot de passe", exact=True).fill(NEW_PASSWORD)
-        page.get_by_label("confirmation du mot de passe", exact=True).fill(NEW_PASSWORD)
-        page.get_by_label("adresse mail", exact=True).fill("sophie@example.org")
-        page.get_by_label("confirmation de l'adresse mail", exact=True).fill("sophie@example.org")
-        page.get_by_label("date de naissance", exact=True).fill("14/03/2013")
+        expect(page.get_by_label("adresse mail *", exact=True)).to_have_value("sophie.leroy@example.org")
+        page.get_by_label("nouveau mot de passe *", exact=True).fill(NEW_PASSWORD)
+        page.get_by_label("confirmation du mot de passe *", exact=True).fill(NEW_PASSWORD)
+        page.get_by_label("adresse mail *", exact=True).fill("sophie@example.org")
+        page.get_by_label("confirmation de l'adresse mail *", exact=True).fill("sophie@example.org")
+        page.get_by_label("date de naissance *", exact=True).fill("14/03/2013")
         page.get_by_role("button", name="Valider").click()
 
         # docs/parents-journey.md, « Activation »: no ENT before the address is confirmed, even when

@@ -63,8 +63,8 @@ class Browser:
 
 
 def log_in(page, identifier, password):
-    page.get_by_label("Identifiant", exact=True).fill(identifier)
-    page.get_by_label("Mot de passe", exact=True).fill(password)
+    page.get_by_label("Identifiant *", exact=True).fill(identifier)
+    page.get_by_label("Mot de passe *", exact=True).fill(password)
     page.get_by_role("button", name="Valider").click()
 
 
@@ -128,7 +128,7 @@ def test_pages_pass_axe_and_find_every_static_file(app, provider_url, make_rp, m
             expect(page.get_by_role("heading", level=1)).to_be_visible()
             browser.check(link)
 
-    assert not browser.missing, browser.missing
+        assert not browser.missing, browser.missing
 
 
 def test_small_screens_keep_the_language_link_and_an_english_browser_stays_french(provider_url, chromium_page):
@@ -143,7 +143,7 @@ def test_small_screens_keep_the_language_link_and_an_english_browser_stays_frenc
         expect(page.get_by_role("button", name="Submit")).to_be_visible()
         expect(page.get_by_role("link", name="Français", exact=True)).to_be_visible()
         browser.check("login page in English")
-    assert not browser.missing, browser.missing
+        assert not browser.missing, browser.missing
 
 
 def test_home_and_self_service_pages_pass_axe(app, provider_url, make_rp, parent, smtp_server, chromium_page):
@@ -210,4 +210,4 @@ def test_home_and_self_service_pages_pass_axe(app, provider_url, make_rp, parent
         page.get_by_role("button", name="Log out everywhere").click()
         expect(page.get_by_role("heading", level=1)).to_have_text("You are logged out")
         browser.check("logged out everywhere page")
-    assert not browser.missing, browser.missing
+        assert not browser.missing, browser.missing

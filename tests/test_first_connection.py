@@ -55,7 +55,8 @@ def test_the_form_shows_the_words_of_the_guide(parent_client):
         ("email_confirmation", "confirmation de l'adresse mail"),
         ("birth_date", "date de naissance"),
     ):
-        assert re.search(rf'<label [^>]*for="{name}"[^>]*>{label}</label>', page), name
+        # The label keeps the guide's words; its asterisk marks the field as required.
+        assert re.search(rf'<label [^>]*for="{name}"[^>]*>{label}<span aria-hidden="true">&nbsp;\*</span></label>', page), name
     assert "(8 caractères minimum, chiffres ET lettres obligatoires)" in page
     assert "Votre enfant : Alice Dupont" in page
     assert "* Champs obligatoires" in page

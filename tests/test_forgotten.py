@@ -99,7 +99,7 @@ def test_forgotten_password_page_asks_the_identifier_in_the_guide_words(client):
     page = client.get("/mot-de-passe-oublie")
     assert page.status_code == 200
     assert "<h1>Mot de passe oublié</h1>" in page.text
-    assert re.search(r'<label [^>]*for="identifier"[^>]*>Identifiant</label>', page.text)
+    assert re.search(r'<label [^>]*for="identifier"[^>]*>Identifiant<span aria-hidden="true">&nbsp;\*</span></label>', page.text)
     guide = "Un lien et un mot de passe temporaire vous seront envoyés par courrier électronique afin de modifier le mot de passe."
     assert guide in page.text
     assert 'value="Valider"' in page.text
@@ -389,7 +389,7 @@ def test_forgotten_identifier_page_asks_the_address(client):
     page = client.get("/identifiant-oublie")
     assert page.status_code == 200
     assert "<h1>Identifiant oublié</h1>" in page.text
-    assert re.search(r'<label [^>]*for="email"[^>]*>Adresse mail</label>', page.text)
+    assert re.search(r'<label [^>]*for="email"[^>]*>Adresse mail<span aria-hidden="true">&nbsp;\*</span></label>', page.text)
     assert "Le mot de passe reste inchangé." in page.text
 
 

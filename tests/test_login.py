@@ -31,8 +31,8 @@ def set_account(app, identifier, **values):
 
 def test_login_page_uses_the_guide_words_with_bound_labels(client):
     page = client.get("/connexion").text
-    assert re.search(r'<label [^>]*for="identifier"[^>]*>Identifiant</label>', page)
-    assert re.search(r'<label [^>]*for="password"[^>]*>Mot de passe</label>', page)
+    assert re.search(r'<label [^>]*for="identifier"[^>]*>Identifiant<span aria-hidden="true">&nbsp;\*</span></label>', page)
+    assert re.search(r'<label [^>]*for="password"[^>]*>Mot de passe<span aria-hidden="true">&nbsp;\*</span></label>', page)
     assert 'id="identifier"' in page and 'id="password"' in page
     assert 'value="Valider"' in page
     assert ">mot de passe oublié</a>" in page

@@ -84,8 +84,8 @@ def test_home_page_offers_the_login_form_to_a_visitor(client, parent):
     page = client.get("/")
     assert page.status_code == 200
     assert 'action="/connexion"' in page.text
-    assert re.search(r'<label [^>]*for="identifier"[^>]*>Identifiant</label>', page.text)
-    assert re.search(r'<label [^>]*for="password"[^>]*>Mot de passe</label>', page.text)
+    assert re.search(r'<label [^>]*for="identifier"[^>]*>Identifiant<span aria-hidden="true">&nbsp;\*</span></label>', page.text)
+    assert re.search(r'<label [^>]*for="password"[^>]*>Mot de passe<span aria-hidden="true">&nbsp;\*</span></label>', page.text)
     assert ">mot de passe oublié</a>" in page.text and ">identifiant oublié</a>" in page.text
     login = client.post("/connexion", data={"identifier": "jean.dupont1", "password": PASSWORD, "csrf_token": csrf_token(page.text)})
     assert login.status_code == 303

@@ -241,7 +241,7 @@ def test_login_pages_work_without_javascript_and_label_every_field(client):
     assert page.status_code == 200
     assert "<script" not in page.text
     assert bound_labels(page.text)
-    assert re.search(r'<label class="fr-label" for="email">Adresse mail</label>', page.text)
+    assert re.search(r'<label class="fr-label" for="email">Adresse mail<span aria-hidden="true">&nbsp;\*</span></label>', page.text)
 
 
 def test_login_returns_to_the_page_asked_for_and_never_leaves_the_back_office(client, secretary, clock):
