@@ -142,6 +142,15 @@ def log_in(client, member):
     return response
 
 
+def fill_login_in_browser(page, member):
+    """On the staff login page in Chromium: the password, then the current TOTP code."""
+    page.get_by_label("Adresse mail").fill(member.email)
+    page.get_by_label("Mot de passe").fill(STAFF_PASSWORD)
+    page.get_by_role("button", name="Se connecter").click()
+    page.get_by_label("Code de vérification").fill(pyotp.TOTP(member.secret).now())
+    page.get_by_role("button", name="Valider").click()
+
+
 def bound_labels(html):
     """True when every visible input, select and textarea has a <label for> of its id (or is
     a radio/checkbox inside its label's pair)."""

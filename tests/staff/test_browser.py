@@ -17,7 +17,7 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
 from ..test_browser_demo import provider_socket, provider_url, settings  # noqa: F401
-from .conftest import STAFF_PASSWORD
+from .conftest import STAFF_PASSWORD, fill_login_in_browser
 
 pytestmark = pytest.mark.browser
 
@@ -80,11 +80,7 @@ def test_secretary_enrols_logs_in_with_totp_imports_issues_and_downloads_letters
 
 def _log_in(page, provider_url, member):
     page.goto(f"{provider_url}/gestion/connexion")
-    page.get_by_label("Adresse mail").fill(member.email)
-    page.get_by_label("Mot de passe").fill(STAFF_PASSWORD)
-    page.get_by_role("button", name="Se connecter").click()
-    page.get_by_label("Code de vérification").fill(pyotp.TOTP(member.secret).now())
-    page.get_by_role("button", name="Valider").click()
+    fill_login_in_browser(page, member)
     expect(page.get_by_role("heading", level=1)).to_have_text("Tableau de bord")
 
 

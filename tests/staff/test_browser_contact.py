@@ -2,13 +2,12 @@
 the dashboard, a wrong phone is told beside its field, the saved details come back; axe-core
 finds nothing to report in the section, at desktop and phone width."""
 
-import pyotp
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
 from ..test_browser_demo import provider_socket, provider_url, settings  # noqa: F401
-from .conftest import STAFF_PASSWORD
+from .conftest import fill_login_in_browser
 
 pytestmark = pytest.mark.browser
 
@@ -23,11 +22,7 @@ def test_the_secretary_saves_the_contact_details_from_the_dashboard(provider_url
     member = make_staff()
     with chromium_page(width=width) as page:
         page.goto(f"{provider_url}/gestion/etablissements/0140001A/")
-        page.get_by_label("Adresse mail").fill(member.email)
-        page.get_by_label("Mot de passe").fill(STAFF_PASSWORD)
-        page.get_by_role("button", name="Se connecter").click()
-        page.get_by_label("Code de vérification").fill(pyotp.TOTP(member.secret).now())
-        page.get_by_role("button", name="Valider").click()
+        fill_login_in_browser(page, member)
 
         section = page.get_by_role("region", name="Coordonnées de l'établissement")
         expect(section).to_be_visible()
