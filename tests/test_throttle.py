@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 
 from idp import create_app
-from idp.throttle import throttle
-from idp.throttle.counters import RedisCounters
+from idp.throttle import Policy, throttle
+from idp.throttle.counters import MemoryCounters, RedisCounters
 
 from .conftest import PASSWORD
 from .oidc_helpers import csrf_token
@@ -280,9 +280,6 @@ def test_two_nodes_sharing_redis_slow_a_guesser_across_both(settings, make_app, 
 def test_redis_and_process_memory_decide_the_same_waits(settings, make_app, redis_url):
     """The Redis script mirrors `Policy.wait`: one script of attempts and successes, with time
     moving, gives the same answers from both stores."""
-    from idp.throttle import Policy
-    from idp.throttle.counters import MemoryCounters
-
     app = make_app(settings | {"THROTTLE_PER_IDENTIFIER": "8 per 15 minutes", "THROTTLE_PER_IP": "30 per hour"})
     policy = Policy.from_config(app.config)
     stores = [MemoryCounters(policy), RedisCounters(redis_url, policy)]

@@ -5,7 +5,7 @@
     throttle.succeeded("login", identifier, ip)          # the right secret: forget the pair
     wait = throttle.request_budget("recovery", ip)       # counts one request; 0 = go
     wait = throttle.request_budget("resend", ip, ident)  # the same, also per identifier
-    if throttle.budget_spent("reset_email", account_id): ...  # emails one account receives
+    if throttle.budget_spent("password_reset_email", account_id): ...  # emails one account receives
 
 `attempt` decides and counts in one atomic step: when it answers 0, the check about to be
 made already counts as a failure, and only `succeeded` takes it back. Twenty requests sent
@@ -160,22 +160,24 @@ class Throttle:
         counters = self._counters()
         budget = counters.policy.requests_per_ip
         now = clock.timestamp()
-        index, left = budget.window(now)
-        keys = [f"{counters.prefix}:{action}:requests:{_address(ip)}:{index}"]
+        stems = [f"{action}:requests:{_address(ip)}"]
         if identifier is not None:
-            keys.append(f"{counters.prefix}:{action}:requests-of:{_digest(identifier)}:{index}")
-        counts = [counters.run(lambda store, key=key: store.count(key, now, budget.seconds)) for key in keys]
-        return left if max(counts) > budget.amount else 0
+            stems.append(f"{action}:requests-of:{_digest(identifier)}")
+        counts = [self._count(counters, stem, budget, now) for stem in stems]
+        return budget.window(now)[1] if max(counts) > budget.amount else 0
 
-    def budget_spent(self, action, key, rate="recovery_emails"):
-        """Counts one use of `key`'s budget for `action` (`rate`: the Policy's Rate it
-        follows): True when this use goes past it (whoever asks, from any address)."""
+    def budget_spent(self, action, key):
+        """Counts one email of `action` to `key` (an account, an address) against
+        `RECOVERY_EMAILS`: True when this one goes past it (whoever asks, from any address)."""
         counters = self._counters()
-        rate = getattr(counters.policy, rate)
-        now = clock.timestamp()
-        index, _ = rate.window(now)
-        window_key = f"{counters.prefix}:{action}:budget:{_digest(key)}:{index}"
-        return counters.run(lambda store: store.count(window_key, now, rate.seconds)) > rate.amount
+        budget = counters.policy.recovery_emails
+        return self._count(counters, f"{action}:budget:{_digest(key)}", budget, clock.timestamp()) > budget.amount
+
+    @staticmethod
+    def _count(counters, stem, rate, now):
+        """One more in the window of `rate` that holds `now`, for the counter `stem`: the count."""
+        key = f"{counters.prefix}:{stem}:{rate.window(now)[0]}"
+        return counters.run(lambda store: store.count(key, now, rate.seconds))
 
     @staticmethod
     def _keys(counters, action, identifier, ip, now):
