@@ -4,8 +4,9 @@
     .venv/bin/python bench/forgotten.py --database postgresql+psycopg://postgres@127.0.0.1:5432/idp_bench --requests 60
 
 Builds an application with an active account (with an address), an issued one and an
-unknown identifier, then posts the form for each in turn (interleaved, so that drift
-touches all three alike), each from its own address so that the per-address budget never
+unknown identifier, then posts the form for each in turn (interleaved and in a new order
+each round, so that drift and what a previous request left running touch all three
+alike), each from its own address so that the per-address budget never
 answers instead. Emails go to a local SMTP catcher, in the background as in production.
 Prints the median, the 90th percentile and the spread of the answer's time per kind: the
 request's time is what a prober measures; the decision runs after the answer.
@@ -86,7 +87,10 @@ def main():
         token = CSRF.search(client.get("/mot-de-passe-oublie").text).group(1)
         times = {kind: [] for kind in identifiers}
         for number in range(options.requests + 5):  # the first five of each warm up
-            for kind, identifier in identifiers.items():
+            kinds = list(identifiers.items())
+            # A new order each round: what the previous request left running weighs on
+            # every kind alike.
+            for kind, identifier in kinds[number % 3 :] + kinds[: number % 3]:
                 client.environ_base["REMOTE_ADDR"] = f"10.{number // 250}.{number % 250}.{len(times[kind]) % 250 + 1}"
                 started = time.perf_counter()
                 response = client.post("/mot-de-passe-oublie", data={"identifier": identifier, "csrf_token": token})

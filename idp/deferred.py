@@ -7,7 +7,8 @@ transaction for after its commit, whose time must not show in the answer (docs/s
     in_background(deliver, ids)                     # now
 
 Each job runs in an application context and commits its own transaction; a rollback of the
-request drops the jobs it deferred. A job that fails is logged (its name and the exception's
+request drops the jobs it deferred. A request's jobs start once its page is rendered (at the
+request's teardown), so that none of their work runs beside the view. A job that fails is logged (its name and the exception's
 class, never its arguments) and dropped: these jobs are requests a person makes again when
 no email comes, or sends that the outbox retries; nothing is kept only here.
 """
@@ -17,7 +18,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
 
-from flask import current_app
+from flask import current_app, g, has_request_context
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -26,6 +27,7 @@ from .extensions import db
 log = logging.getLogger(__name__)
 
 _QUEUED = "idp.deferred.queued"
+_AFTER_RESPONSE = "idp_deferred_after_response"
 
 
 def defer(job, *args):
@@ -87,10 +89,27 @@ class Jobs:
 
 def _after_commit(session):
     queued = session.info.pop(_QUEUED, None)
+    if not queued:
+        return
+    if has_request_context():
+        # Not before the page is rendered: a job running beside the view would slow it by
+        # what the job finds, the very thing its deferral hides.
+        g.setdefault(_AFTER_RESPONSE, []).extend(queued)
+    else:
+        _submit(queued)
+
+
+def _submit_after_response(error=None):
+    """At the request's teardown (the page rendered, about to be sent): its committed jobs."""
+    queued = g.pop(_AFTER_RESPONSE, None)
     if queued:
-        jobs = current_app.extensions["idp.deferred"]
-        for job, args in queued:
-            jobs.submit(job, args)
+        _submit(queued)
+
+
+def _submit(queued):
+    jobs = current_app.extensions["idp.deferred"]
+    for job, args in queued:
+        jobs.submit(job, args)
 
 
 def _after_transaction_end(session, transaction):
@@ -100,6 +119,7 @@ def _after_transaction_end(session, transaction):
 
 def init_app(app):
     app.extensions["idp.deferred"] = Jobs(app)
+    app.teardown_request(_submit_after_response)
     for name, listener in (("after_commit", _after_commit), ("after_transaction_end", _after_transaction_end)):
         if not event.contains(Session, name, listener):
             event.listen(Session, name, listener)

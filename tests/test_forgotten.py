@@ -327,7 +327,9 @@ def test_a_link_dies_when_the_account_stops_being_allowed_or_changes_address(app
 def test_an_account_without_address_and_an_unknown_identifier_send_nothing(app, client, make_account, smtp_server, audit_events):
     make_account("eleve", "Alice", "Martin", "Cartable-2024", birthdate="2011-09-01")
     ask_reset(client, "alice.martin1")
+    wait_for_jobs(app)  # two background threads: the decisions in the order they were asked
     ask_reset(client, "personne.inconnue1")
+    wait_for_jobs(app)
     with app.app_context():
         assert db.session.scalar(select(OutboxMessage)) is None
     assert [event.details["outcome"] for event in audit_events("password_reset_requested")] == ["no_email", "unknown"]
