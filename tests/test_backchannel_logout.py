@@ -19,6 +19,7 @@ from .concurrency import at_once
 from .conftest import PASSWORD
 from .logout_helpers import Receiver, verify_logout_token
 from .oidc_helpers import RelyingParty, csrf_token
+from .school_helpers import csv_file, importer
 from .test_forgotten import ask_reset, complete, reset_message
 from .test_self_service import change_email, change_password, link_in, post_form
 from .travel import frozen, moment
@@ -336,3 +337,19 @@ def test_the_logout_token_carries_what_the_specification_requires(app, rps, pare
     (notice,) = received(app, ent, 1)
     assert set(notice) >= {"iss", "aud", "iat", "exp", "jti", "events", "sub", "sid"}
     assert notice["sid"] == claims["sid"]
+
+
+def test_an_import_where_every_child_has_left_tells_every_relying_party(app, rps, parent, establishment):
+    ent, canteen = rps
+    (claims, _) = log_in_at(ent, canteen)
+    with app.app_context():
+        child = db.session.get(Account, parent.id).children[0]
+        child.school_key = "E1"
+        db.session.commit()
+    counts = importer(app, establishment.uai)([csv_file("E2;Martin;Paul;14/01/2013;6A;;;;")], complete=True)
+    assert counts["pupils_left"] == 1
+    assert [notice["sid"] for notice in received(app, ent, 1)] == [claims["sid"]]
+    assert [notice["sid"] for notice in received(app, canteen, 1)] == [claims["sid"]]
+    # The next import changes nothing for them and says nothing more.
+    importer(app, establishment.uai)([csv_file("E2;Martin;Paul;14/01/2013;6A;;;;")], complete=True)
+    assert len(received(app, ent, 1)) == 1
