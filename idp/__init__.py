@@ -47,7 +47,7 @@ def create_app(config=None, command_line=False):
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale, default_translation_directories=str(Path(__file__).parent / "translations"))
 
-    from . import cli, deferred, errors, inputs, logout, mail, oidc, transactions
+    from . import cli, deferred, errors, inputs, logout, mail, oidc, saml, transactions
     from .auth.activation import bp as activation_bp
     from .auth.forgotten import bp as recovery_bp
     from .auth.sessions import write_session_cookie
@@ -63,6 +63,7 @@ def create_app(config=None, command_line=False):
     inputs.init_app(app)
     throttle.init_app(app)
     oidc.init_app(app)
+    saml.init_app(app)
     mail.init_app(app)
     logout.init_app(app)
     deferred.init_app(app)

@@ -31,6 +31,7 @@ from .models import Client
 from .models.oauth import AUTH_METHODS, CATEGORIES
 from .oidc.commands import keys, purge
 from .relying_parties.registration import describe, find_client, register_client, rotate_secret, update_client
+from .saml.cli import saml_sp
 from .schools.accounts_cli import accounts
 from .schools.cli import pupils
 from .schools.demo_accounts import create_active_account
@@ -357,6 +358,7 @@ def init_app(app):
         sweep_command,
         mail,
         logout_notices,
+        saml_sp,
         settings_command,
     ):
         app.cli.add_command(command)

@@ -32,7 +32,7 @@ from .. import clock
 from ..audit import audit
 from ..clock import timestamp
 from ..extensions import db
-from ..models import Client, LogoutNotice, NoticeStatus
+from ..models import Client, LogoutNotice, NoticeStatus, SamlServiceProvider
 from ..oidc.keys import key_store
 from ..relying_parties.subjects import subject_for
 
@@ -138,9 +138,9 @@ def _deliver_due(ids=None, limit=None, now=None, stop=None):
         claimed = _claim(sender_id, now or clock.now(), ids)
         if claimed is None:
             break
-        client = db.session.get(Client, claimed.client_pk)
+        client = _Party.of(claimed)
         try:
-            _post(client.backchannel_logout_uri, logout_token(client, claimed.subject, claimed.sid))
+            client.send(claimed)
         except (Refused, OSError, http.client.HTTPException) as error:
             _record_failure(claimed, client, error, now or clock.now())
             counts["failed"] += 1
@@ -181,11 +181,41 @@ def _claim(sender_id, now, ids=None):
             LogoutNotice.reason,
             LogoutNotice.attempts,
             LogoutNotice.created_at,
+            LogoutNotice.saml_sp_pk,
+            LogoutNotice.name_id_format,
         )
         .execution_options(synchronize_session=False)
     ).one_or_none()
     db.session.commit()
     return claimed
+
+
+class _Party:
+    """The relying party a notice is for, an OpenID Connect client or a SAML service provider,
+    as delivery, its logs and its audit name it."""
+
+    def __init__(self, client=None, sp=None):
+        self.client, self.sp = client, sp
+        self.client_id = client.client_id if client is not None else sp.entity_id
+
+    @classmethod
+    def of(cls, claimed):
+        if claimed.saml_sp_pk is not None:
+            return cls(sp=db.session.get(SamlServiceProvider, claimed.saml_sp_pk))
+        return cls(client=db.session.get(Client, claimed.client_pk))
+
+    @property
+    def audited(self):
+        """What `audit` records: a client as its client, a service provider as a detail."""
+        return {"client": self.client} if self.client is not None else {"sp": self.sp.entity_id}
+
+    def send(self, claimed):
+        if self.client is not None:
+            _post(self.client.backchannel_logout_uri, logout_token(self.client, claimed.subject, claimed.sid))
+        else:
+            from ..saml.logout import soap_logout  # the SAML door builds and posts the LogoutRequest
+
+            soap_logout(self.sp, claimed.subject, claimed.name_id_format, claimed.sid, _connection)
 
 
 def _is_loopback(host):
@@ -195,10 +225,9 @@ def _is_loopback(host):
         return host == "localhost"
 
 
-def _post(uri, token):
-    """POST the logout token to `uri`; raises Refused unless the answer is 200 or 204."""
-    if not uri:
-        raise Refused("no back-channel logout URI registered any more")
+def _connection(uri):
+    """An HTTP connection to `uri` by the rules of every notice (https, or http to loopback
+    when allowed), and the path to request."""
     parts = urlsplit(uri)
     timeout = current_app.config["LOGOUT_TIMEOUT"]
     if parts.scheme == "https":
@@ -210,6 +239,14 @@ def _post(uri, token):
     path = parts.path or "/"
     if parts.query:
         path += f"?{parts.query}"
+    return connection, path
+
+
+def _post(uri, token):
+    """POST the logout token to `uri`; raises Refused unless the answer is 200 or 204."""
+    if not uri:
+        raise Refused("no back-channel logout URI registered any more")
+    connection, path = _connection(uri)
     try:
         connection.request(
             "POST",
@@ -240,7 +277,7 @@ def _record_delivered(claimed, client, now):
         )
         .execution_options(synchronize_session=False)
     )
-    audit("logout_notice_delivered", client=client, notice=claimed.id, reason=claimed.reason, attempts=claimed.attempts + 1)
+    audit("logout_notice_delivered", **client.audited, notice=claimed.id, reason=claimed.reason, attempts=claimed.attempts + 1)
     db.session.commit()
     log.info("logout notice %s (%s) delivered", claimed.id, client.client_id)
 
@@ -261,7 +298,7 @@ def _record_failure(claimed, client, error, now):
         .execution_options(synchronize_session=False)
     )
     if give_up:
-        audit("logout_notice_given_up", client=client, notice=claimed.id, reason=claimed.reason, attempts=attempts, error=reason)
+        audit("logout_notice_given_up", **client.audited, notice=claimed.id, reason=claimed.reason, attempts=attempts, error=reason)
         log.warning("logout notice %s (%s) given up after %s attempt(s): %s", claimed.id, client.client_id, attempts, reason)
     else:
         log.warning(
