@@ -375,7 +375,8 @@ def sso():
     return _go_on(pending)
 
 
-@bp.get("/saml/initier")
+@bp.route("/saml/initier", methods=["GET", "POST"])
+@csrf.exempt
 @accepts_long_queries
 def idp_initiated():
     try:
