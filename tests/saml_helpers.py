@@ -118,13 +118,17 @@ class ServiceProvider:
         destination = self.sso_location(binding)
         sign = self.sign_requests if sign is None else sign
         if binding == BINDING_HTTP_POST:
-            request_id, request = self.client.create_authn_request(destination, sign=sign, sign_alg=SIG_RSA_SHA256, digest_alg=DIGEST_SHA256, **options)
+            request_id, request = self.client.create_authn_request(
+                destination, sign=sign, sign_alg=SIG_RSA_SHA256, digest_alg=DIGEST_SHA256, **options
+            )
             self.outstanding[request_id] = relay_state
             data = {"SAMLRequest": base64.b64encode(str(request).encode()).decode(), "RelayState": relay_state}
             return self.browser.post(urlsplit(destination).path, data=data)
         request_id, request = self.client.create_authn_request(destination, sign=False, **options)
         self.outstanding[request_id] = relay_state
-        info = self.client.apply_binding(BINDING_HTTP_REDIRECT, str(request), destination, relay_state=relay_state, sign=sign, sigalg=SIG_RSA_SHA256)
+        info = self.client.apply_binding(
+            BINDING_HTTP_REDIRECT, str(request), destination, relay_state=relay_state, sign=sign, sigalg=SIG_RSA_SHA256
+        )
         location = dict(info["headers"])["Location"]
         parts = urlsplit(location)
         return self.browser.get(f"{parts.path}?{parts.query}")

@@ -215,7 +215,9 @@ def test_the_door_rule_refuses_a_teleservice_to_a_family_that_refused_them(make_
         set_refusal(db.session.get(Account, parent.id), True)
         db.session.commit()
     ent_sp = make_sp()
-    teleservice = make_sp(name="Cantine", category="teleservice", entity_id="https://cantine.example.org/metadata", base="https://cantine.example.org")
+    teleservice = make_sp(
+        name="Cantine", category="teleservice", entity_id="https://cantine.example.org/metadata", base="https://cantine.example.org"
+    )
     page = teleservice.log_in(teleservice.authn_request(), parent.identifier, PASSWORD)
     assert page.status_code == 403
     assert "Cantine" in page.text

@@ -21,8 +21,8 @@ def soap_logout(sp, name_id, name_id_format, sid, connect):
 
     if not sp.logout_soap:
         raise NotDelivered("no SOAP SingleLogoutService any more")
-    server, _ = protocol.server_for(sp)
-    _, request = server.create_logout_request(
+    server, _metadata = protocol.server_for(sp)
+    _request_id, request = server.create_logout_request(
         sp.logout_soap,
         sp.entity_id,
         name_id=protocol.name_id(name_id_format or "persistent", name_id, sp),

@@ -160,12 +160,14 @@ class _Server(Server):
         failure = None
         for name, certificate in self.metadata.certs(sp_entity_id, "any", "encryption"):
             wrapped, unwrapped = get_pem_wrapped_unwrapped(certificate)
+            temporary = make_temp(wrapped.encode("ascii"), decode=False, delete_tmpfiles=True)
             try:
-                temporary = make_temp(wrapped.encode("ascii"), decode=False, delete_tmpfiles=True)
                 template = pre_encryption_part(msg_enc=AES256_CBC, key_name=name, encrypt_cert=unwrapped)
                 return self.sec.encrypt_assertion(response, temporary.name, template, key_type="aes-256", node_xpath=node_xpath)
             except Exception as error:  # the next certificate, if any
                 failure = error
+            finally:
+                temporary.close()
         if failure is not None:
             raise failure
         return response

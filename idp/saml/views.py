@@ -63,14 +63,12 @@ METADATA_MAX_AGE = 300
 def metadata():
     """The identity provider's metadata: its entity ID, endpoints, NameID formats, and the
     certificate of every signing key published (the next one before it signs)."""
-    server, _ = protocol.server_for()
+    server, _metadata = protocol.server_for()
     descriptor = entity_descriptor(server.config)
     idp_descriptor = descriptor.idpsso_descriptor
     idp_descriptor.want_authn_requests_signed = None
     idp_descriptor.key_descriptor = [
-        md.KeyDescriptor(
-            use="signing", key_info=ds.KeyInfo(x509_data=[ds.X509Data(x509_certificate=ds.X509Certificate(text=body))])
-        )
+        md.KeyDescriptor(use="signing", key_info=ds.KeyInfo(x509_data=[ds.X509Data(x509_certificate=ds.X509Certificate(text=body))]))
         for body in published_certificates()
     ]
     response = Response(str(descriptor), mimetype="application/samlmetadata+xml")
@@ -127,7 +125,7 @@ def _pending():
     """The pending AuthnRequest, checked; raises Refused."""
     binding, value, deflated, relay_state, sigalg, signature = _incoming()
     xml = protocol.decode(value, deflated)
-    issuer, _ = protocol.peek(xml, "AuthnRequest")
+    issuer, _request_id = protocol.peek(xml, "AuthnRequest")
     sp = find_service_provider(issuer)
     if sp is None:
         raise Refused(_("Ce service n'est pas enregistré auprès du fournisseur d'identité."), "unknown_service")
@@ -422,11 +420,11 @@ def _logout_request():
         sigalg, signature = request.args.get("SigAlg"), request.args.get("Signature")
         relay_state = _relay_state(request.args.get("RelayState"))
     xml = protocol.decode(value, deflated)
-    issuer, _ = protocol.peek(xml, "LogoutRequest")
+    issuer, _request_id = protocol.peek(xml, "LogoutRequest")
     sp = find_service_provider(issuer)
     if sp is None:
         raise Refused(_("Ce service n'est pas enregistré auprès du fournisseur d'identité."), "unknown_service")
-    server, _ = protocol.server_for(sp, must_sign=True)
+    server, _metadata = protocol.server_for(sp, must_sign=True)
     try:
         parsed = server.parse_logout_request(value, binding, relay_state=relay_state or None, sigalg=sigalg, signature=signature)
     except Exception as error:  # pysaml2's refusals of a message are of many kinds
@@ -501,8 +499,8 @@ def logout_frame():
     sp = db.session.get(SamlServiceProvider, sp_id)
     if sp is None or not sp.logout_redirect:
         abort(404)
-    server, _ = protocol.server_for(sp)
-    _, logout_request = server.create_logout_request(
+    server, _metadata = protocol.server_for(sp)
+    _request_id, logout_request = server.create_logout_request(
         sp.logout_redirect, sp.entity_id, name_id=protocol.name_id(name_id_format, name_id, sp), session_indexes=[sid], sign=False
     )
     return redirect(protocol.redirect_url(server, str(logout_request), sp.logout_redirect, "", "SAMLRequest"), code=303)
