@@ -17,7 +17,7 @@ import zlib
 
 import defusedxml.ElementTree
 from defusedxml import DefusedXmlException
-from flask import current_app, url_for
+from flask import current_app
 from flask_babel import gettext as _
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.assertion import Policy
@@ -178,9 +178,10 @@ _servers_lock = threading.Lock()
 
 
 def endpoints():
-    sso = url_for("saml.sso", _external=True)
-    slo = url_for("saml.slo", _external=True)
-    return sso, slo
+    """(SSO, SLO) addresses under the issuer (also outside a request: SOAP logout runs in the
+    background)."""
+    issuer = current_app.config["ISSUER"]
+    return f"{issuer}/saml/sso", f"{issuer}/saml/slo"
 
 
 def server_for(sp=None, must_sign=None):
