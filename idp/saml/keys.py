@@ -31,7 +31,7 @@ from ..oidc.keys import key_store
 CERTIFICATE_YEARS = 20
 
 _lock = threading.Lock()
-_certificates = {}  # (kid, issuer) -> PEM
+_certificates = {}  # (kid, issuer, created_at) -> PEM
 _folder = None
 
 
@@ -45,7 +45,7 @@ def _private_folder():
 def certificate_pem(kid, key, created_at):
     """The self-signed certificate of the key `kid` (PEM), the same wherever it is made."""
     issuer = current_app.config["ISSUER"]
-    cached = _certificates.get((kid, issuer))
+    cached = _certificates.get((kid, issuer, created_at))
     if cached is not None:
         return cached
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, (issuer.split("//")[-1].split("/")[0] or "idp")[:64])])
@@ -63,7 +63,7 @@ def certificate_pem(kid, key, created_at):
         .sign(key.private_key, hashes.SHA256())  # PKCS#1 v1.5: deterministic
     )
     pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
-    _certificates[(kid, issuer)] = pem
+    _certificates[(kid, issuer, created_at)] = pem
     return pem
 
 
@@ -87,7 +87,7 @@ def signing_files():
     pem = certificate_pem(stored.kid, stored.key, record.created_at)
     with _lock:
         folder = _private_folder()
-        certificate = folder / f"{stored.kid}.crt"
+        certificate = folder / f"{hashlib.sha256(pem.encode()).hexdigest()[:32]}.crt"
         if not certificate.exists():
             _write(certificate, pem.encode())
         key_file = store.folder.path(stored.kid)
