@@ -45,6 +45,24 @@ def key_and_certificate(folder, name="sp"):
     return str(key_file), str(cert_file)
 
 
+def sp_metadata(base, certificate):
+    """Metadata as mod_auth_mellon's endpoints are laid out (SOAP and HTTP-Redirect logout)."""
+    body = "".join(line for line in Path(certificate).read_text().splitlines() if "CERTIFICATE" not in line)
+    key_info = f'<ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:X509Data><ds:X509Certificate>{body}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>'
+    return f"""<?xml version="1.0"?>
+<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata" entityID="{base}/mellon/metadata">
+  <SPSSODescriptor AuthnRequestsSigned="true" WantAssertionsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    <KeyDescriptor use="signing">{key_info}</KeyDescriptor>
+    <KeyDescriptor use="encryption">{key_info}</KeyDescriptor>
+    <SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:SOAP" Location="{base}/mellon/logout"/>
+    <SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="{base}/mellon/logout"/>
+    <NameIDFormat>urn:oasis:names:tc:SAML:2.0:nameid-format:persistent</NameIDFormat>
+    <AssertionConsumerService index="0" isDefault="true" Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="{base}/mellon/postResponse"/>
+  </SPSSODescriptor>
+</EntityDescriptor>
+"""
+
+
 def posted_form(response):
     """(action, fields) of the auto-posting page of the provider."""
     assert response.status_code == 200, (response.status_code, response.text[:800])

@@ -29,7 +29,7 @@ from idp.relying_parties.saml import read_metadata, register_service_provider
 
 from .conftest import PASSWORD
 from .oidc_helpers import csrf_token
-from .saml_helpers import key_and_certificate, posted_form
+from .saml_helpers import key_and_certificate, posted_form, sp_metadata
 from .test_mod_auth_openidc import APACHE, MODULES, apache_root, free_port, provider, provider_server, settings  # noqa: F401
 
 NEEDED = ("mod_mpm_event.so", "mod_authn_core.so", "mod_authz_core.so", "mod_authz_user.so", "mod_alias.so", "mod_headers.so", "mod_auth_mellon.so")
@@ -38,23 +38,6 @@ pytestmark = pytest.mark.skipif(
     not Path(APACHE).exists() or not all((MODULES / module).exists() for module in NEEDED),
     reason="Apache httpd with mod_auth_mellon is not installed (apt-get install apache2 libapache2-mod-auth-mellon xmlsec1)",
 )
-
-
-def sp_metadata(base, certificate):
-    body = "".join(line for line in Path(certificate).read_text().splitlines() if "CERTIFICATE" not in line)
-    key_info = f'<ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:X509Data><ds:X509Certificate>{body}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>'
-    return f"""<?xml version="1.0"?>
-<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata" entityID="{base}/mellon/metadata">
-  <SPSSODescriptor AuthnRequestsSigned="true" WantAssertionsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
-    <KeyDescriptor use="signing">{key_info}</KeyDescriptor>
-    <KeyDescriptor use="encryption">{key_info}</KeyDescriptor>
-    <SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:SOAP" Location="{base}/mellon/logout"/>
-    <SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="{base}/mellon/logout"/>
-    <NameIDFormat>urn:oasis:names:tc:SAML:2.0:nameid-format:persistent</NameIDFormat>
-    <AssertionConsumerService index="0" isDefault="true" Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="{base}/mellon/postResponse"/>
-  </SPSSODescriptor>
-</EntityDescriptor>
-"""
 
 
 @pytest.fixture
