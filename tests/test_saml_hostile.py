@@ -38,7 +38,7 @@ def refused(page, words):
 
 
 @pytest.fixture
-def sp(make_sp):
+def sp(make_sp):  # noqa: F811
     return make_sp()
 
 
@@ -181,7 +181,7 @@ def test_an_overlong_relay_state(sp, client):
     refused(client.get(f"{path}?{urlencode(query)}"), "RelayState")
 
 
-def test_an_old_request(make_sp, client, parent):
+def test_an_old_request(make_sp, client, parent):  # noqa: F811
     sp = make_sp(sign_requests=False, entity_id="https://unsigned.example.org/metadata", base="https://unsigned.example.org")
     _, request = sp.client.create_authn_request(sp.sso_location(BINDING_HTTP_REDIRECT), sign=False)
     xml = re.sub(r'IssueInstant="[^"]+"', 'IssueInstant="2020-01-01T00:00:00Z"', str(request))

@@ -56,7 +56,7 @@ def canteen_rp(make_rp):
 
 
 @pytest.mark.parametrize("binding", [BINDING_HTTP_REDIRECT, BINDING_HTTP_POST])
-def test_sp_initiated_logout_ends_the_session_and_tells_the_others(make_sp, parent, app, canteen_rp, binding, audit_events):
+def test_sp_initiated_logout_ends_the_session_and_tells_the_others(make_sp, parent, app, canteen_rp, binding, audit_events):  # noqa: F811
     canteen, receiver = canteen_rp
     sp = make_sp()
     response, _ = sp.login(parent.identifier, PASSWORD)
@@ -79,7 +79,7 @@ def test_sp_initiated_logout_ends_the_session_and_tells_the_others(make_sp, pare
     assert 'name="password"' in sp.authn_request().text
 
 
-def test_an_unsigned_logout_request_is_refused(make_sp, parent, app):
+def test_an_unsigned_logout_request_is_refused(make_sp, parent, app):  # noqa: F811
     sp = make_sp()
     response, _ = sp.login(parent.identifier, PASSWORD)
     page = logout_request(sp, response, BINDING_HTTP_REDIRECT, sign=False)
@@ -92,7 +92,7 @@ def test_a_logout_response_ends_in_an_empty_answer(client):
     assert client.get("/saml/slo").status_code == 400
 
 
-def test_the_providers_own_logout_reaches_the_service_provider_in_a_frame(make_sp, parent, app):
+def test_the_providers_own_logout_reaches_the_service_provider_in_a_frame(make_sp, parent, app):  # noqa: F811
     sp = make_sp()
     response, _ = sp.login(parent.identifier, PASSWORD)
     page = sp.browser.get("/compte/")
@@ -104,7 +104,11 @@ def test_the_providers_own_logout_reaches_the_service_provider_in_a_frame(make_s
     assert sent.status_code == 303 and sent.location.startswith(sp.slo + "?")
     query = dict(parse_qsl(urlsplit(sent.location).query))
     request = sp.client.parse_logout_request(
-        query["SAMLRequest"], BINDING_HTTP_REDIRECT, relay_state=query.get("RelayState"), sigalg=query["SigAlg"], signature=query["Signature"]
+        query["SAMLRequest"],
+        BINDING_HTTP_REDIRECT,
+        relay_state=query.get("RelayState"),
+        sigalg=query["SigAlg"],
+        signature=query["Signature"],
     )
     assert request.message.name_id.text == response.name_id.text
     assert [index.text for index in request.message.session_index] == [response.assertion.authn_statement[0].session_index]
@@ -154,7 +158,7 @@ class SoapServiceProvider:
 
 
 @pytest.fixture
-def soap_sp(make_sp):
+def soap_sp(make_sp):  # noqa: F811
     server = SoapServiceProvider()
     server.sp = make_sp(name="Moodle", entity_id="https://moodle.example.org/metadata", base=server.base, logout=(BINDING_SOAP,))
     yield server

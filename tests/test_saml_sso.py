@@ -5,7 +5,6 @@ the attributes as registered, the door rule, the same login session as OpenID Co
 import base64
 import calendar
 import re
-from datetime import UTC, datetime
 
 import pytest
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT

@@ -217,18 +217,26 @@ def _answered(pending):
     return row is not None and row.expires_at > now()
 
 
+# Expired IDs deleted by each answer: the table stays as small as the requests of the last
+# SAML_REQUEST_MAX_AGE, without a job of its own.
+SWEEP_BATCH = 100
+
+
 def _mark_answered(pending):
     """Remember the request's ID; False when another answer to it came first."""
     if pending.request_id is None:
         return True
+    moment = now()
+    expired = select(SamlAnsweredRequest.digest).where(SamlAnsweredRequest.expires_at <= moment).limit(SWEEP_BATCH)
+    db.session.execute(db.delete(SamlAnsweredRequest).where(SamlAnsweredRequest.digest.in_(expired.scalar_subquery())))
     dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
-    db.session.execute(
-        db.delete(SamlAnsweredRequest).where(SamlAnsweredRequest.digest == pending.digest, SamlAnsweredRequest.expires_at <= now())
+    inserted = db.session.scalar(
+        dialect.insert(SamlAnsweredRequest)
+        .values(digest=pending.digest, expires_at=pending.expires_at)
+        .on_conflict_do_nothing()
+        .returning(SamlAnsweredRequest.digest)
     )
-    inserted = db.session.execute(
-        dialect.insert(SamlAnsweredRequest).values(digest=pending.digest, expires_at=pending.expires_at).on_conflict_do_nothing()
-    )
-    return inserted.rowcount == 1
+    return inserted is not None
 
 
 # --- answers --------------------------------------------------------------------------------

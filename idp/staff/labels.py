@@ -101,6 +101,10 @@ EVENT_LABELS = {
     "client_updated": _l("Service connecté modifié"),
     "client_removed": _l("Service connecté retiré"),
     "client_secret_rotated": _l("Secret d'un service connecté renouvelé"),
+    "saml_sp_added": _l("Service SAML ajouté"),
+    "saml_sp_updated": _l("Service SAML modifié"),
+    "saml_sp_removed": _l("Service SAML retiré"),
+    "saml_request_refused": _l("Demande SAML refusée"),
     "signing_key_rotated": _l("Clé de signature renouvelée"),
     "signing_key_pruned": _l("Ancienne clé de signature retirée"),
 }

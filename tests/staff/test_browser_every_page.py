@@ -9,9 +9,9 @@ import pyotp
 import pytest
 from playwright.sync_api import expect
 
+from ..saml_helpers import key_and_certificate, sp_metadata
 from ..test_browser_demo import provider_socket, provider_url, settings  # noqa: F401
 from ..test_browser_every_page import PageCheck
-from ..saml_helpers import key_and_certificate, sp_metadata
 from .conftest import HEADER, STAFF_PASSWORD
 
 pytestmark = pytest.mark.browser
