@@ -49,7 +49,7 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture
-def mellon(app, provider, apache_root):  # noqa: F811
+def mellon(app, provider, apache_root):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     root = apache_root
@@ -124,7 +124,7 @@ Alias /protected {root}/htdocs
     process.wait(10)
 
 
-def log_in(browser, provider, base, error_log):  # noqa: F811
+def log_in(browser, provider, base, error_log):
     page = browser.get(f"{base}/protected/index.html", timeout=10)
     assert urlsplit(page.url).path == "/saml/sso", (page.url, error_log.read_text()[-2000:])
     action = re.search(r'<form method="post" action="([^"]+)"', page.text).group(1).replace("&amp;", "&")
@@ -141,7 +141,7 @@ def expected_vectors(app, account_id):
         return user_info(rows, " ".join(["openid", *CLAIMS_BY_SCOPE])).get("FrEduVecteur")
 
 
-def test_apache_mod_auth_mellon_logs_in_reads_the_attributes_and_logs_out(app, provider, mellon, parent):  # noqa: F811
+def test_apache_mod_auth_mellon_logs_in_reads_the_attributes_and_logs_out(app, provider, mellon, parent):
     base, error_log = mellon
     browser = requests.Session()
     protected = log_in(browser, provider, base, error_log)
@@ -161,7 +161,7 @@ def test_apache_mod_auth_mellon_logs_in_reads_the_attributes_and_logs_out(app, p
     assert urlsplit(again.url).path == "/saml/sso" and 'name="password"' in again.text
 
 
-def test_logging_out_everywhere_reaches_mellon_over_soap(app, provider, mellon, parent):  # noqa: F811
+def test_logging_out_everywhere_reaches_mellon_over_soap(app, provider, mellon, parent):
     base, error_log = mellon
     browser = requests.Session()
     assert log_in(browser, provider, base, error_log).status_code == 200

@@ -38,7 +38,7 @@ def refused(page, words):
 
 
 @pytest.fixture
-def sp(make_sp):  # noqa: F811
+def sp(make_sp):
     return make_sp()
 
 
@@ -122,7 +122,7 @@ def test_a_replayed_request_gets_no_second_assertion(sp, client, parent, app):
     refused(replay, "déjà servi")
 
 
-def test_a_request_from_an_unknown_service_provider(make_sp, client, idp_metadata):  # noqa: F811
+def test_a_request_from_an_unknown_service_provider(make_sp, client, idp_metadata):
     from .saml_helpers import ServiceProvider
 
     stranger = ServiceProvider(client, idp_metadata, entity_id="https://stranger.example.org/metadata")
@@ -181,7 +181,7 @@ def test_an_overlong_relay_state(sp, client):
     refused(client.get(f"{path}?{urlencode(query)}"), "RelayState")
 
 
-def test_an_old_request(make_sp, client, parent):  # noqa: F811
+def test_an_old_request(make_sp, client, parent):
     sp = make_sp(sign_requests=False, entity_id="https://unsigned.example.org/metadata", base="https://unsigned.example.org")
     _, request = sp.client.create_authn_request(sp.sso_location(BINDING_HTTP_REDIRECT), sign=False)
     xml = re.sub(r'IssueInstant="[^"]+"', 'IssueInstant="2020-01-01T00:00:00Z"', str(request))

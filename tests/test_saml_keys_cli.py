@@ -60,7 +60,7 @@ def test_the_certificate_is_the_same_wherever_it_is_made(app):
         assert saml_keys.certificate_pem(record.kid, stored.key, record.created_at) == first
 
 
-def test_saml_sp_commands(app, client, idp_metadata, tmp_path):  # noqa: F811
+def test_saml_sp_commands(app, client, idp_metadata, tmp_path):
     runner = app.test_cli_runner()
     sp = ServiceProvider(client, idp_metadata, logout=(BINDING_HTTP_REDIRECT, BINDING_SOAP))
     path = tmp_path / "sp.xml"

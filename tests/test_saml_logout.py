@@ -56,7 +56,7 @@ def canteen_rp(make_rp):
 
 
 @pytest.mark.parametrize("binding", [BINDING_HTTP_REDIRECT, BINDING_HTTP_POST])
-def test_sp_initiated_logout_ends_the_session_and_tells_the_others(make_sp, parent, app, canteen_rp, binding, audit_events):  # noqa: F811
+def test_sp_initiated_logout_ends_the_session_and_tells_the_others(make_sp, parent, app, canteen_rp, binding, audit_events):
     canteen, receiver = canteen_rp
     sp = make_sp()
     response, _ = sp.login(parent.identifier, PASSWORD)
@@ -79,7 +79,7 @@ def test_sp_initiated_logout_ends_the_session_and_tells_the_others(make_sp, pare
     assert 'name="password"' in sp.authn_request().text
 
 
-def test_an_unsigned_logout_request_is_refused(make_sp, parent, app):  # noqa: F811
+def test_an_unsigned_logout_request_is_refused(make_sp, parent, app):
     sp = make_sp()
     response, _ = sp.login(parent.identifier, PASSWORD)
     page = logout_request(sp, response, BINDING_HTTP_REDIRECT, sign=False)
@@ -92,7 +92,7 @@ def test_a_logout_response_ends_in_an_empty_answer(client):
     assert client.get("/saml/slo").status_code == 400
 
 
-def test_the_providers_own_logout_reaches_the_service_provider_in_a_frame(make_sp, parent, app):  # noqa: F811
+def test_the_providers_own_logout_reaches_the_service_provider_in_a_frame(make_sp, parent, app):
     sp = make_sp()
     response, _ = sp.login(parent.identifier, PASSWORD)
     page = sp.browser.get("/compte/")
@@ -158,7 +158,7 @@ class SoapServiceProvider:
 
 
 @pytest.fixture
-def soap_sp(make_sp):  # noqa: F811
+def soap_sp(make_sp):
     server = SoapServiceProvider()
     server.sp = make_sp(name="Moodle", entity_id="https://moodle.example.org/metadata", base=server.base, logout=(BINDING_SOAP,))
     yield server
