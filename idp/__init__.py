@@ -3,6 +3,7 @@
 import hashlib
 import logging
 import secrets
+import warnings
 from pathlib import Path
 
 from flask import Flask, current_app, has_request_context, request, session
@@ -15,6 +16,10 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from . import config as settings
 from . import memory, templating
 from .extensions import babel, csrf, db, migrate
+
+# pysaml2 7.5 names cryptography's CFB mode, which cryptography 44+ warns has moved; pysaml2
+# does not use it: no such line on the standard error of every command.
+warnings.filterwarnings("ignore", message="CFB has been moved", module="saml2")
 
 PACKAGE = Path(__file__).resolve().parent
 MIGRATIONS = PACKAGE / "migrations"

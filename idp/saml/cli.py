@@ -24,7 +24,7 @@ from ..relying_parties.saml import (
     update_service_provider,
 )
 
-saml_sp = AppGroup("saml-sp", help="Fournisseurs de service SAML 2.0 (ENT, services).")
+saml_sp = AppGroup("saml-sp", help="Services SAML 2.0 (ENT, services).")
 
 ATTRIBUTES_HELP = (
     "Attributs envoyés, séparés par des virgules : given_name (ou givenName), family_name (sn), email (mail), "
@@ -64,7 +64,10 @@ def _metadata(path, url):
 )
 @transactional
 def add(metadata_file, metadata_url, name, category, attributes, nameid, trusted, idp_initiated):
-    """Enregistrer un fournisseur de service à partir de ses métadonnées."""
+    """Enregistrer un service SAML (métadonnées).
+
+    À partir des métadonnées du fournisseur de service : un fichier ou leur adresse https.
+    """
     metadata, source = _metadata(metadata_file, metadata_url)
     if metadata is None:
         raise InvalidInput("Les métadonnées sont obligatoires : --metadata FICHIER ou --metadata-url URL.")
@@ -85,7 +88,7 @@ def add(metadata_file, metadata_url, name, category, attributes, nameid, trusted
 @click.option("--idp-initiated/--no-idp-initiated", default=None, help="Accepter les connexions ouvertes depuis le fournisseur d'identité.")
 @transactional
 def update(entity_id, metadata_file, metadata_url, **changes):
-    """Changer l'enregistrement d'un fournisseur de service."""
+    """Changer l'enregistrement d'un service SAML."""
     sp = get_service_provider(entity_id)
     metadata, source = _metadata(metadata_file, metadata_url)
     changed = update_service_provider(sp, metadata=metadata, source=source, **changes)
@@ -99,7 +102,10 @@ def update(entity_id, metadata_file, metadata_url, **changes):
 @click.argument("entity_id")
 @transactional
 def remove(entity_id):
-    """Supprimer un fournisseur de service (ses sessions et consentements avec lui)."""
+    """Supprimer un service SAML.
+
+    Ses sessions et les consentements des familles sont effacés avec lui.
+    """
     sp = get_service_provider(entity_id)
     remove_service_provider(sp)
     audit("saml_sp_removed", sp=entity_id)
@@ -110,7 +116,7 @@ def remove(entity_id):
 @click.argument("entity_id")
 @transactional
 def show(entity_id):
-    """Montrer un fournisseur de service."""
+    """Montrer un service SAML."""
     data = describe(get_service_provider(entity_id))
     lines = [
         f"entityID : {data['entity_id']}",
@@ -130,7 +136,7 @@ def show(entity_id):
 @saml_sp.command("list")
 @json_option
 def list_command(as_json):
-    """Lister les fournisseurs de service."""
+    """Lister les services SAML."""
     found = list_service_providers()
     data = [{"entity_id": sp.entity_id, "name": sp.name, "category": sp.category, "nameid": sp.nameid_format} for sp in found]
     if not found:
