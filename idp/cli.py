@@ -166,6 +166,31 @@ def demo_account_create(
     return {"identifier": created.identifier, "sub": created.sub}, f"Compte {created.identifier} créé (actif)."
 
 
+def logout_options(command):
+    """The logout URIs and flags of `client add` and `client update` (registration.LOGOUT_URIS, LOGOUT_FLAGS)."""
+    options = (
+        click.option(
+            "--backchannel-logout-uri", help="URI où envoyer le logout token (OpenID Connect Back-Channel Logout) ; vide pour l'effacer."
+        ),
+        click.option(
+            "--backchannel-logout-session-required/--no-backchannel-logout-session-required",
+            default=None,
+            help="Le logout token doit porter le sid de la session.",
+        ),
+        click.option(
+            "--frontchannel-logout-uri", help="URI chargée dans la page de déconnexion (Front-Channel Logout) ; vide pour l'effacer."
+        ),
+        click.option(
+            "--frontchannel-logout-session-required/--no-frontchannel-logout-session-required",
+            default=None,
+            help="Ajouter iss et sid à l'URI front-channel.",
+        ),
+    )
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @client.command("add")
 @click.option("--name", required=True, help="Nom du service, montré aux familles.")
 @click.option("--category", type=CATEGORY, required=True, help="ent, ou teleservice (refusé aux familles qui l'ont refusé).")
@@ -174,18 +199,7 @@ def demo_account_create(
 @click.option("--auth-method", type=AUTH_METHOD, default="client_secret_basic", show_default=True, help="none : service public (PKCE).")
 @click.option("--scope", "scopes", multiple=True, help="Scope autorisé (à répéter). Par défaut : openid profile email scolarite.")
 @click.option("--trusted/--not-trusted", default=False, help="Un service de confiance ne demande pas le consentement.")
-@click.option("--backchannel-logout-uri", help="URI où envoyer le logout token (OpenID Connect Back-Channel Logout) ; vide pour l'effacer.")
-@click.option(
-    "--backchannel-logout-session-required/--no-backchannel-logout-session-required",
-    default=None,
-    help="Le logout token doit porter le sid de la session.",
-)
-@click.option("--frontchannel-logout-uri", help="URI chargée dans la page de déconnexion (Front-Channel Logout) ; vide pour l'effacer.")
-@click.option(
-    "--frontchannel-logout-session-required/--no-frontchannel-logout-session-required",
-    default=None,
-    help="Ajouter iss et sid à l'URI front-channel.",
-)
+@logout_options
 @transactional
 def client_add(name, category, redirect_uris, post_logout_uris, auth_method, scopes, trusted, **logout):
     """Enregistrer un service.
@@ -259,18 +273,7 @@ def client_show(client_id):
 @click.option("--auth-method", type=AUTH_METHOD, help="Nouvelle méthode ; un service qui devient confidentiel reçoit un secret.")
 @click.option("--scope", "scopes", multiple=True, help="Remplace les scopes autorisés (à répéter).")
 @click.option("--trusted/--not-trusted", default=None, help="Demander ou non le consentement.")
-@click.option("--backchannel-logout-uri", help="URI où envoyer le logout token (OpenID Connect Back-Channel Logout) ; vide pour l'effacer.")
-@click.option(
-    "--backchannel-logout-session-required/--no-backchannel-logout-session-required",
-    default=None,
-    help="Le logout token doit porter le sid de la session.",
-)
-@click.option("--frontchannel-logout-uri", help="URI chargée dans la page de déconnexion (Front-Channel Logout) ; vide pour l'effacer.")
-@click.option(
-    "--frontchannel-logout-session-required/--no-frontchannel-logout-session-required",
-    default=None,
-    help="Ajouter iss et sid à l'URI front-channel.",
-)
+@logout_options
 @transactional
 def client_update(client_id, name, category, redirect_uris, post_logout_uris, auth_method, scopes, trusted, **logout):
     """Modifier un service.
