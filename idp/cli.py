@@ -360,7 +360,10 @@ def client_rotate_secret(client_id, overlap):
 @click.argument("client_id")
 @transactional
 def client_disable(client_id):
-    """Désactiver un service (connexions et jetons refusés ; l'enregistrement reste)."""
+    """Désactiver un service (connexions et jetons refusés).
+
+    Son enregistrement reste ; `idp client enable` le réactive.
+    """
     found = find_client(client_id)
     if disable_client(found):
         audit("client_disabled", client=found)
