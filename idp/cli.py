@@ -360,7 +360,9 @@ def client_rotate_secret(client_id, overlap):
 @click.argument("client_id")
 @transactional
 def client_disable(client_id):
-    """Désactiver un service (connexions et jetons refusés).
+    """Désactiver un service.
+
+    Ses connexions et ses jetons sont refusés.
 
     Son enregistrement reste ; `idp client enable` le réactive.
     """
