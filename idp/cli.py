@@ -329,9 +329,9 @@ def client_update(client_id, name, category, redirect_uris, post_logout_uris, au
     """
     found = find_client(client_id)
     before = describe(found)
-    secret = update_client(
-        found, name, category, redirect_uris, post_logout_uris, scopes, trusted, auth_method, claims=_claims(claims), **others
-    )
+    # A repeated option not given at all leaves its list as registered.
+    lists = [values or None for values in (redirect_uris, post_logout_uris, scopes)]
+    secret = update_client(found, name, category, *lists[:2], lists[2], trusted, auth_method, claims=_claims(claims), **others)
     audit("client_updated", client=found, fields=changed_fields(before, describe(found)))
     data = describe(found) | ({"client_secret": secret} if secret else {})
     return data, f"Service « {found.name} » modifié." + (f"\nclient_secret : {secret}" if secret else "")

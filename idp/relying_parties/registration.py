@@ -256,25 +256,38 @@ def update_client(
     contact=None,
     **logout,
 ):
-    """Change what was given (a list replaces the registered one, an empty logout URI, logo or
-    contact clears it, an empty list of claims releases every claim of the scopes); returns a
-    new secret when a public client becomes confidential. Nothing given is refused.
-    `changed_fields(before, describe(client))` names what changed."""
-    given = [name, category, auth_method, trusted, subject_type, claims, logo_uri, contact]
+    """Change what was given (None: unchanged; a list replaces the registered one, an empty
+    logout URI, logo or contact clears it, an empty list of claims releases every claim of the
+    scopes); returns a new secret when a public client becomes confidential. Nothing given is
+    refused. `changed_fields(before, describe(client))` names what changed."""
+    given = [
+        name,
+        category,
+        redirect_uris,
+        post_logout_redirect_uris,
+        scopes,
+        trusted,
+        auth_method,
+        subject_type,
+        claims,
+        logo_uri,
+        contact,
+    ]
     given += [logout.get(key) for key in (*LOGOUT_URIS, *LOGOUT_FLAGS)]
-    if all(value is None for value in given) and not (redirect_uris or post_logout_redirect_uris or scopes):
+    if all(value is None for value in given):
         raise InvalidInput("Rien à modifier : indiquez au moins un changement.")
     _set_logout(client, logout)
     if name is not None:
         client.name = _check_name(name)
     if category is not None:
         client.category = _check_choice(category, CATEGORIES, "Catégorie")
-    if redirect_uris:
+    if redirect_uris is not None:
+        if not redirect_uris:
+            raise InvalidInput("Au moins une URI de redirection est obligatoire.")
         client.redirect_uris = _check_uris(redirect_uris, REDIRECT_URI)
-    if post_logout_redirect_uris is not None and (post_logout_redirect_uris or isinstance(post_logout_redirect_uris, list)):
-        # A command line that gives none leaves them; a form that empties them clears them.
+    if post_logout_redirect_uris is not None:
         client.post_logout_redirect_uris = _check_uris(post_logout_redirect_uris, POST_LOGOUT_URI)
-    if scopes:
+    if scopes is not None:
         client.scopes = check_scopes(list(scopes))
     if trusted is not None:
         client.trusted = bool(trusted)
