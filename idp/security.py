@@ -64,7 +64,7 @@ def safe_next(target):
 
 
 CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "default-src 'self'; img-src 'self' data:{images}; style-src 'self'; script-src 'self'; "
     "form-action 'self' {form_action}; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
 )
 
@@ -80,12 +80,21 @@ def allow_form_action(uri):
         g.setdefault("form_action_origins", set()).add(f"{parts.scheme}://{parts.netloc}")
 
 
+def allow_image(uri):
+    """Let this page show an image from `uri`'s origin (a relying party's registered logo, on
+    the consent page): that origin only, on that page only."""
+    parts = urlsplit(uri)
+    if parts.scheme in ("http", "https") and parts.netloc:
+        g.setdefault("image_origins", set()).add(f"{parts.scheme}://{parts.netloc}")
+
+
 def set_security_headers(response):
     headers = response.headers
     headers["X-Content-Type-Options"] = "nosniff"
     if response.mimetype == "text/html":
         origins = " ".join(sorted(g.get("form_action_origins", ())))
-        headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.format(form_action=origins)
+        images = "".join(f" {origin}" for origin in sorted(g.get("image_origins", ())))
+        headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.format(form_action=origins, images=images)
         headers["X-Frame-Options"] = "DENY"
         headers["Referrer-Policy"] = "no-referrer"
         headers["Cache-Control"] = "no-store"
