@@ -30,7 +30,19 @@ from .mail.cli import mail
 from .models import Client
 from .models.oauth import AUTH_METHODS, CATEGORIES
 from .oidc.commands import keys, purge
-from .relying_parties.registration import describe, find_client, register_client, rotate_secret, update_client
+from .relying_parties.registration import (
+    SUBJECT_TYPES,
+    changed_fields,
+    describe,
+    disable_client,
+    enable_client,
+    find_client,
+    parse_overlap,
+    register_client,
+    remove_client,
+    rotate_secret,
+    update_client,
+)
 from .schools.accounts_cli import accounts
 from .schools.cli import pupils
 from .schools.demo_accounts import create_active_account
@@ -166,9 +178,15 @@ def demo_account_create(
     return {"identifier": created.identifier, "sub": created.sub}, f"Compte {created.identifier} créé (actif)."
 
 
-def logout_options(command):
-    """The logout URIs and flags of `client add` and `client update` (registration.LOGOUT_URIS, LOGOUT_FLAGS)."""
-    options = (
+def _claims(value):
+    """--claims a,b,c: a list (empty: every claim of the scopes); None when not given."""
+    return None if value is None else [claim.strip() for claim in value.split(",") if claim.strip()]
+
+
+def registration_options(command):
+    """The options of `client add` and `client update` that are the same for both (the
+    logout URIs and flags: registration.LOGOUT_URIS, LOGOUT_FLAGS)."""
+    options = [
         click.option(
             "--backchannel-logout-uri", help="URI où envoyer le logout token (OpenID Connect Back-Channel Logout) ; vide pour l'effacer."
         ),
@@ -185,7 +203,11 @@ def logout_options(command):
             default=None,
             help="Ajouter iss et sid à l'URI front-channel.",
         ),
-    )
+        click.option("--subject-type", type=click.Choice(SUBJECT_TYPES), help="public : le sub du compte ; pairwise : un sub par secteur."),
+        click.option("--claims", help="Informations transmises, séparées par des virgules ; vide : toutes celles des scopes."),
+        click.option("--logo-uri", help="Logo montré sur la page de consentement (https) ; vide pour l'effacer."),
+        click.option("--contact", help="Contact montré sur la page de consentement (adresse, téléphone) ; vide pour l'effacer."),
+    ]
     for option in reversed(options):
         command = option(command)
     return command
@@ -199,14 +221,25 @@ def logout_options(command):
 @click.option("--auth-method", type=AUTH_METHOD, default="client_secret_basic", show_default=True, help="none : service public (PKCE).")
 @click.option("--scope", "scopes", multiple=True, help="Scope autorisé (à répéter). Par défaut : openid profile email scolarite.")
 @click.option("--trusted/--not-trusted", default=False, help="Un service de confiance ne demande pas le consentement.")
-@logout_options
+@registration_options
 @transactional
-def client_add(name, category, redirect_uris, post_logout_uris, auth_method, scopes, trusted, **logout):
+def client_add(name, category, redirect_uris, post_logout_uris, auth_method, scopes, trusted, subject_type, claims, **others):
     """Enregistrer un service.
 
     Le secret d'un service confidentiel n'est affiché qu'une fois ; seule son empreinte est gardée.
     """
-    created, secret = register_client(name, category, redirect_uris, post_logout_uris, auth_method, scopes, trusted, **logout)
+    created, secret = register_client(
+        name,
+        category,
+        redirect_uris,
+        post_logout_uris,
+        auth_method,
+        scopes,
+        trusted,
+        subject_type=subject_type or "public",
+        claims=_claims(claims),
+        **others,
+    )
     audit("client_added", client=created)
     data = {"client_id": created.client_id, "client_secret": secret}
     message = f"Service « {created.name} » enregistré.\nclient_id : {created.client_id}"
@@ -239,13 +272,21 @@ def _client_lines(described):
         "frontchannel_logout_uri": "déconnexion front-channel",
         "frontchannel_logout_session_required": "sid exigé (front-channel)",
         "scopes": "scopes",
+        "claims": "informations transmises",
+        "subject_type": "type de sub",
+        "logo_uri": "logo",
+        "contact": "contact",
+        "disabled_at": "désactivé le",
+        "previous_secret_expires_at": "ancien secret valide jusqu'au",
         "created_at": "enregistré le",
     }
     width = max(len(label) for label in labels.values())
     lines = []
     for key, label in labels.items():
         value = described[key]
-        if isinstance(value, bool):
+        if key == "claims" and value is None:
+            value = "toutes celles des scopes"
+        elif isinstance(value, bool):
             value = "oui" if value else "non"
         elif isinstance(value, list):
             value = " ".join(value) or "—"
@@ -273,33 +314,69 @@ def client_show(client_id):
 @click.option("--auth-method", type=AUTH_METHOD, help="Nouvelle méthode ; un service qui devient confidentiel reçoit un secret.")
 @click.option("--scope", "scopes", multiple=True, help="Remplace les scopes autorisés (à répéter).")
 @click.option("--trusted/--not-trusted", default=None, help="Demander ou non le consentement.")
-@logout_options
+@registration_options
 @transactional
-def client_update(client_id, name, category, redirect_uris, post_logout_uris, auth_method, scopes, trusted, **logout):
+def client_update(client_id, name, category, redirect_uris, post_logout_uris, auth_method, scopes, trusted, claims, **others):
     """Modifier un service.
 
     Seul ce qui est indiqué change ; une liste donnée remplace la liste enregistrée.
     """
     found = find_client(client_id)
-    secret = update_client(found, name, category, redirect_uris, post_logout_uris, scopes, trusted, auth_method, **logout)
-    audit("client_updated", client=found)
+    before = describe(found)
+    # A repeated option not given at all leaves its list as registered.
+    lists = [values or None for values in (redirect_uris, post_logout_uris, scopes)]
+    secret = update_client(found, name, category, *lists[:2], lists[2], trusted, auth_method, claims=_claims(claims), **others)
+    audit("client_updated", client=found, fields=changed_fields(before, describe(found)))
     data = describe(found) | ({"client_secret": secret} if secret else {})
     return data, f"Service « {found.name} » modifié." + (f"\nclient_secret : {secret}" if secret else "")
 
 
 @client.command("rotate-secret")
 @click.argument("client_id")
+@click.option("--overlap", default="24h", show_default=True, help="Durée où l'ancien secret fonctionne encore : 0, 30m, 24h, 7d…")
 @transactional
-def client_rotate_secret(client_id):
+def client_rotate_secret(client_id, overlap):
     """Remplacer le secret d'un service.
 
-    L'ancien secret cesse aussitôt de fonctionner.
+    L'ancien secret fonctionne encore pendant --overlap (24 h par défaut ; 0 : il cesse aussitôt),
+    le temps que le service passe au nouveau.
     """
     found = find_client(client_id)
-    secret = rotate_secret(found)
-    audit("client_secret_rotated", client=found)
+    secret = rotate_secret(found, parse_overlap(overlap))
+    until = found.previous_secret_expires_at
+    audit("client_secret_rotated", client=found, overlap_until=until.isoformat(timespec="seconds") if until else None)
     data = {"client_id": found.client_id, "client_secret": secret}
-    return data, f"Nouveau secret (l'ancien ne fonctionne plus) :\nclient_secret : {secret}"
+    former = f"l'ancien fonctionne jusqu'au {until:%Y-%m-%d %H:%M} UTC" if until else "l'ancien ne fonctionne plus"
+    return data, f"Nouveau secret ({former}) :\nclient_secret : {secret}"
+
+
+@client.command("disable")
+@click.argument("client_id")
+@transactional
+def client_disable(client_id):
+    """Désactiver un service.
+
+    Ses connexions et ses jetons sont refusés.
+
+    Son enregistrement reste ; `idp client enable` le réactive.
+    """
+    found = find_client(client_id)
+    if disable_client(found):
+        audit("client_disabled", client=found)
+        return describe(found), f"Service « {found.name} » désactivé."
+    return describe(found), f"Service « {found.name} » : déjà désactivé."
+
+
+@client.command("enable")
+@click.argument("client_id")
+@transactional
+def client_enable(client_id):
+    """Réactiver un service désactivé."""
+    found = find_client(client_id)
+    if enable_client(found):
+        audit("client_enabled", client=found)
+        return describe(found), f"Service « {found.name} » réactivé."
+    return describe(found), f"Service « {found.name} » : déjà actif."
 
 
 @client.command("remove")
@@ -311,8 +388,8 @@ def client_remove(client_id, yes):
     found = find_client(client_id)
     if not yes and not click.confirm(f"Supprimer « {found.name} » et révoquer ses jetons ?"):
         raise InvalidInput("Suppression annulée : rien n'a changé.")
-    audit("client_removed", client=found)
-    db.session.delete(found)
+    audit("client_removed", client=found, name=found.name)
+    remove_client(found)
     return {"client_id": found.client_id, "removed": True}, f"Service « {found.name} » supprimé."
 
 

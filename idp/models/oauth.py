@@ -70,8 +70,21 @@ class ClientRules(ClientMixin):
     def check_redirect_uri(self, redirect_uri):
         return redirect_uri in self.redirect_uris
 
+    @property
+    def is_enabled(self):
+        """False once the académie disabled it: it is then no client at any door."""
+        return self.disabled_at is None
+
     def check_client_secret(self, client_secret):
-        return self.secret_hash is not None and keyed_hash_matches(client_secret, self.secret_hash)
+        """The current secret, or the former one until its overlap ends (a rotation)."""
+        if self.secret_hash is not None and keyed_hash_matches(client_secret, self.secret_hash):
+            return True
+        return (
+            self.previous_secret_hash is not None
+            and self.previous_secret_expires_at is not None
+            and now() < self.previous_secret_expires_at
+            and keyed_hash_matches(client_secret, self.previous_secret_hash)
+        )
 
     def check_endpoint_auth_method(self, method, endpoint):
         return method == self.auth_method

@@ -23,7 +23,7 @@ from ..auth.sessions import consume_fresh_login, current_login_session
 from ..clock import now
 from ..extensions import csrf, db
 from ..models import AccountState, Consent
-from ..security import allow_form_action
+from ..security import allow_form_action, allow_image
 from . import bp
 from .keys import key_store
 from .server import IssuerParameter, authorization_server
@@ -197,6 +197,8 @@ def authorize():
     if _consent_needed(account, client, grant.request.scope):
         if "none" in prompts:
             return _redirect_error(ConsentRequiredError, grant)
+        if client.logo_uri:
+            allow_image(client.logo_uri)
         page = render_template(
             "oidc/consent.html",
             client=client,

@@ -248,8 +248,17 @@ class _Columns(Sequence):
 
 # --- the client at the token endpoint ----------------------------------------------------
 
-# What Authlib reads of a client to authenticate it at the token endpoint, and its key.
-CLIENT_AUTHENTICATION_COLUMNS = (Client.id, Client.client_id, Client.secret_hash, Client.auth_method)
+# What Authlib reads of a client to authenticate it at the token endpoint (the former secret
+# during a rotation's overlap), its key, and whether it is disabled.
+CLIENT_AUTHENTICATION_COLUMNS = (
+    Client.id,
+    Client.client_id,
+    Client.secret_hash,
+    Client.auth_method,
+    Client.previous_secret_hash,
+    Client.previous_secret_expires_at,
+    Client.disabled_at,
+)
 
 # A client as a code exchange reads it: to authenticate it, the redirect URI to check, the
 # category for the door rule, the scopes it may be given.
@@ -413,14 +422,14 @@ def _schooling(pupil):
 # --- userinfo: the access grant ----------------------------------------------------------
 
 # Userinfo's one query: the token's state and the rows its claims are made of, if the
-# account may still log in to the token's relying party.
+# account may still log in to the token's relying party and that one is not disabled.
 ACCESS = HotStatement(
     "AccessRow",
     with_schooling(
         select(Token.scope, Token.access_expires_at, Token.revoked_at, Client.client_id, *CLAIM_COLUMNS)
         .join(Account, Token.account_id == Account.id)
         .join(Client, Token.client_pk == Client.id)
-        .where(Token.access_token_hash == bindparam("digest"), relying_party_admits())
+        .where(Token.access_token_hash == bindparam("digest"), Client.disabled_at.is_(None), relying_party_admits())
     ),
 )
 
@@ -457,7 +466,7 @@ def access_grant(access_token):
         rows = ACCESS.all({"digest": digest})
     else:
         token = db.session.scalar(select(Token).where(Token.access_token_hash == digest))
-        if token is None or relying_party_refusal(token.account, token.client) is not None:
+        if token is None or not token.client.is_enabled or relying_party_refusal(token.account, token.client) is not None:
             return None
         rows = _rows_of(ACCESS.row, token.account, client_id=token.client.client_id, **{key: getattr(token, key) for key in _ACCESS_FIELDS})
     return AccessGrant(rows) if rows else None

@@ -1,4 +1,4 @@
-"""The académie's pages: establishments, staff, and the relying parties (read only)."""
+"""The académie's pages: establishments and staff (the relying parties: relying_parties.py)."""
 
 import re
 
@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from ..audit import audit
 from ..errors import InvalidInput
 from ..extensions import db
-from ..models import Client, Establishment, Pupil, StaffMember
+from ..models import Establishment, Pupil, StaffMember
 from ..schools.establishments import add_establishment
 from ..staff_accounts.members import InvalidStaff, create_staff, enrolment_link, restart_enrolment
 from . import bp
@@ -76,10 +76,3 @@ def restart_staff_enrolment(member_id):
     audit("staff_enrolment_restarted", staff=g.staff.email, member=member.email)
     db.session.commit()
     return _staff_page(StaffForm(formdata=None), enrolment=(member, enrolment_link(token)))
-
-
-@bp.get("/academie/services")
-@academie_required
-def relying_parties():
-    clients = db.session.scalars(select(Client).order_by(Client.name)).all()
-    return render_template("staff/academie/relying_parties.html", clients=clients)
