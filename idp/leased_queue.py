@@ -114,11 +114,12 @@ def run_worker(name, flush, stop, interval, batch):
 
 class AfterCommit:
     """Rows a transaction queues (`add`) reach `deliver(ids)` in the background once it has
-    committed, unless the setting `enabled` is off; a rollback drops them."""
+    committed, unless the setting `enabled` is off; a rollback drops them. The queue may be
+    declared where rows are written, and its delivery given where it is done (`listen`)."""
 
-    def __init__(self, key, deliver, enabled, pool="idp.deferred", one_by_one=False):
+    def __init__(self, key, enabled, pool="idp.deferred", one_by_one=False):
         self.key = key
-        self.deliver = deliver
+        self.deliver = None
         self.enabled = enabled
         self.pool = pool
         self.one_by_one = one_by_one
@@ -151,7 +152,8 @@ class AfterCommit:
         if transaction.parent is None:
             session.info.pop(self.key, None)
 
-    def listen(self):
+    def listen(self, deliver):
+        self.deliver = deliver
         for name, listener in (("after_commit", self._after_commit), ("after_transaction_end", self._after_transaction_end)):
             if not event.contains(Session, name, listener):
                 event.listen(Session, name, listener)

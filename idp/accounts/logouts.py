@@ -33,9 +33,9 @@ from flask import current_app
 from sqlalchemy import Select, insert, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from .. import logout
 from ..clock import now
 from ..extensions import db
+from ..leased_queue import AfterCommit
 from ..models import Account, Client, LoginSession, LogoutNotice, NoticeStatus, SessionClient
 
 
@@ -51,6 +51,10 @@ class Ending(enum.StrEnum):
     SERVICE_WITHDRAWN = "service_withdrawn"
     TELESERVICES_REFUSED = "teleservices_refused"
 
+
+# The notices of a committed transaction are delivered at once by idp.logout, one job each
+# in threads of their own (a relying party that does not answer holds up no other).
+AFTER_COMMIT = AfterCommit("idp.logout.queued", "LOGOUT_SEND_AFTER_COMMIT", pool="idp.deferred.logout", one_by_one=True)
 
 ONE_SESSION = (Ending.LOGOUT, Ending.SESSION_ENDED)
 OTHER_SESSIONS = (Ending.PASSWORD_CHANGED, Ending.EMAIL_CHANGED)
@@ -92,7 +96,7 @@ def notify_relying_parties(ending, accounts=None, login_session=None, client=Non
     )
     columns = ["client_pk", "subject", "sid", "reason", "status", "attempts", "created_at", "next_attempt_at"]
     ids = db.session.scalars(insert(LogoutNotice).from_select(columns, written).returning(LogoutNotice.id)).all()
-    logout.queue(ids)
+    AFTER_COMMIT.add(ids)
     return len(ids)
 
 

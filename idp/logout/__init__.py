@@ -6,18 +6,11 @@ party, and one that does not answer holds up no other), and what fails waits for
 backoff (`delivery.py`): a leased queue, like the mail outbox (idp.leased_queue).
 """
 
-from ..leased_queue import AfterCommit
+from ..accounts.logouts import AFTER_COMMIT
 from .delivery import deliver, flush, worker
 
-__all__ = ["deliver", "flush", "init_app", "queue", "worker"]
-
-AFTER_COMMIT = AfterCommit("idp.logout.queued", deliver, "LOGOUT_SEND_AFTER_COMMIT", pool="idp.deferred.logout", one_by_one=True)
-
-
-def queue(ids):
-    """Deliver the notices `ids` once the caller's transaction has committed."""
-    AFTER_COMMIT.add(ids)
+__all__ = ["deliver", "flush", "init_app", "worker"]
 
 
 def init_app(app):
-    AFTER_COMMIT.listen()
+    AFTER_COMMIT.listen(deliver)

@@ -31,7 +31,7 @@ __all__ = ["deliver", "flush", "init_app", "purge", "send", "send_test_message",
 log = logging.getLogger(__name__)
 
 # The messages of a committed transaction leave at once, in the background.
-AFTER_COMMIT = AfterCommit("idp.mail.queued", deliver, "MAIL_SEND_AFTER_COMMIT")
+AFTER_COMMIT = AfterCommit("idp.mail.queued", "MAIL_SEND_AFTER_COMMIT")
 
 
 def send(to, template, language="fr", **context):
@@ -99,4 +99,4 @@ def init_app(app):
     config["MAIL_SUPPRESS_SEND"] = False
     config["MAIL_DEBUG"] = 0
     extensions.mail.init_app(app)
-    AFTER_COMMIT.listen()
+    AFTER_COMMIT.listen(deliver)
