@@ -113,16 +113,17 @@ def establishment_add(uai, name, academie, degree, address, phone, contact):
 @establishment.command("update")
 @click.argument("uai")
 @click.option("--name", help="Nom de l'établissement.")
+@click.option("--degree", type=click.Choice(["1d", "2d"]), help="1d : école ; 2d : collège, lycée.")
 @click.option("--address", help="Adresse postale (lignes séparées par \\n) ; vide pour l'effacer.")
 @click.option("--phone", help="Téléphone, par exemple 02 31 00 00 00 ; vide pour l'effacer.")
 @click.option("--contact", help="Ligne de contact imprimée sur les courriers ; vide pour l'effacer.")
 @transactional
-def establishment_update(uai, name, address, phone, contact):
-    """Changer nom, adresse, téléphone ou contact."""
+def establishment_update(uai, name, degree, address, phone, contact):
+    """Changer nom, degré, adresse, téléphone ou contact."""
     found = find_establishment(uai)
     if found is None:
         raise InvalidInput(f"Établissement inconnu : {uai}.")
-    changed = update_establishment(found, name=name, address=_lines(address), phone=phone, contact=contact)
+    changed = update_establishment(found, name=name, degree=degree, address=_lines(address), phone=phone, contact=contact)
     if changed:
         audit("establishment_updated", uai=found.uai, fields=changed)
     message = f"Établissement {found.uai} modifié : {', '.join(changed)}." if changed else f"Établissement {found.uai} : rien à modifier."

@@ -47,7 +47,12 @@ CLIENT_CLAIM_COLUMNS = ("subject_type", "claims", "redirect_uris")
 
 # FrEduVecteur's profile digit: a legal guardian, a pupil; of a pupil in primary ("1d") or
 # secondary ("2d") school.
-VECTOR_PROFILES = {(AccountKind.PARENT, "1d"): "1", (AccountKind.PARENT, "2d"): "2", (AccountKind.ELEVE, "1d"): "3", (AccountKind.ELEVE, "2d"): "4"}
+VECTOR_PROFILES = {
+    (AccountKind.PARENT, "1d"): "1",
+    (AccountKind.PARENT, "2d"): "2",
+    (AccountKind.ELEVE, "1d"): "3",
+    (AccountKind.ELEVE, "2d"): "4",
+}
 
 
 def with_schooling(query):
@@ -90,10 +95,8 @@ def _scolarite(person, pupils):
                 claims["FrEduCtEleveINE"] = pupils[0].ine
     else:
         degrees = {pupil.degree for pupil in pupils}
-        claims = {
-            "FrEduCtPersonAffiliation": f"resp{'2d' if '2d' in degrees or not degrees else '1d'}",
-            "children": [{"given_name": pupil.pupil_given_name, "family_name": pupil.pupil_family_name, "uai": pupil.uai} for pupil in pupils],
-        }
+        children = [{"given_name": pupil.pupil_given_name, "family_name": pupil.pupil_family_name, "uai": pupil.uai} for pupil in pupils]
+        claims = {"FrEduCtPersonAffiliation": f"resp{'2d' if '2d' in degrees or not degrees else '1d'}", "children": children}
     claims["FrEduVecteur"] = [vector for pupil in pupils if (vector := school_vector(person, pupil)) is not None]
     return claims
 
