@@ -21,6 +21,9 @@ export IDP_ENT_URL="$ENT_BASE_URL/"
 export IDP_MAIL_SERVER=127.0.0.1 IDP_MAIL_PORT="${DEMO_MAIL_PORT:-8025}" IDP_MAIL_USE_TLS=0 IDP_MAIL_USE_SSL=0
 export IDP_MAIL_USERNAME= IDP_MAIL_PASSWORD=
 export ENT_MAILBOX_DIR="$PWD/instance/demo-mail"
+# The ENT's directory (its pupils and their guardians, as the académie's directory feed would
+# give them), written by the seed: the ENT recognises a family by FrEduVecteur in it.
+export ENT_DIRECTORY="$PWD/instance/demo-ent-annuaire.json"
 
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv

@@ -152,15 +152,19 @@ def _establishment_dict(found):
 @click.option("--child-given-name", help="Prénom de l'enfant (parent).")
 @click.option("--child-family-name", help="Nom de l'enfant (parent).")
 @click.option("--child-birthdate", help="Date de naissance de l'enfant (parent), AAAA-MM-JJ.")
+@click.option("--school-key", help="Identifiant de l'élève ou de l'enfant dans le fichier de l'établissement (FrEduVecteur).")
 @transactional
 def demo_account_create(
-    kind, given_name, family_name, email, password, uai, birthdate, ine, child_given_name, child_family_name, child_birthdate
+    kind, given_name, family_name, email, password, uai, birthdate, ine, child_given_name, child_family_name, child_birthdate, school_key
 ):
     """Créer un compte actif (démonstration, test)."""
     child = None
     if kind == "parent" and (child_given_name or child_family_name or child_birthdate):
-        child = {"given_name": child_given_name, "family_name": child_family_name, "birthdate": child_birthdate}
-    created = create_active_account(kind, given_name, family_name, password, uai, email=email, birthdate=birthdate, ine=ine, child=child)
+        child = {"given_name": child_given_name, "family_name": child_family_name, "birthdate": child_birthdate, "school_key": school_key}
+    own_key = school_key if kind == "eleve" else None
+    created = create_active_account(
+        kind, given_name, family_name, password, uai, email=email, birthdate=birthdate, ine=ine, child=child, school_key=own_key
+    )
     db.session.flush()
     audit("account_created", account=created, kind=kind)
     return {"identifier": created.identifier, "sub": created.sub}, f"Compte {created.identifier} créé (actif)."

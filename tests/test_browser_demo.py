@@ -22,6 +22,7 @@ from idp.extensions import db
 from idp.relying_parties.registration import register_client
 
 from .conftest import PASSWORD
+from .demo_helpers import load_example
 
 pytestmark = pytest.mark.browser
 
@@ -93,8 +94,22 @@ def ent_url(app, provider_url):
             )
             db.session.commit()
             client_id = client.client_id
+        seed_demo = load_example("seed_demo")
+
+        def directory():
+            """The ENT's directory as the seed writes it, from the provider's pupils now."""
+            with app.app_context():
+                return seed_demo.ent_directory()
+
         ent = load_ent_module().create_app(
-            {"ISSUER": provider_url, "CLIENT_ID": client_id, "CLIENT_SECRET": secret, "BASE_URL": base_url, "SECRET_KEY": "ent-test-key"}
+            {
+                "ISSUER": provider_url,
+                "CLIENT_ID": client_id,
+                "CLIENT_SECRET": secret,
+                "BASE_URL": base_url,
+                "SECRET_KEY": "ent-test-key",
+                "DIRECTORY": directory,
+            }
         )
         with serving(server, ent) as url:
             yield url
@@ -123,7 +138,9 @@ def test_parent_logs_in_to_the_ent_then_logs_out(ent_url, provider_url, parent, 
         assert [request[:2] for request in to_provider if request[2] == "document"] == [("GET", "/authorize"), ("POST", "/authorize")]
         expect(page.get_by_role("heading", level=1)).to_have_text("Jean Dupont")
         expect(page.get_by_text("Profil : parent")).to_be_visible()
-        expect(page.get_by_role("row").filter(has_text="Alice").get_by_role("cell")).to_have_text(["Alice", "Dupont", "0140001A"])
+        # Recognised by FrEduVecteur in the ENT's own directory, not by sub.
+        expect(page.get_by_text("Reconnu dans l'annuaire de l'ENT par FrEduVecteur : ent-resp-DEMO100-1")).to_be_visible()
+        expect(page.get_by_role("row").filter(has_text="Alice").get_by_role("cell")).to_have_text(["Alice", "Dupont", "", "0140001A"])
         expect(page.get_by_role("link", name="gérer son compte")).to_have_attribute("href", f"{provider_url}/compte/")
 
         page.get_by_role("button", name="Se déconnecter").click()
