@@ -153,3 +153,17 @@ def test_parent_logs_in_to_the_ent_then_logs_out(ent_url, provider_url, parent, 
         page.get_by_role("link", name=PUBLIC).click()
         expect(page).to_have_url(re.compile(re.escape(f"{provider_url}/authorize?")))
         expect(page.get_by_label("Mot de passe *", exact=True)).to_be_empty()
+
+
+def test_the_ent_tells_someone_it_does_not_recognise(ent_url, provider_url, pupil_account, chromium_page):
+    # A pupil made by hand without an identifier in the school file: no FrEduVecteur the ENT's
+    # directory could match, so the ENT does not log them in, whatever their sub.
+    with chromium_page() as page:
+        page.goto(f"{ent_url}/connexion")
+        page.get_by_role("link", name=PUBLIC).click()
+        page.get_by_label("Identifiant *", exact=True).fill("alice.martin1")
+        page.get_by_label("Mot de passe *", exact=True).fill("Cartable-2024")
+        page.get_by_role("button", name="Valider").click()
+        expect(page.get_by_role("alert")).to_contain_text("ne correspond à aucun élève ni responsable connu de l'ENT")
+        page.goto(f"{ent_url}/espace")
+        expect(page).to_have_url(f"{ent_url}/connexion")
