@@ -87,7 +87,8 @@ def test_the_seed_writes_the_ent_directory_from_the_school_file(app, tmp_path):
     pupils = json.loads(path.read_text(encoding="utf-8"))["pupils"]
     by_key = {pupil["attachment_id"]: pupil for pupil in pupils}
     assert sorted(by_key) == ["DEMO001", "DEMO002", "DEMO003", "DEMO100", "DEMO101"]
-    assert [(each["given_name"], each["family_name"]) for each in by_key["DEMO001"]["guardians"]] == [("Sophie", "Leroy"), ("Marc", "Leroy")]
+    guardians = [(each["given_name"], each["family_name"]) for each in by_key["DEMO001"]["guardians"]]
+    assert guardians == [("Sophie", "Leroy"), ("Marc", "Leroy")]
     # Alice was made by hand: her guardian is the parent account linked to her.
     assert by_key["DEMO100"]["guardians"] == [{"id": "ent-resp-DEMO100-1", "given_name": "Jean", "family_name": "Dupont"}]
     assert by_key["DEMO101"]["guardians"] == []
