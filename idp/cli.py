@@ -119,7 +119,7 @@ def establishment_add(uai, name, academie, degree, address, phone, contact):
 @click.option("--contact", help="Ligne de contact imprimée sur les courriers ; vide pour l'effacer.")
 @transactional
 def establishment_update(uai, name, degree, address, phone, contact):
-    """Changer nom, degré, adresse, téléphone ou contact."""
+    """Changer nom, degré ou coordonnées."""
     found = find_establishment(uai)
     if found is None:
         raise InvalidInput(f"Établissement inconnu : {uai}.")
