@@ -25,6 +25,7 @@ from .audit import audit
 from .cli_support import Refused, emit, former_name, json_option, table, transactional
 from .errors import InvalidInput, describe_database_error, is_database_error
 from .extensions import db
+from .logout.cli import logout_notices
 from .mail.cli import mail
 from .models import Client
 from .models.oauth import AUTH_METHODS, CATEGORIES
@@ -349,7 +350,20 @@ def settings_command(markdown, as_json):
 
 
 def init_app(app):
-    for command in (establishment, demo_account, accounts, pupils, staff, client, keys, purge, sweep_command, mail, settings_command):
+    for command in (
+        establishment,
+        demo_account,
+        accounts,
+        pupils,
+        staff,
+        client,
+        keys,
+        purge,
+        sweep_command,
+        mail,
+        logout_notices,
+        settings_command,
+    ):
         app.cli.add_command(command)
     # Renamed commands keep their former name for one release (README, « Administration »).
     app.cli.add_command(former_name(demo_account, "account"))
