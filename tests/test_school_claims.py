@@ -5,11 +5,13 @@ the ID token (the fast path and the ORM path)."""
 
 from datetime import date
 
+import jwt
 import pytest
 
 from idp.accounts.lifecycle import regenerate
 from idp.accounts.passwords import hash_password
 from idp.extensions import db
+from idp.logout.delivery import logout_token
 from idp.models import Account, AccountState, Client, Guardianship, Pupil
 from idp.relying_parties.registration import register_client
 from idp.relying_parties.subjects import pairwise_subject, subject_for
@@ -274,3 +276,11 @@ def test_a_hint_for_someone_else_asks_to_log_in(app, ent, make_account):
 
 def test_discovery_lists_both_subject_types(client):
     assert client.get("/.well-known/openid-configuration").json["subject_types_supported"] == ["public", "pairwise"]
+
+
+def test_a_logout_token_names_the_account_by_the_sub_its_relying_party_knows(app, ent, parent):
+    _set_client(app, ent.client_id, subject_type="pairwise")
+    with app.app_context():
+        client = db.session.scalar(db.select(Client).where(Client.client_id == ent.client_id))
+        claims = jwt.decode(logout_token(client, parent.sub, "a-sid"), options={"verify_signature": False})
+        assert claims["sub"] == pairwise_subject("127.0.0.1", parent.sub) != parent.sub
