@@ -126,16 +126,17 @@ def establishment_add(uai, name, academie, degree, address, phone, contact):
 @establishment.command("update")
 @click.argument("uai")
 @click.option("--name", help="Nom de l'établissement.")
+@click.option("--degree", type=click.Choice(["1d", "2d"]), help="1d : école ; 2d : collège, lycée.")
 @click.option("--address", help="Adresse postale (lignes séparées par \\n) ; vide pour l'effacer.")
 @click.option("--phone", help="Téléphone, par exemple 02 31 00 00 00 ; vide pour l'effacer.")
 @click.option("--contact", help="Ligne de contact imprimée sur les courriers ; vide pour l'effacer.")
 @transactional
-def establishment_update(uai, name, address, phone, contact):
-    """Changer nom, adresse, téléphone ou contact."""
+def establishment_update(uai, name, degree, address, phone, contact):
+    """Changer nom, degré ou coordonnées."""
     found = find_establishment(uai)
     if found is None:
         raise InvalidInput(f"Établissement inconnu : {uai}.")
-    changed = update_establishment(found, name=name, address=_lines(address), phone=phone, contact=contact)
+    changed = update_establishment(found, name=name, degree=degree, address=_lines(address), phone=phone, contact=contact)
     if changed:
         audit("establishment_updated", uai=found.uai, fields=changed)
     message = f"Établissement {found.uai} modifié : {', '.join(changed)}." if changed else f"Établissement {found.uai} : rien à modifier."
@@ -164,15 +165,19 @@ def _establishment_dict(found):
 @click.option("--child-given-name", help="Prénom de l'enfant (parent).")
 @click.option("--child-family-name", help="Nom de l'enfant (parent).")
 @click.option("--child-birthdate", help="Date de naissance de l'enfant (parent), AAAA-MM-JJ.")
+@click.option("--school-key", help="Identifiant de l'élève ou de l'enfant dans le fichier de l'établissement (FrEduVecteur).")
 @transactional
 def demo_account_create(
-    kind, given_name, family_name, email, password, uai, birthdate, ine, child_given_name, child_family_name, child_birthdate
+    kind, given_name, family_name, email, password, uai, birthdate, ine, child_given_name, child_family_name, child_birthdate, school_key
 ):
     """Créer un compte actif (démonstration, test)."""
     child = None
     if kind == "parent" and (child_given_name or child_family_name or child_birthdate):
-        child = {"given_name": child_given_name, "family_name": child_family_name, "birthdate": child_birthdate}
-    created = create_active_account(kind, given_name, family_name, password, uai, email=email, birthdate=birthdate, ine=ine, child=child)
+        child = {"given_name": child_given_name, "family_name": child_family_name, "birthdate": child_birthdate, "school_key": school_key}
+    own_key = school_key if kind == "eleve" else None
+    created = create_active_account(
+        kind, given_name, family_name, password, uai, email=email, birthdate=birthdate, ine=ine, child=child, school_key=own_key
+    )
     db.session.flush()
     audit("account_created", account=created, kind=kind)
     return {"identifier": created.identifier, "sub": created.sub}, f"Compte {created.identifier} créé (actif)."

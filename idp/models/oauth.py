@@ -23,12 +23,14 @@ from .sessions import LoginSession
 CATEGORIES = ("ent", "teleservice")
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
 SCOPES = ("openid", "profile", "email", "scolarite", "offline_access")
+# The `sub` a client knows accounts by (idp.relying_parties.subjects).
+SUBJECT_TYPES = ("public", "pairwise")
 # The claims each scope may release (idp.oidc.claims makes them); a registration may narrow
 # them (`Client.claims`). `sub` is always released.
 CLAIMS_BY_SCOPE = {
     "profile": ("name", "given_name", "family_name", "preferred_username"),
     "email": ("email", "email_verified"),
-    "scolarite": ("FrEduCtPersonAffiliation", "FrEduCtEleveUAI", "FrEduCtEleveINE", "children"),
+    "scolarite": ("FrEduCtPersonAffiliation", "FrEduCtEleveUAI", "FrEduCtEleveINE", "FrEduVecteur", "children"),
 }
 
 

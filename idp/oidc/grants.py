@@ -121,7 +121,7 @@ class AuthorizationCodeGrant(TokenEndpointGrant, grants.AuthorizationCodeGrant):
         pass
 
     def authenticate_user(self, authorization_code):
-        person = fast_path.person(authorization_code.account_id, self.request.client.category)
+        person = fast_path.person(authorization_code.account_id, self.request.client)
         return person if person.allowed else None
 
 
@@ -219,4 +219,4 @@ class OpenIDCode(oidc_grants.OpenIDCode):
         }
 
     def generate_user_info(self, user, scope):
-        return user_info(user.rows, scope)
+        return user_info(user.rows, scope, user.client)

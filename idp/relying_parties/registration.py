@@ -18,7 +18,7 @@ from ..clock import now
 from ..errors import InvalidInput
 from ..extensions import db
 from ..models import Client
-from ..models.oauth import AUTH_METHODS, CATEGORIES, CLAIMS_BY_SCOPE, SCOPES
+from ..models.oauth import AUTH_METHODS, CATEGORIES, CLAIMS_BY_SCOPE, SCOPES, SUBJECT_TYPES
 from ..security import keyed_hash
 from .lookup import query_client
 
@@ -28,7 +28,6 @@ POST_LOGOUT_URI = "URI de retour après déconnexion"
 BACKCHANNEL_LOGOUT_URI = "URI de déconnexion back-channel"
 FRONTCHANNEL_LOGOUT_URI = "URI de déconnexion front-channel"
 LOGO_URI = "URI du logo"
-SUBJECT_TYPES = ("public", "pairwise")
 CONTACT_LENGTH = 200
 # How long a former secret keeps working after a rotation, by default (an ENT switches to the
 # new one without an outage), and at most.

@@ -79,6 +79,19 @@ class EstablishmentForm(FlaskForm):
     submit = SubmitField(_l("Ajouter l'établissement"))
 
 
+class EstablishmentEditForm(FlaskForm):
+    """The académie changes an establishment's name and degree (its UAI never changes)."""
+
+    name = StringField(_l("Nom"), validators=[DataRequired(message=_l("Saisissez le nom.")), Length(max=200, message=TOO_LONG)])
+    degree = RadioField(
+        _l("Degré"),
+        validate_choice=False,
+        validators=[AnyOf(["1d", "2d"], message=_l("Choisissez le degré."))],
+        choices=[SelectChoice("2d", _l("second degré (collège, lycée)")), SelectChoice("1d", _l("premier degré (école)"))],
+    )
+    submit = SubmitField(_l("Enregistrer"))
+
+
 class StaffForm(FlaskForm):
     email = StringField(
         _l("Adresse mail"),

@@ -96,7 +96,7 @@ EVENT_LABELS = {
     "staff_logout": _l("Déconnexion d'un personnel"),
     "staff_password_set": _l("Mot de passe d'un personnel défini"),
     "establishment_added": _l("Établissement ajouté"),
-    "establishment_updated": _l("Coordonnées de l'établissement modifiées"),
+    "establishment_updated": _l("Établissement modifié (nom, degré ou coordonnées)"),
     "client_added": _l("Service connecté ajouté"),
     "client_updated": _l("Service connecté modifié"),
     "client_removed": _l("Service connecté retiré"),

@@ -93,13 +93,18 @@ def test_every_page_of_an_establishment(school, make_staff, provider_url, tmp_pa
 
 
 @pytest.mark.parametrize("width", [1280, 375], ids=["desktop", "phone"])
-def test_every_page_of_the_academie(administrator, provider_url, chromium_page, width):
+def test_every_page_of_the_academie(administrator, establishment, provider_url, chromium_page, width):
     with chromium_page(width=width) as page:
         pages = PageCheck(page, provider_url)
         log_in(page, pages, administrator)
         pages.visit("/gestion/academie/etablissements", "establishments page", "Établissements")
         page.get_by_role("button", name="Ajouter l'établissement").click()
         pages.check("establishments page with errors")
+        pages.visit(f"/gestion/academie/etablissements/{UAI}", "establishment edit page", f"Modifier l'établissement {UAI}")
+        page.get_by_label("Nom *", exact=True).fill("")
+        page.get_by_role("button", name="Enregistrer").click()
+        expect(page.get_by_text("Saisissez le nom.")).to_be_visible()
+        pages.check("establishment edit page with errors")
         pages.visit("/gestion/academie/services", "connected services page", "Services connectés")
         page.get_by_role("link", name="Enregistrer un service").click()
         expect(page.get_by_role("heading", level=1)).to_have_text("Enregistrer un service")
