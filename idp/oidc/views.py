@@ -13,6 +13,7 @@ from wtforms import ValidationError
 
 from ..auth.sessions import current_login_session, log_out
 from ..extensions import csrf, db
+from ..metrics import USERINFO
 from ..models.oauth import AUTH_METHODS, SCOPES
 from ..urls import public_url
 from . import bp, fast_path
@@ -105,7 +106,9 @@ def token():
 @bp.route("/userinfo", methods=["GET", "POST"])
 @csrf.exempt
 def userinfo():
-    return authorization_server().create_endpoint_response("userinfo")
+    response = authorization_server().create_endpoint_response("userinfo")
+    USERINFO.labels(result="served" if response.status_code == 200 else "refused").inc()
+    return response
 
 
 @bp.post("/revoke")
