@@ -10,6 +10,7 @@ Conventions every command follows, so that operators can script them:
 """
 
 import logging
+import sys
 
 import click
 from flask import current_app
@@ -365,7 +366,7 @@ def audit_export_command(since, until, fmt, identifier, output):
         identifier = normalize(identifier)
     rows = audit_export.events(since, until, identifier)
     if output is None:
-        audit_export.write(rows, click.get_text_stream("stdout"), fmt)
+        audit_export.write(rows, sys.stdout, fmt)
         return
     with open(output, "w", encoding="utf-8", newline="") as handle:
         count = audit_export.write(rows, handle, fmt)

@@ -48,8 +48,8 @@ def _doomed(cutoff, audit_cutoff):
         ),
         "sessions": (LoginSession, [LoginSession.expires_at < cutoff]),
     }
-    if audit_cutoff is not None:
-        kinds["audit_events"] = (AuditEvent, [AuditEvent.at < audit_cutoff])
+    # Kept for ever when AUDIT_RETENTION_DAYS is 0: no condition, nothing deleted.
+    kinds["audit_events"] = (AuditEvent, [AuditEvent.at < audit_cutoff] if audit_cutoff is not None else [])
     return kinds
 
 
