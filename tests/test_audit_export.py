@@ -186,3 +186,10 @@ def test_the_purge_command_applies_the_retention_and_records_its_outcome(app, hi
     assert [event.details["audit_events"] for event in audit_events("purge")] == [2]
     # The purge's own row, and the event of the day after the start, stay.
     assert [event.event for event in audit_events()] == ["client_added", "purge"]
+
+
+def test_an_unknown_format_is_refused_before_anything_is_written():
+    output = io.StringIO()
+    with pytest.raises(ValueError, match="xml"):
+        audit_export.write(iter([]), output, "xml")
+    assert output.getvalue() == ""

@@ -75,11 +75,18 @@ def test_json_lines_carry_the_exception(make_app, settings, capsys):
 
 
 def test_the_text_format_comes_back_with_the_next_application(make_app, settings):
-    json_app = make_app(settings | {"LOG_FORMAT": "json"})
-    assert any(isinstance(handler, JsonHandler) for handler in json_app.logger.handlers)
-    text_app = make_app(settings)
-    assert not any(isinstance(handler, JsonHandler) for handler in text_app.logger.handlers)
-    assert default_handler in text_app.logger.handlers or not json_app.logger.handlers
+    logger = logging.getLogger("idp")
+    logger.addHandler(default_handler)  # as Flask adds it where logging is not configured
+    try:
+        make_app(settings)  # whatever an earlier test's application left
+        before = list(logger.handlers)
+        make_app(settings | {"LOG_FORMAT": "json"})
+        assert default_handler not in logger.handlers
+        assert any(isinstance(handler, JsonHandler) for handler in logger.handlers)
+        make_app(settings)
+        assert sorted(map(id, logger.handlers)) == sorted(map(id, before))
+    finally:
+        logger.removeHandler(default_handler)
 
 
 def test_an_unknown_log_format_stops_the_start(make_app, settings):
