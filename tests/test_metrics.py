@@ -1,7 +1,9 @@
 """The metrics at /metrics (idp.metrics): who may read them, and the counters moving with
 real requests through the real routes."""
 
+import json
 import os
+import re
 import subprocess
 import sys
 from datetime import UTC, timedelta
@@ -9,6 +11,7 @@ from datetime import UTC, timedelta
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from idp.config import ROOT
 from idp.extensions import db
 from idp.mail import send_test_message
 
@@ -197,3 +200,30 @@ def test_in_multiprocess_mode_the_processes_values_add_up(client, tmp_path, monk
     assert value(samples, "idp_logins_total", result="success", reason="") == 6
     # What the database knows is read by the scraping process itself.
     assert value(samples, "idp_outbox_pending_messages") == 0
+
+
+def test_the_grafana_dashboard_reads_metrics_that_exist(client):
+    """Every metric an expression of docs/grafana-dashboard.json names is one of the page's."""
+    dashboard = json.loads((ROOT / "docs" / "grafana-dashboard.json").read_text())
+    expressions = [target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", [])]
+    named = {re.sub(r"_(total|bucket|count|sum)$", "", name) for expression in expressions for name in re.findall(r"\bidp_\w+", expression)}
+    page = client.get("/metrics", headers=bearer()).text
+    families = {family.name for family in text_string_to_metric_families(page)}
+    assert named and named <= families, named - families
+    assert len(named) >= 14
+
+
+def test_behind_the_proxy_the_allowed_address_is_the_forwarded_one(make_app, settings):
+    """The address the provider computes: X-Forwarded-For counts only from trusted proxies."""
+    allow = settings | {"METRICS_TOKEN": "", "METRICS_ALLOW": ["10.0.0.0/8"]}
+    proxied = make_app(allow | {"PROXY_COUNT": 1}).test_client()
+    assert proxied.get("/metrics", headers={"X-Forwarded-For": "10.1.1.1"}).status_code == 200
+    assert proxied.get("/metrics", headers={"X-Forwarded-For": "192.0.2.1"}).status_code == 404
+    direct = make_app(allow).test_client()
+    assert direct.get("/metrics", headers={"X-Forwarded-For": "10.1.1.1"}).status_code == 404
+
+
+def test_settings_mask_the_metrics_token(app):
+    output = app.test_cli_runner().invoke(args=["settings"]).output
+    assert "IDP_METRICS_TOKEN=***" in output.splitlines()
+    assert TOKEN not in output
