@@ -20,7 +20,7 @@ from pathlib import Path
 from alembic.script import ScriptDirectory
 from flask import Blueprint, current_app, jsonify
 from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from .extensions import csrf, db
 from .oidc.keys import KeyFileMissing, key_store
@@ -58,23 +58,19 @@ def readyz():
 
 
 def _database():
-    """ "ok", "unreachable", or "not_migrated" (the schema is not the code's head)."""
+    """ "ok", "unreachable", or "not_migrated" (the schema is not the code's head, or there is
+    none)."""
     try:
         with db.engine.connect() as connection:
             revisions = frozenset(connection.scalars(text("SELECT version_num FROM alembic_version")))
-    except SQLAlchemyError:
-        # No alembic_version table is a database never migrated; anything else, unreachable.
-        return _unmigrated_or_unreachable()
+    except DBAPIError as error:
+        return "not_migrated" if _no_such_table(error) else "unreachable"
     return "ok" if revisions == code_heads() else "not_migrated"
 
 
-def _unmigrated_or_unreachable():
-    try:
-        with db.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except SQLAlchemyError:
-        return "unreachable"
-    return "not_migrated"
+def _no_such_table(error):
+    # PostgreSQL's undefined_table; SQLite says it in words.
+    return getattr(error.orig, "sqlstate", None) == "42P01" or str(error.orig).startswith("no such table")
 
 
 def _keys():
