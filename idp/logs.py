@@ -37,9 +37,13 @@ def request_id():
         return None
     current = g.get("request_id")
     if current is None:
-        given = request.headers.get(HEADER, "")
-        current = g.request_id = given if ACCEPTED.fullmatch(given) else secrets.token_hex(16)
+        current = g.request_id = accepted_or_new(request.headers.get(HEADER))
     return current
+
+
+def accepted_or_new(given):
+    """The id the proxy gave, when it is safe, else a new one."""
+    return given if given and ACCEPTED.fullmatch(given) else secrets.token_hex(16)
 
 
 def echo_request_id(response):

@@ -92,3 +92,10 @@ def test_the_text_format_comes_back_with_the_next_application(make_app, settings
 def test_an_unknown_log_format_stops_the_start(make_app, settings):
     with pytest.raises(ValueError, match="IDP_LOG_FORMAT"):
         make_app(settings | {"LOG_FORMAT": "xml"})
+
+
+def test_documents_replayed_from_memory_have_each_their_own_request_id(client):
+    """Discovery and JWKS are replayed in front of Flask: the first answer's id is not."""
+    ids = [client.get(path).headers["X-Request-Id"] for path in ("/jwks.json", "/jwks.json", "/.well-known/openid-configuration") * 2]
+    assert len(set(ids)) == len(ids) and all(re.fullmatch(r"[0-9a-f]{32}", each) for each in ids)
+    assert client.get("/jwks.json", headers={"X-Request-Id": "rp-42"}).headers["X-Request-Id"] == "rp-42"
