@@ -11,7 +11,7 @@ the audit never holds a secret (idp.audit refuses them), so neither does the exp
 import csv
 import json
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from .extensions import db
 from .models import Account, AuditEvent
@@ -23,7 +23,9 @@ BATCH = 1000
 
 def events(since, until, account_identifier=None, batch=BATCH):
     """The events with `since <= at < until` (naive UTC datetimes), oldest first, as dicts
-    of COLUMNS; only those of one account when `account_identifier` is given."""
+    of COLUMNS; only those of one account when `account_identifier` is given: its rows, and
+    the rows that name it without an account (a throttled login records the identifier
+    typed, which may exist or not)."""
     query = (
         select(
             AuditEvent.id,
@@ -41,7 +43,8 @@ def events(since, until, account_identifier=None, batch=BATCH):
         .execution_options(yield_per=batch)
     )
     if account_identifier is not None:
-        query = query.where(Account.identifier == account_identifier)
+        named = AuditEvent.details["identifier"].as_string() == account_identifier
+        query = query.where(or_(Account.identifier == account_identifier, AuditEvent.account_id.is_(None) & named))
     for row in db.session.execute(query):
         yield {
             "id": row.id,

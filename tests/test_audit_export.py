@@ -107,6 +107,17 @@ def test_export_of_one_account_to_a_file(app, history, start, tmp_path):
     assert [json.loads(line)["event"] for line in path.read_text().splitlines()] == ["login_failed", "login"]
 
 
+def test_one_account_s_export_includes_the_throttled_attempts_on_its_identifier(app, history, start):
+    with frozen(start + timedelta(days=2)) as traveller:
+        with app.app_context():
+            audit("login_throttled", identifier="jean.dupont1", retry_after=60)
+            audit("login_throttled", identifier="someone.else1", retry_after=60)
+            db.session.commit()
+        traveller.shift(60)
+        result = run(app, "--since", stamp(start), "--account", "jean.dupont1")
+    assert [json.loads(line)["event"] for line in result.stdout.splitlines()] == ["login_failed", "login", "login_throttled"]
+
+
 def test_an_empty_or_backwards_period_is_refused(app, history, start):
     result = run(app, "--since", stamp(start), "--until", stamp(start))
     assert result.exit_code == 1
