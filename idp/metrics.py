@@ -3,8 +3,9 @@
 Every fact is counted at the one place that decides it, by one of the objects below: the
 login door counts logins (auth/login.py), the fast path's two writes count the tokens it
 stores whatever the path (oidc/fast_path.py), the password hasher times its computations
-(accounts/passwords.py). What the database knows (the outbox, the last sweep and purge) is
-read when Prometheus scrapes, in two small queries, by `DatabaseCollector`.
+(accounts/passwords.py). What the database knows (the outbox, the logout notices, the last
+sweep and purge) is read when Prometheus scrapes, in three small queries, by
+`DatabaseCollector`.
 
 Under gunicorn each worker is a process of its own: with `PROMETHEUS_MULTIPROC_DIR` set
 (before the server starts, to an empty folder), prometheus_client keeps every process's
@@ -31,7 +32,8 @@ from sqlalchemy import func, select
 
 from .clock import now
 from .extensions import csrf, db
-from .models import AuditEvent, OutboxMessage
+from .models import AuditEvent, LogoutNotice, OutboxMessage
+from .models.logout import NoticeStatus
 from .models.outbox import MailStatus
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -79,22 +81,37 @@ def timed(histogram, **labels):
 # --- what the database knows, read at scrape time ----------------------------------------
 
 
+# What waits in a queue of the database: (gauge of the depth, gauge of the oldest's age, words).
+QUEUES = {
+    "outbox": ("idp_outbox_pending_messages", "idp_outbox_oldest_pending_age_seconds", "emails waiting in the outbox"),
+    "logout_notices": (
+        "idp_logout_notices_pending",
+        "idp_logout_notices_oldest_pending_age_seconds",
+        "back-channel logout notices waiting to be delivered",
+    ),
+}
+
+
 class DatabaseCollector:
-    """The outbox's depth and oldest waiting message, and the outcome of the last sweep and
-    purge (their summary audit rows): two queries per scrape, each on an index."""
+    """The depth and oldest waiting row of the outbox and of the logout notices, and the
+    outcome of the last sweep and purge (their summary audit rows): three queries per
+    scrape, each on an index."""
 
     def collect(self):
         moment = now()
-        pending = OutboxMessage.status == MailStatus.PENDING
+        waiting = {
+            "outbox": select(func.count(), func.min(OutboxMessage.created_at)).where(OutboxMessage.status == MailStatus.PENDING),
+            "logout_notices": select(func.count(), func.min(LogoutNotice.created_at)).where(LogoutNotice.status == NoticeStatus.PENDING),
+        }
         last = select(func.max(AuditEvent.id)).where(AuditEvent.event.in_(("sweep", "purge"))).group_by(AuditEvent.event)
         with db.engine.connect() as connection:
-            depth, oldest = connection.execute(select(func.count(), func.min(OutboxMessage.created_at)).where(pending)).one()
+            queues = {kind: connection.execute(query).one() for kind, query in waiting.items()}
             rows = connection.execute(select(AuditEvent.event, AuditEvent.at, AuditEvent.details).where(AuditEvent.id.in_(last))).all()
-        yield GaugeMetricFamily("idp_outbox_pending_messages", "Emails waiting in the outbox to be sent.", value=depth)
-        age = (moment - oldest).total_seconds() if oldest is not None else 0
-        yield GaugeMetricFamily(
-            "idp_outbox_oldest_pending_age_seconds", "Age of the oldest email waiting in the outbox (0: none).", value=age
-        )
+        for kind, (depth, oldest) in queues.items():
+            depth_name, age_name, words = QUEUES[kind]
+            yield GaugeMetricFamily(depth_name, f"Number of {words}.", value=depth)
+            age = (moment - oldest).total_seconds() if oldest is not None else 0
+            yield GaugeMetricFamily(age_name, f"Age of the oldest of the {words} (0: none).", value=age)
 
         runs = {row.event: row for row in rows}
         for event, what, label in (("sweep", "accounts", "transition"), ("purge", "rows", "kind")):

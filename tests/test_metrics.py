@@ -10,10 +10,12 @@ from datetime import UTC, timedelta
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import select
 
 from idp.config import ROOT
 from idp.extensions import db
 from idp.mail import send_test_message
+from idp.models import Client, LogoutNotice
 
 from .conftest import PASSWORD
 from .test_login import post_login, set_account
@@ -165,6 +167,20 @@ def test_the_outbox_is_measured_when_scraped(make_app, settings):
         samples = scrape(client)
     assert value(samples, "idp_outbox_pending_messages") == 2
     assert value(samples, "idp_outbox_oldest_pending_age_seconds") == 90
+
+
+def test_the_logout_notices_waiting_are_measured_when_scraped(app, client, ent):
+    start = moment()
+    with frozen(start) as traveller:
+        with app.app_context():
+            client_pk = db.session.scalar(select(Client.id).where(Client.client_id == ent.client_id))
+            for reason in ("logout", "logged_out_everywhere"):
+                db.session.add(LogoutNotice(client_pk=client_pk, subject="sub-1", sid=None, reason=reason))
+                db.session.commit()
+                traveller.shift(45)
+        samples = scrape(client)
+    assert value(samples, "idp_logout_notices_pending") == 2
+    assert value(samples, "idp_logout_notices_oldest_pending_age_seconds") == 90
 
 
 def test_the_last_sweep_and_purge_are_read_from_the_database(app, client):
