@@ -47,7 +47,7 @@ def create_app(config=None, command_line=False):
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale, default_translation_directories=str(Path(__file__).parent / "translations"))
 
-    from . import cli, deferred, errors, inputs, logout, mail, oidc, transactions
+    from . import cli, deferred, errors, health, inputs, logout, logs, mail, metrics, oidc, transactions
     from .auth.activation import bp as activation_bp
     from .auth.forgotten import bp as recovery_bp
     from .auth.sessions import write_session_cookie
@@ -60,7 +60,9 @@ def create_app(config=None, command_line=False):
     from .staff import bp as staff_bp
     from .throttle import throttle
 
+    logs.configure(app)
     inputs.init_app(app)
+    metrics.init_app(app)
     throttle.init_app(app)
     oidc.init_app(app)
     mail.init_app(app)
@@ -72,6 +74,7 @@ def create_app(config=None, command_line=False):
     app.register_blueprint(recovery_bp)
     app.register_blueprint(pages_bp)
     app.register_blueprint(staff_bp)
+    health.init_app(app)
     errors.init_app(app)
     transactions.init_app(app)
     cli.init_app(app)

@@ -10,6 +10,7 @@ Conventions every command follows, so that operators can script them:
 """
 
 import logging
+import sys
 
 import click
 from flask import current_app
@@ -18,15 +19,18 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from . import audit_export, create_app
 from . import config as settings
-from . import create_app
+from .accounts.identifiers import normalize
 from .accounts.sweep import sweep
 from .audit import audit
 from .cli_support import Refused, emit, former_name, json_option, table, transactional
+from .clock import now
 from .errors import InvalidInput, describe_database_error, is_database_error
 from .extensions import db
 from .logout.cli import logout_notices
 from .mail.cli import mail
+from .metrics import SWEEP_ACCOUNTS
 from .models import Client
 from .models.oauth import AUTH_METHODS, CATEGORIES
 from .oidc.commands import keys, purge
@@ -401,7 +405,7 @@ def client_remove(client_id, yes):
 def _shown(name, value):
     """A setting's value as `idp settings` prints it: secrets masked, URLs without password,
     the SQLite file as the application resolves it."""
-    if name in {"SECRET_KEY", "HASH_KEY", "MAIL_PASSWORD", "MAIL_OUTBOX_KEY"}:
+    if name in {"SECRET_KEY", "HASH_KEY", "MAIL_PASSWORD", "MAIL_OUTBOX_KEY", "METRICS_TOKEN"}:
         return "***" if value else ""
     if name == "MAIL_OUTBOX_PREVIOUS_KEYS":
         return ["***" for _ in value]
@@ -430,20 +434,8 @@ def settings_command(markdown, as_json):
 
 
 def init_app(app):
-    for command in (
-        establishment,
-        demo_account,
-        accounts,
-        pupils,
-        staff,
-        client,
-        keys,
-        purge,
-        sweep_command,
-        mail,
-        logout_notices,
-        settings_command,
-    ):
+    commands = (establishment, demo_account, accounts, pupils, staff, client, keys, purge, sweep_command, mail, logout_notices)
+    for command in (*commands, settings_command, audit_group):
         app.cli.add_command(command)
     # Renamed commands keep their former name for one release (README, « Administration »).
     app.cli.add_command(former_name(demo_account, "account"))
@@ -459,5 +451,39 @@ def sweep_command(as_of, dry_run):
     counts = sweep(as_of=as_of, dry_run=dry_run)
     if dry_run:
         db.session.rollback()
+    else:
+        for transition, count in counts.items():
+            SWEEP_ACCOUNTS.labels(transition=transition).inc(count)
     prefix = "Simulation : " if dry_run else ""
     return counts, f"{prefix}{counts['expired']} compte(s) expiré(s), {counts['warned']} averti(s), {counts['invalidated']} invalidé(s)."
+
+
+audit_group = AppGroup("audit", help="Journal d'audit.")
+MOMENT = click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"])
+
+
+@audit_group.command("export")
+@click.option("--since", required=True, type=MOMENT, help="Début, inclus : AAAA-MM-JJ ou AAAA-MM-JJTHH:MM:SS, en UTC.")
+@click.option("--until", type=MOMENT, help="Fin, exclue (même forme) ; par défaut maintenant.")
+@click.option("--format", "fmt", type=click.Choice(audit_export.FORMATS), default="jsonl", show_default=True, help="JSON lines ou CSV.")
+@click.option("--account", "identifier", help="Seulement les événements de ce compte (identifiant).")
+@click.option("--output", type=click.Path(dir_okay=False, writable=True), help="Fichier à écrire ; par défaut la sortie standard.")
+@with_appcontext
+def audit_export_command(since, until, fmt, identifier, output):
+    """Exporter le journal d'audit d'une période.
+
+    Du plus ancien au plus récent, lus et écrits au fil de l'eau (mémoire constante) ; les
+    heures sont en UTC. Avec --output, un message dit combien d'événements ont été écrits.
+    """
+    until = until or now()
+    if until <= since:
+        raise Refused("--until doit être postérieur à --since : rien n'a été exporté.")
+    if identifier is not None:
+        identifier = normalize(identifier)
+    rows = audit_export.events(since, until, identifier)
+    if output is None:
+        audit_export.write(rows, sys.stdout, fmt)
+        return
+    with open(output, "w", encoding="utf-8", newline="") as handle:
+        count = audit_export.write(rows, handle, fmt)
+    click.echo(f"{count} événement(s) exporté(s) dans {output}.")

@@ -185,6 +185,29 @@ SETTINGS = [
     Setting("ENT_URL", "https://www.l-educdenormandie.fr/", "Address of the ENT, which pages offer to go to once an account is active."),
     Setting("LANGUAGES", ["fr", "en"], "Languages of the pages, the first being the default.", list),
     Setting("LOG_LEVEL", "INFO", "Level of the application log."),
+    Setting(
+        "LOG_FORMAT",
+        "text",
+        "`text`, or `json`: the application's log as one JSON object per line (time, level, logger, message, request_id).",
+    ),
+    Setting(
+        "AUDIT_RETENTION_DAYS",
+        365,
+        "Days the audit log keeps an event; `idp purge` deletes older ones. 0: kept forever.",
+        int,
+    ),
+    Setting(
+        "METRICS_TOKEN",
+        "",
+        "Bearer token that opens `/metrics` (`Authorization: Bearer …`). With `METRICS_ALLOW` empty too, `/metrics` answers 404.",
+    ),
+    Setting(
+        "METRICS_ALLOW",
+        [],
+        "Client addresses or networks (CIDR), comma-separated, from which `/metrics` opens without the token, "
+        "e.g. `127.0.0.1,10.0.0.0/24`.",
+        list,
+    ),
     Setting("MAIL_SERVER", "localhost", "SMTP server that sends the emails."),
     Setting("MAIL_PORT", 25, "Port of the SMTP server.", int),
     Setting("MAIL_USE_TLS", False, "Upgrade the SMTP connection with STARTTLS (usually port 587).", bool),

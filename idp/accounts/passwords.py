@@ -10,6 +10,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 
+from ..metrics import PASSWORD_HASH_SECONDS, timed
 from .access import pupils_of
 from .identifiers import fold
 from .lifecycle import provisional_secret_matches
@@ -29,11 +30,11 @@ class _Hasher(PasswordHasher):
         self._slots = threading.BoundedSemaphore(concurrency)
 
     def hash(self, password, **options):
-        with self._slots:
+        with self._slots, timed(PASSWORD_HASH_SECONDS, operation="hash"):
             return super().hash(password, **options)
 
     def verify(self, stored, password):
-        with self._slots:
+        with self._slots, timed(PASSWORD_HASH_SECONDS, operation="verify"):
             return super().verify(stored, password)
 
 

@@ -13,6 +13,7 @@ from ..accounts.access import find_account, note_use, provider_refusal
 from ..accounts.identifiers import normalize
 from ..accounts.passwords import check_credentials
 from ..audit import audit
+from ..metrics import LOGINS
 from ..models import AccountState, LoginSession
 from ..throttle import retry_message, throttle, too_many_attempts
 from .activation import begin_first_connection
@@ -49,6 +50,7 @@ def log_in(form, show_form, next_url=None, sent_on=False):
     wait = throttle.attempt("login", identifier, ip)
     if wait:
         audit("login_throttled", identifier=identifier, retry_after=wait)
+        LOGINS.labels(result="throttled", reason="").inc()
         form.password.errors.append(retry_message(wait))
         return too_many_attempts(show_form(form), wait)
 
@@ -56,21 +58,25 @@ def log_in(form, show_form, next_url=None, sent_on=False):
     credential = check_credentials(account, form.password.data)
     if credential is None:
         audit("login_failed", account=account, known=account is not None)
+        LOGINS.labels(result="wrong_password", reason="").inc()
         form.password.errors.append(_("Identifiant ou mot de passe incorrect."))
         return show_form(form)
     throttle.succeeded("login", identifier, ip)
     if credential == "provisional" and account.state == AccountState.ISSUED:
         audit("login_provisional", account=account)
+        LOGINS.labels(result="provisional", reason="").inc()
         return begin_first_connection(account, next_url)
 
     refusal = provider_refusal(account)
     if refusal is not None:
         audit("login_refused", account=account, reason=refusal)
+        LOGINS.labels(result="refused", reason=refusal).inc()
         return render_template("auth/refused.html", reason=refusal, account=account, client=None), 403
 
     login_session = start_login_session(account, next_url if sent_on else None)
     note_use(account)
     audit("login", account=account)
+    LOGINS.labels(result="success", reason="").inc()
     return login_session
 
 

@@ -42,6 +42,7 @@ from sqlalchemy import and_, bindparam, exists, insert, select, update
 from ..accounts.access import pupils_of, relying_party_admits, relying_party_refusal
 from ..clock import now
 from ..extensions import db
+from ..metrics import TOKENS
 from ..models import Account, AuthorizationCode, Client, LegalGuardian, LoginSession, Token
 from ..models.oauth import AuthorizationCodeRules, ClientRules
 from ..security import token_hash
@@ -606,7 +607,7 @@ def exchange_code(token, request):
     """Spend the code of a token request and store the token it gives: both or nothing.
     False when the code was spent by another request since it was read."""
     code = request.authorization_code
-    return EXCHANGE(
+    stored = EXCHANGE(
         _brought(token, now())
         | {
             "code_id": code.id,
@@ -617,6 +618,9 @@ def exchange_code(token, request):
             "new_family": secrets.token_hex(16),
         }
     )
+    if stored:
+        TOKENS.labels(grant_type="authorization_code").inc()
+    return stored
 
 
 # Spends a refresh token (`spent_id`) if it is still unspent, unrevoked and unexpired, and
@@ -654,7 +658,10 @@ ROTATION = SpendAndStore("Rotation", REFRESH_SPEND, Token.__table__, "spent_id",
 def rotate_refresh_token(token, spent):
     """Spend the refresh token `spent` and store `token`, its successor in the family: both
     or nothing. False when `spent` can no longer be spent (see REFRESH_SPEND)."""
-    return ROTATION(_brought(token, now()) | {"spent_id": spent.id})
+    stored = ROTATION(_brought(token, now()) | {"spent_id": spent.id})
+    if stored:
+        TOKENS.labels(grant_type="refresh_token").inc()
+    return stored
 
 
 # --- set-up ------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from ..accounts.logouts import front_channel_uris
 from ..auth.sessions import current_login_session, log_out
 from ..auth.views import logged_out_page
 from ..extensions import csrf, db
+from ..metrics import USERINFO
 from ..models.oauth import AUTH_METHODS, SCOPES, SUBJECT_TYPES
 from ..relying_parties.subjects import subject_for
 from ..urls import public_url
@@ -112,7 +113,9 @@ def token():
 @bp.route("/userinfo", methods=["GET", "POST"])
 @csrf.exempt
 def userinfo():
-    return authorization_server().create_endpoint_response("userinfo")
+    response = authorization_server().create_endpoint_response("userinfo")
+    USERINFO.labels(result="served" if response.status_code == 200 else "refused").inc()
+    return response
 
 
 @bp.post("/revoke")

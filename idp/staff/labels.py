@@ -39,6 +39,7 @@ EVENT_LABELS = {
     "guardian_removed_by_import": _l("Responsable retiré par un import"),
     "pupils_imported": _l("Import des élèves"),
     "sweep": _l("Contrôle quotidien des comptes"),
+    "purge": _l("Purge des données expirées"),
     # First connection and activation
     "login_provisional": _l("Connexion avec le mot de passe provisoire"),
     "first_connection": _l("Première connexion"),
