@@ -54,6 +54,7 @@ def create_app(config=None, command_line=False):
     from .auth.views import bp as auth_bp
     from .oidc import keys as signing_keys
     from .oidc.documents import PublishedDocuments
+    from .overload import LoginAdmission
     from .pages.views import bp as pages_bp
     from .security import set_security_headers
     from .self_service.views import bp as account_bp
@@ -79,6 +80,7 @@ def create_app(config=None, command_line=False):
     app.context_processor(lambda: {"current_locale": select_locale(), "languages": app.config["LANGUAGES"]})
     templating.init_app(app)
     app.wsgi_app = PublishedDocuments(app)
+    app.wsgi_app = LoginAdmission(app)
     if not command_line:
         signing_keys.start(app)
         memory.use_one_malloc_arena()

@@ -83,6 +83,22 @@ SETTINGS = [
         "and a worker's memory to one computation's.",
         int,
     ),
+    Setting(
+        "OVERLOAD_LOGINS",
+        2,
+        "Logins in progress (password checks running or waiting) per worker process at which a new login page or a login "
+        "form's answer is answered at once « Trop de connexions en ce moment : réessayez dans une minute » (503, `Retry-After`), "
+        "while tokens, userinfo and the pages of people logged in go on. 0: no bound.",
+        int,
+    ),
+    Setting(
+        "OVERLOAD_QUEUE_MS",
+        0,
+        "Milliseconds a login page or form's answer may have waited since the trusted proxy received it (its "
+        "`X-Request-Start: t=<seconds>` header, nginx's `$msec`; read only with `PROXY_COUNT`) before it is refused the same "
+        "way. 0: not checked. The proxy's and the nodes' clocks must agree (NTP).",
+        int,
+    ),
     Setting("PASSWORD_MIN_LENGTH", 8, "Minimum length of a chosen password (letters and digits required).", int),
     Setting(
         "THROTTLE_FREE_FAILURES",
