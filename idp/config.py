@@ -84,6 +84,13 @@ SETTINGS = [
         int,
     ),
     Setting(
+        "ARGON2_NICE",
+        10,
+        "Niceness of the threads that compute argon2id (Linux): they take the CPU that tokens, userinfo, pages and "
+        "refusals leave, so that those are served first under a rush of logins. 0: the same priority.",
+        int,
+    ),
+    Setting(
         "OVERLOAD_LOGINS",
         2,
         "Logins in progress (password checks running or waiting) per worker process at which a new login page or a login "

@@ -24,6 +24,8 @@ from urllib.parse import parse_qs
 from flask import current_app, render_template, request
 from flask_babel import force_locale
 
+# A form's answer is refused when this many times OVERLOAD_LOGINS are in progress.
+ANSWER_ROOM = 2
 RETRY_AFTER = 60  # seconds: « réessayez dans une minute »
 # The login pages a new browser asks for: the form of the authorization endpoint and the login page.
 LOGIN_PAGES = ("/authorize", "/connexion")
@@ -39,12 +41,15 @@ class LoginGate:
         self._lock = threading.Lock()
 
     def saturated(self):
+        """True when a new login page must be refused."""
         return 0 < self.limit <= self.in_progress
 
     def enter(self):
-        """Admit one more login in progress; False (and nothing counted) when saturated."""
+        """Admit one more login in progress (a form's answer); False, and nothing counted,
+        when twice the limit are in progress: a form already shown gets more room than a
+        new one, so that the work of showing it is seldom lost."""
         with self._lock:
-            if self.saturated():
+            if 0 < self.limit * ANSWER_ROOM <= self.in_progress:
                 return False
             self.in_progress += 1
             return True
