@@ -194,6 +194,14 @@ SETTINGS = [
         int,
     ),
     Setting("PROXY_COUNT", 0, "Number of reverse proxies in front of the provider whose X-Forwarded-* headers are trusted.", int),
+    Setting(
+        "PROXY_ADDRESSES",
+        [],
+        "Addresses or networks of the reverse proxy that talks to the nodes (`10.0.0.10`, `10.0.0.0/29`), comma-separated: "
+        "X-Forwarded-* are read only on requests from them, any other peer's are ignored. Empty: from any peer (the nodes "
+        "must then be reachable by the proxy only).",
+        list,
+    ),
     Setting("ACTIVATION_DAYS", 90, "Days an issued account has to be activated (its activation link lives as long); then it expires.", int),
     Setting("INACTIVITY_DAYS", 365, "Days without a login after which an active account is invalidated.", int),
     Setting("INACTIVITY_WARNING_DAYS", 30, "Days before the invalidation at which the warning email is sent.", int),

@@ -8,7 +8,8 @@ A login in progress is a login form's answer between its admission and its outco
 password check (argon2id, one core's worth of CPU) running or waiting for its turn. The
 bound is per worker process (`OVERLOAD_LOGINS`): with one worker per core it bounds how
 long an admitted login waits. A trusted proxy may also say when it received the request
-(`X-Request-Start: t=<seconds since the epoch>`, nginx's `$msec`): a login page that
+(`X-Request-Start: t=<seconds since the epoch>`, nginx's `$msec`; read only from the
+proxies of PROXY_COUNT and PROXY_ADDRESSES): a login page that
 waited longer than `OVERLOAD_QUEUE_MS` in the queues is refused the same way.
 
 A browser without any cookie asking for a login page is refused in front of Flask, with a
@@ -71,7 +72,7 @@ def waited_too_long(environ, config):
     """True when a trusted proxy says this request was received more than OVERLOAD_QUEUE_MS ago."""
     limit = config["OVERLOAD_QUEUE_MS"]
     started = environ.get("HTTP_X_REQUEST_START")
-    if limit <= 0 or not started or not config["PROXY_COUNT"]:
+    if limit <= 0 or not started or not environ.get("idp.trusted_proxy"):
         return False
     try:
         received = float(started.removeprefix("t="))

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 
 import pytest
 
+from idp import TrustedProxies
 from idp.overload import gate
 
 from .conftest import PASSWORD
@@ -114,3 +115,24 @@ def test_a_login_page_that_waited_too_long_behind_the_proxy_is_refused(settings,
         assert answer.status_code == 200
     assert client.get("/connexion", headers={"X-Request-Start": f"t={time.time():.3f}"}).status_code == 200
     assert client.get("/connexion", headers={"X-Request-Start": "t=soon"}).status_code == 200
+
+
+def test_forwarded_headers_are_read_only_from_the_proxy_addresses(settings, make_app, make_account):
+    """PROXY_ADDRESSES: a request from the proxy gives the client's address; one that reaches
+    the node from elsewhere keeps its own, whatever X-Forwarded-For it brings."""
+    app = make_app(settings | {"PROXY_COUNT": 1, "PROXY_ADDRESSES": ["10.0.0.10", "192.0.2.0/29"]})
+    make_account()
+    forwarded = {"X-Forwarded-For": "203.0.113.7", "X-Request-Start": f"t={time.time() - 60:.3f}"}
+    for peer in ("10.0.0.10", "192.0.2.3", "198.51.100.1"):
+        client = app.test_client()
+        page = client.get("/connexion", environ_base={"REMOTE_ADDR": peer})
+        assert page.status_code == 200  # an old X-Request-Start counts only with OVERLOAD_QUEUE_MS
+        data = {"identifier": "jean.dupont1", "password": "wrong", "csrf_token": csrf_token(page.text)}
+        client.post("/connexion", data=data, headers=forwarded, environ_base={"REMOTE_ADDR": peer})
+    with app.app_context():
+        from idp.extensions import db
+        from idp.models import AuditEvent
+
+        addresses = db.session.scalars(db.select(AuditEvent.ip).where(AuditEvent.event == "login_failed").order_by(AuditEvent.id)).all()
+    assert addresses == ["203.0.113.7", "203.0.113.7", "198.51.100.1"]
+    assert not TrustedProxies(None, None, ["10.0.0.10"]).trusted("not an address")
