@@ -4,8 +4,8 @@ rate of new browsers; prints the issue's four figures.
     .venv/bin/python bench/overload.py                 # PostgreSQL when reachable, else SQLite
     .venv/bin/python bench/overload.py --factor 4 --duration 20 --core 1
 
-1. The provider runs under gunicorn (gthread, one worker, `--threads` threads) pinned with
-   taskset to one core (`--core`, the last one by default); the load generator is pinned
+1. The provider runs under gunicorn with deploy/gunicorn.conf.py (gthread), one worker of
+   `--threads` threads, pinned with taskset to one core (`--core`, the last one by default); the load generator is pinned
    to the others. PostgreSQL and Redis run where the system puts them.
 2. **Capacity alone**: `--clients` closed-loop clients log in over and over (each waits for
    its answer) for `--duration` seconds, with the overload guard off
@@ -32,6 +32,7 @@ import shlex
 import sys
 import tempfile
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -43,7 +44,22 @@ from open_loop import FAILED, REFUSED, SERVED, TIMED_OUT, drive, percentile
 from processes import cpu_times, cpu_used, postgres_backends
 from report import RESULTS, summarize
 from run import argon2_check, choose_database, git_commit
-from server import ServerSettings, free_port, serve
+from server import REPOSITORY, free_port, serve
+
+DEPLOYED = REPOSITORY / "deploy" / "gunicorn.conf.py"
+
+
+@dataclass(frozen=True)
+class Deployed:
+    """gunicorn as deploy/gunicorn.conf.py runs it, with one worker and `threads` threads."""
+
+    threads: int
+    server: str = "gunicorn"
+
+    def command(self, target, port):
+        arguments = ["--config", str(DEPLOYED), "--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", str(self.threads)]
+        return [sys.executable, "-m", "gunicorn", *arguments]
+
 
 TARGETS = {"served_share": 0.90, "served_p99_ms": 1000, "refused_p99_ms": 50, "timed_out": 0}
 
@@ -52,7 +68,7 @@ def arguments():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database", choices=["auto", "postgresql", "sqlite"], default="auto")
     parser.add_argument("--core", type=int, default=max(os.sched_getaffinity(0)), help="the core the provider runs on (default: the last)")
-    parser.add_argument("--threads", type=int, default=4, help="gthread threads of the one worker (default 4)")
+    parser.add_argument("--threads", type=int, default=8, help="gthread threads of the one worker (default 8, as deploy/gunicorn.conf.py)")
     parser.add_argument("--clients", type=int, default=4, help="closed-loop clients measuring the capacity alone (default 4)")
     parser.add_argument("--factor", type=float, default=4.0, help="the overload, as a multiple of the capacity alone (default 4)")
     parser.add_argument("--duration", type=float, default=15.0, help="measured seconds of each phase (default 15)")
@@ -90,7 +106,7 @@ def main():
         argon2 = argon2_check(settings)
         print(f"seeded {len(seed.identifiers)} accounts; argon2id: {argon2['check_ms']} ms of CPU per check, {argon2['build']}")
         os.sched_setaffinity(0, others)  # the load generator's processes inherit it
-        server = ServerSettings("gunicorn", "gthread", 1, options.threads, 5)
+        server = Deployed(options.threads)
         guard = options.overload_logins if options.overload_logins is not None else settings["OVERLOAD_LOGINS"]
 
         def provider(limit, label):

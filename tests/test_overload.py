@@ -53,7 +53,7 @@ def test_a_new_browser_gets_the_busy_page_at_once_for_the_login_form(app, ent):
 
 def test_the_busy_page_is_in_english_when_asked(app, ent):
     with saturated(app):
-        response, _ = ent.authorize(ui_locales="en")
+        response, _ = ent.authorize(ui_locales="de en-GB")
         assert_refused(response, BUSY_EN)
         assert 'lang="en"' in response.text
         ent.client.get("/langue/en?next=/")  # a browser that chose English: its cookie goes through Flask
