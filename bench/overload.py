@@ -41,7 +41,7 @@ from idp.config import load
 import database
 from load import measure
 from open_loop import FAILED, REFUSED, SERVED, TIMED_OUT, drive, percentile
-from processes import cpu_times, cpu_used, postgres_backends
+from processes import cpu_times, cpu_used, machine_busy, postgres_backends
 from report import RESULTS, summarize
 from run import argon2_check, choose_database, git_commit
 from server import REPOSITORY, free_port, serve
@@ -145,14 +145,15 @@ def main():
                 import time
 
                 time.sleep(max(0.0, start - time.time()))
-                sampled["before"] = cpu_times(running.processes())
+                sampled["before"], sampled["busy_before"] = cpu_times(running.processes()), machine_busy()
                 time.sleep(options.duration)
-                sampled["after"] = cpu_times(running.processes())
+                sampled["after"], sampled["busy_after"] = cpu_times(running.processes()), machine_busy()
 
             outcomes = drive(
                 seed, running.address, rate, options.duration, processes, timeout=options.timeout, cpus=others, during=sample_cpu
             )
         found = figures(alone, outcomes, options.duration, cpu_used(sampled["before"], sampled["after"]) / options.duration)
+        found["machine_busy_cores"] = round((sampled["busy_after"] - sampled["busy_before"]) / options.duration, 2)
         document = {
             "date": datetime.now().astimezone().isoformat(timespec="seconds"),
             "command": shlex.join(sys.orig_argv),
@@ -205,11 +206,15 @@ def report(document):
     found, alone = document["figures"], document["capacity_alone"]
     verdict = {key: "PASS" if passed else "FAIL" for key, passed in found["verdicts"].items()}
     print(f"\n{document['date']}  commit {document['commit']}\n{document['command']}\n")
-    print(f"capacity of one core alone: {alone['throughput']} logins/s ({alone['clients']} closed-loop clients, p99 {alone['p99_ms']} ms)")
+    print(
+        f"capacity of one core alone: {alone['throughput']} logins/s ({alone['clients']} closed-loop clients, p99 {alone['p99_ms']} ms; "
+        f"server {alone['server_cores']} cores, database {alone['db_cores']}, others' processes {alone['other_cores']} of {os.cpu_count()})"
+    )
     print(
         f"offered {document['offered_per_second']} new browsers/s: {found['arrivals']} arrivals, {found['served']} served, "
         f"{found['refused']} refused, {found['timed_out']} timed out, {found['failed']} failed; "
-        f"server {found['server_cores']} cores; generator lag p99 {found['generator_lag_p99_ms']} ms"
+        f"server {found['server_cores']} cores, the whole machine {found['machine_busy_cores']} of {os.cpu_count()}; "
+        f"generator lag p99 {found['generator_lag_p99_ms']} ms"
     )
     print(f"refused at: {found['refused_at']}")
     if found["first_failures"]:
