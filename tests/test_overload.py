@@ -136,3 +136,20 @@ def test_forwarded_headers_are_read_only_from_the_proxy_addresses(settings, make
         addresses = db.session.scalars(db.select(AuditEvent.ip).where(AuditEvent.event == "login_failed").order_by(AuditEvent.id)).all()
     assert addresses == ["203.0.113.7", "203.0.113.7", "198.51.100.1"]
     assert not TrustedProxies(None, None, ["10.0.0.10"]).trusted("not an address")
+
+
+def test_password_checks_run_on_a_thread_of_lower_priority(app):
+    """ARGON2_NICE: the thread that computes argon2id is nicer than the request threads."""
+    import os
+    import threading
+
+    from idp.accounts.passwords import hasher
+
+    def niceness():
+        return threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    with app.app_context():
+        thread, nice = hasher()._threads.submit(niceness).result()
+        assert thread != threading.get_native_id()
+        assert nice == min(19, os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) + app.config["ARGON2_NICE"])
+        assert hasher().verify(hasher().hash("Soleil-2024x"), "Soleil-2024x")

@@ -38,9 +38,11 @@ class _Hasher(PasswordHasher):
 
     def _lower_priority(self):
         if self._nice > 0 and hasattr(os, "setpriority"):
-            # A Linux thread is a task of its own: its niceness is its own.
+            # A Linux thread is a task of its own: its niceness is its own, here the
+            # process's (a unit's Nice=) plus ARGON2_NICE.
+            thread = threading.get_native_id()
             with suppress(OSError):
-                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self._nice)
+                os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + self._nice))
 
     def hash(self, password, **options):
         return self._threads.submit(super().hash, password, **options).result()
