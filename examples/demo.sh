@@ -20,6 +20,10 @@ export IDP_ENT_URL="$ENT_BASE_URL/"
 # Every email goes to the demo's mail server, which keeps them in this folder.
 export IDP_MAIL_SERVER=127.0.0.1 IDP_MAIL_PORT="${DEMO_MAIL_PORT:-8025}" IDP_MAIL_USE_TLS=0 IDP_MAIL_USE_SSL=0
 export IDP_MAIL_USERNAME= IDP_MAIL_PASSWORD=
+# The demo ENT's back-channel logout URI is plain http on loopback.
+export IDP_LOGOUT_ALLOW_LOOPBACK_HTTP=1
+export ENT_LOGOUTS_DB="$PWD/instance/demo-ent-logouts.sqlite3"
+mkdir -p instance
 export ENT_MAILBOX_DIR="$PWD/instance/demo-mail"
 
 if [ ! -x .venv/bin/python ]; then

@@ -135,14 +135,16 @@ def notes(staff_email, staff_link, letters, issued_now):
 
 
 def seed_ent(base_url):
+    # The demo ENT hears of the provider's logouts (examples/ent/app.py, /backchannel-logout).
+    logout = {"backchannel_logout_uri": f"{base_url}/backchannel-logout", "backchannel_logout_session_required": True}
     client = db.session.scalar(select(Client).where(Client.name == ENT_NAME))
     if client is None:
         client, secret = register_client(
-            ENT_NAME, "ent", [f"{base_url}/cb"], [f"{base_url}/logout-cb"], "client_secret_basic", trusted=True
+            ENT_NAME, "ent", [f"{base_url}/cb"], [f"{base_url}/logout-cb"], "client_secret_basic", trusted=True, **logout
         )
         say(f"Service « {ENT_NAME} » enregistré.")
     else:
-        update_client(client, redirect_uris=[f"{base_url}/cb"], post_logout_redirect_uris=[f"{base_url}/logout-cb"])
+        update_client(client, redirect_uris=[f"{base_url}/cb"], post_logout_redirect_uris=[f"{base_url}/logout-cb"], **logout)
         secret = rotate_secret(client)
         say(f"Service « {ENT_NAME} » déjà enregistré : nouveau secret.")
     return client.client_id, secret

@@ -48,7 +48,7 @@ def create_app(config=None, command_line=False):
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale, default_translation_directories=str(Path(__file__).parent / "translations"))
 
-    from . import cli, deferred, errors, inputs, mail, oidc, transactions
+    from . import cli, deferred, errors, inputs, logout, mail, oidc, transactions
     from .auth.activation import bp as activation_bp
     from .auth.forgotten import bp as recovery_bp
     from .auth.sessions import write_session_cookie
@@ -66,6 +66,7 @@ def create_app(config=None, command_line=False):
     throttle.init_app(app)
     oidc.init_app(app)
     mail.init_app(app)
+    logout.init_app(app)
     deferred.init_app(app)
     app.register_blueprint(auth_bp)
     app.register_blueprint(account_bp)

@@ -25,6 +25,7 @@ from .audit import audit
 from .cli_support import Refused, emit, former_name, json_option, table, transactional
 from .errors import InvalidInput, describe_database_error, is_database_error
 from .extensions import db
+from .logout.cli import logout_notices
 from .mail.cli import mail
 from .models import Client
 from .models.oauth import AUTH_METHODS, CATEGORIES
@@ -173,13 +174,25 @@ def demo_account_create(
 @click.option("--auth-method", type=AUTH_METHOD, default="client_secret_basic", show_default=True, help="none : service public (PKCE).")
 @click.option("--scope", "scopes", multiple=True, help="Scope autorisé (à répéter). Par défaut : openid profile email scolarite.")
 @click.option("--trusted/--not-trusted", default=False, help="Un service de confiance ne demande pas le consentement.")
+@click.option("--backchannel-logout-uri", help="URI où envoyer le logout token (OpenID Connect Back-Channel Logout) ; vide pour l'effacer.")
+@click.option(
+    "--backchannel-logout-session-required/--no-backchannel-logout-session-required",
+    default=None,
+    help="Le logout token doit porter le sid de la session.",
+)
+@click.option("--frontchannel-logout-uri", help="URI chargée dans la page de déconnexion (Front-Channel Logout) ; vide pour l'effacer.")
+@click.option(
+    "--frontchannel-logout-session-required/--no-frontchannel-logout-session-required",
+    default=None,
+    help="Ajouter iss et sid à l'URI front-channel.",
+)
 @transactional
-def client_add(name, category, redirect_uris, post_logout_uris, auth_method, scopes, trusted):
+def client_add(name, category, redirect_uris, post_logout_uris, auth_method, scopes, trusted, **logout):
     """Enregistrer un service.
 
     Le secret d'un service confidentiel n'est affiché qu'une fois ; seule son empreinte est gardée.
     """
-    created, secret = register_client(name, category, redirect_uris, post_logout_uris, auth_method, scopes, trusted)
+    created, secret = register_client(name, category, redirect_uris, post_logout_uris, auth_method, scopes, trusted, **logout)
     audit("client_added", client=created)
     data = {"client_id": created.client_id, "client_secret": secret}
     message = f"Service « {created.name} » enregistré.\nclient_id : {created.client_id}"
@@ -207,6 +220,10 @@ def _client_lines(described):
         "trusted": "de confiance",
         "redirect_uris": "URI de redirection",
         "post_logout_redirect_uris": "URI de retour après déconnexion",
+        "backchannel_logout_uri": "déconnexion back-channel",
+        "backchannel_logout_session_required": "sid exigé (back-channel)",
+        "frontchannel_logout_uri": "déconnexion front-channel",
+        "frontchannel_logout_session_required": "sid exigé (front-channel)",
         "scopes": "scopes",
         "created_at": "enregistré le",
     }
@@ -218,6 +235,8 @@ def _client_lines(described):
             value = "oui" if value else "non"
         elif isinstance(value, list):
             value = " ".join(value) or "—"
+        elif value is None:
+            value = "—"
         lines.append(f"{label.ljust(width)} : {value}")
     return "\n".join(lines)
 
@@ -240,14 +259,26 @@ def client_show(client_id):
 @click.option("--auth-method", type=AUTH_METHOD, help="Nouvelle méthode ; un service qui devient confidentiel reçoit un secret.")
 @click.option("--scope", "scopes", multiple=True, help="Remplace les scopes autorisés (à répéter).")
 @click.option("--trusted/--not-trusted", default=None, help="Demander ou non le consentement.")
+@click.option("--backchannel-logout-uri", help="URI où envoyer le logout token (OpenID Connect Back-Channel Logout) ; vide pour l'effacer.")
+@click.option(
+    "--backchannel-logout-session-required/--no-backchannel-logout-session-required",
+    default=None,
+    help="Le logout token doit porter le sid de la session.",
+)
+@click.option("--frontchannel-logout-uri", help="URI chargée dans la page de déconnexion (Front-Channel Logout) ; vide pour l'effacer.")
+@click.option(
+    "--frontchannel-logout-session-required/--no-frontchannel-logout-session-required",
+    default=None,
+    help="Ajouter iss et sid à l'URI front-channel.",
+)
 @transactional
-def client_update(client_id, name, category, redirect_uris, post_logout_uris, auth_method, scopes, trusted):
+def client_update(client_id, name, category, redirect_uris, post_logout_uris, auth_method, scopes, trusted, **logout):
     """Modifier un service.
 
     Seul ce qui est indiqué change ; une liste donnée remplace la liste enregistrée.
     """
     found = find_client(client_id)
-    secret = update_client(found, name, category, redirect_uris, post_logout_uris, scopes, trusted, auth_method)
+    secret = update_client(found, name, category, redirect_uris, post_logout_uris, scopes, trusted, auth_method, **logout)
     audit("client_updated", client=found)
     data = describe(found) | ({"client_secret": secret} if secret else {})
     return data, f"Service « {found.name} » modifié." + (f"\nclient_secret : {secret}" if secret else "")
@@ -314,7 +345,20 @@ def settings_command(markdown, as_json):
 
 
 def init_app(app):
-    for command in (establishment, demo_account, accounts, pupils, staff, client, keys, purge, sweep_command, mail, settings_command):
+    for command in (
+        establishment,
+        demo_account,
+        accounts,
+        pupils,
+        staff,
+        client,
+        keys,
+        purge,
+        sweep_command,
+        mail,
+        logout_notices,
+        settings_command,
+    ):
         app.cli.add_command(command)
     # Renamed commands keep their former name for one release (README, « Administration »).
     app.cli.add_command(former_name(demo_account, "account"))

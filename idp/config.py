@@ -250,6 +250,27 @@ SETTINGS = [
         list,
     ),
     Setting("MAIL_KEEP_DAYS", 7, "Days the outbox keeps the trace (recipient, template, times) of a sent or given-up email.", int),
+    Setting(
+        "LOGOUT_RETRY_HOURS",
+        24,
+        "Hours during which a back-channel logout notice a relying party did not accept is retried before it is given up (audited).",
+        int,
+    ),
+    Setting("LOGOUT_TIMEOUT", 5, "Seconds to wait for a relying party's back-channel logout URI before the attempt counts as failed.", int),
+    Setting(
+        "LOGOUT_SEND_AFTER_COMMIT",
+        True,
+        "Send back-channel logout notices in the background as soon as the session's end commits; off: only "
+        "`idp logout-notices flush` or `idp logout-notices worker` send them.",
+        bool,
+    ),
+    Setting(
+        "LOGOUT_ALLOW_LOOPBACK_HTTP",
+        False,
+        "Deliver back-channel logout notices over plain http to a loopback address (development, the demo); otherwise https only.",
+        bool,
+    ),
+    Setting("LOGOUT_KEEP_DAYS", 7, "Days the trace of a delivered or given-up logout notice is kept.", int),
 ]
 
 

@@ -35,22 +35,33 @@ def defer(job, *args):
     db.session.info.setdefault(_QUEUED, []).append((job, args))
 
 
-def in_background(job, *args):
-    """Run `job(*args)` now, in the background."""
-    current_app.extensions["idp.deferred"].submit(job, args)
+# Logout notices wait for relying parties (up to LOGOUT_TIMEOUT each): they have threads of
+# their own, so that a dead relying party never holds up an email, nor more than one notice.
+POOLS = {"idp.deferred": 2, "idp.deferred.logout": 4}
+
+
+def in_background(job, *args, pool="idp.deferred"):
+    """Run `job(*args)` now, in the background (`pool`: one of POOLS)."""
+    current_app.extensions[pool].submit(job, args)
 
 
 def wait_for_jobs(app=None, timeout=None):
     """Wait until the background jobs (of `app`, default the current one) have run, those
     they started included."""
-    (app or current_app).extensions["idp.deferred"].wait(timeout)
+    app = app or current_app
+    deadline = None if timeout is None else time.monotonic() + timeout
+    for _ in range(2):  # a job of one pool may start one in the other
+        for pool in POOLS:
+            app.extensions[pool].wait(None if deadline is None else max(deadline - time.monotonic(), 0))
 
 
 class Jobs:
-    """Two background threads per process, created at the first use (after gunicorn forks)."""
+    """Background threads of a process, created at the first use (after gunicorn forks)."""
 
-    def __init__(self, app):
+    def __init__(self, app, workers=2, name="idp-background"):
         self.app = app
+        self.workers = workers
+        self.name = name
         self._lock = threading.Lock()
         self._executor = None
         self._futures = set()
@@ -58,7 +69,7 @@ class Jobs:
     def submit(self, job, args):
         with self._lock:
             if self._executor is None:
-                self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="idp-background")
+                self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix=self.name)
             future = self._executor.submit(self._run, job, args)
             self._futures.add(future)
         future.add_done_callback(self._forget)
@@ -118,7 +129,8 @@ def _after_transaction_end(session, transaction):
 
 
 def init_app(app):
-    app.extensions["idp.deferred"] = Jobs(app)
+    for pool, workers in POOLS.items():
+        app.extensions[pool] = Jobs(app, workers, pool.replace(".", "-"))
     app.teardown_request(_submit_after_response)
     for name, listener in (("after_commit", _after_commit), ("after_transaction_end", _after_transaction_end)):
         if not event.contains(Session, name, listener):

@@ -65,8 +65,13 @@ def safe_next(target):
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-    "form-action 'self' {form_action}; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+    "form-action 'self' {form_action}; frame-src 'self' {frame}; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
 )
+
+
+def _origin(uri):
+    parts = urlsplit(uri)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") and parts.netloc else None
 
 
 def allow_form_action(uri):
@@ -75,9 +80,16 @@ def allow_form_action(uri):
     Browsers check CSP form-action on every redirect that follows a form post, so the
     login and consent pages must name the relying party they send the person back to.
     """
-    parts = urlsplit(uri)
-    if parts.scheme in ("http", "https") and parts.netloc:
-        g.setdefault("form_action_origins", set()).add(f"{parts.scheme}://{parts.netloc}")
+    origin = _origin(uri)
+    if origin:
+        g.setdefault("form_action_origins", set()).add(origin)
+
+
+def allow_frame(uri):
+    """Let this page load `uri` in a frame (a relying party's front-channel logout URI)."""
+    origin = _origin(uri)
+    if origin:
+        g.setdefault("frame_origins", set()).add(origin)
 
 
 def set_security_headers(response):
@@ -85,7 +97,8 @@ def set_security_headers(response):
     headers["X-Content-Type-Options"] = "nosniff"
     if response.mimetype == "text/html":
         origins = " ".join(sorted(g.get("form_action_origins", ())))
-        headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.format(form_action=origins)
+        frames = " ".join(sorted(g.get("frame_origins", ())))
+        headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.format(form_action=origins, frame=frames)
         headers["X-Frame-Options"] = "DENY"
         headers["Referrer-Policy"] = "no-referrer"
         headers["Cache-Control"] = "no-store"

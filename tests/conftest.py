@@ -276,6 +276,8 @@ def settings(request, database_url, redis_url, keys_dir, closed_port, fast_path_
         "MAIL_PORT": mail_port,
         "MAIL_TIMEOUT": 5,
         "FAST_PATH": fast_path_on,
+        # The relying parties of the tests listen on loopback, in plain http.
+        "LOGOUT_ALLOW_LOOPBACK_HTTP": True,
     }
 
 
@@ -366,7 +368,7 @@ def pupil_account(make_account):
 
 @pytest.fixture
 def make_rp(app, client):
-    def make(name="Service en ligne", category="ent", auth_method="client_secret_basic", trusted=True, scopes=None):
+    def make(name="Service en ligne", category="ent", auth_method="client_secret_basic", trusted=True, scopes=None, **logout):
         with app.app_context():
             registered, secret = register_client(
                 name,
@@ -376,6 +378,7 @@ def make_rp(app, client):
                 auth_method,
                 scopes or ["openid", "profile", "email", "scolarite", "offline_access"],
                 trusted,
+                **logout,
             )
             db.session.commit()
             return RelyingParty(client, registered.client_id, secret, auth_method, "http://127.0.0.1:8765/cb", ISSUER)

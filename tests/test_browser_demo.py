@@ -18,6 +18,7 @@ import pytest
 from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
+from idp.deferred import wait_for_jobs
 from idp.extensions import db
 from idp.relying_parties.registration import register_client
 
@@ -84,18 +85,24 @@ def provider_url(app, provider_socket):
 
 
 @pytest.fixture
-def ent_url(app, provider_url):
+def ent_url(app, provider_url, tmp_path):
     with bound_server() as server:
         base_url = f"http://127.0.0.1:{server.port}"
         with app.app_context():
             client, secret = register_client(
-                "L'Educ de Normandie", "ent", [f"{base_url}/cb"], [f"{base_url}/logout-cb"], "client_secret_basic", trusted=True
+                "L'Educ de Normandie",
+                "ent",
+                [f"{base_url}/cb"],
+                [f"{base_url}/logout-cb"],
+                "client_secret_basic",
+                trusted=True,
+                backchannel_logout_uri=f"{base_url}/backchannel-logout",
+                backchannel_logout_session_required=True,
             )
             db.session.commit()
             client_id = client.client_id
-        ent = load_ent_module().create_app(
-            {"ISSUER": provider_url, "CLIENT_ID": client_id, "CLIENT_SECRET": secret, "BASE_URL": base_url, "SECRET_KEY": "ent-test-key"}
-        )
+        settings = {"ISSUER": provider_url, "CLIENT_ID": client_id, "CLIENT_SECRET": secret, "BASE_URL": base_url}
+        ent = load_ent_module().create_app(settings | {"SECRET_KEY": "ent-test-key", "LOGOUTS_DB": str(tmp_path / "logouts.sqlite3")})
         with serving(server, ent) as url:
             yield url
 
@@ -136,3 +143,30 @@ def test_parent_logs_in_to_the_ent_then_logs_out(ent_url, provider_url, parent, 
         page.get_by_role("link", name=PUBLIC).click()
         expect(page).to_have_url(re.compile(re.escape(f"{provider_url}/authorize?")))
         expect(page.get_by_label("Mot de passe *", exact=True)).to_be_empty()
+
+
+def test_logging_out_everywhere_on_the_provider_logs_the_ent_out(app, ent_url, provider_url, parent, chromium_page):
+    with chromium_page() as page:
+        page.goto(f"{ent_url}/connexion")
+        page.get_by_role("link", name=PUBLIC).click()
+        page.get_by_label("Identifiant *", exact=True).fill("jean.dupont1")
+        page.get_by_label("Mot de passe *", exact=True).fill(PASSWORD)
+        page.get_by_role("button", name="Valider").click()
+        expect(page).to_have_url(f"{ent_url}/espace")
+
+        page.get_by_role("link", name="gérer son compte").click()
+        expect(page).to_have_url(f"{provider_url}/compte/")
+        page.get_by_role("button", name="Se déconnecter partout").click()
+        expect(page.get_by_role("heading", name="Vous êtes déconnecté")).to_be_visible()
+        wait_for_jobs(app)  # the logout token reached the ENT
+
+        page.goto(f"{ent_url}/espace")
+        expect(page).to_have_url(f"{ent_url}/connexion")
+
+
+def test_the_demo_ent_refuses_a_logout_token_it_cannot_verify(ent_url):
+    import requests
+
+    for token in ("", "not-a-jwt", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."):
+        answer = requests.post(f"{ent_url}/backchannel-logout", data={"logout_token": token}, timeout=10)
+        assert answer.status_code == 400 and answer.json() == {"error": "invalid_request"}

@@ -64,6 +64,7 @@ def test_units_run_the_commands_of_the_provider():
     units = DEPLOY / "systemd"
     assert "gunicorn --config /etc/idp/gunicorn.conf.py --bind ${NODE_ADDRESS}:%i" in (units / "idp-web@.service").read_text()
     assert "ExecStart=/srv/idp/venv/bin/idp mail worker" in (units / "idp-mail.service").read_text()
+    assert "ExecStart=/srv/idp/venv/bin/idp logout-notices worker" in (units / "idp-logout-notices.service").read_text()
     for job in ("sweep", "purge"):
         assert f"ExecStart=/srv/idp/venv/bin/idp {job}\n" in (units / f"idp-{job}.service").read_text()
         assert "OnCalendar=" in (units / f"idp-{job}.timer").read_text()

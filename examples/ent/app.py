@@ -5,6 +5,11 @@ provider (authorization code flow with state, nonce and PKCE S256), and the call
 the claims and the ID token in this ENT's own session cookie. "Se déconnecter" goes through
 the provider's RP-initiated logout. Authlib's Flask client does the protocol work.
 
+When the person logs out on the provider (« Se déconnecter partout », a password reset…), the
+provider POSTs a logout token to /backchannel-logout (OpenID Connect Back-Channel Logout):
+the ENT verifies it and notes the session it names in a small SQLite file shared by its
+workers; a cookie whose session was noted there is forgotten at the next page.
+
     ENT_ISSUER         the provider's issuer (default http://127.0.0.1:5000)
     ENT_CLIENT_ID      the client_id registered with `idp client add`
     ENT_CLIENT_SECRET  its secret (client_secret_basic)
@@ -14,6 +19,8 @@ the provider's RP-initiated logout. Authlib's Flask client does the protocol wor
                        so set it when several workers serve the ENT)
     ENT_MAILBOX_DIR    the folder where examples/smtp_catcher.py keeps the emails it
                        received: the page /boite-mail lists them (default: no such page)
+    ENT_LOGOUTS_DB     the SQLite file of the sessions the provider ended (default: in the
+                       system's temporary folder, one per client_id)
 
 Run it with `flask --app examples/ent/app.py run --port 8765`, or see examples/demo.sh.
 """
@@ -23,11 +30,16 @@ import email.policy
 import os
 import re
 import secrets
+import sqlite3
+import tempfile
+import time
 from pathlib import Path
 
 from authlib.integrations.flask_client import OAuth, OAuthError
 from flask import Flask, abort, redirect, render_template, request, session, url_for
+from joserfc import jwt
 from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
 from markupsafe import Markup, escape
 from requests import RequestException
 
@@ -58,6 +70,7 @@ def _settings(config):
         "BASE_URL": os.environ.get("ENT_BASE_URL", "http://127.0.0.1:8765"),
         "SECRET_KEY": os.environ.get("ENT_SECRET_KEY") or secrets.token_hex(32),
         "MAILBOX_DIR": os.environ.get("ENT_MAILBOX_DIR", ""),
+        "LOGOUTS_DB": os.environ.get("ENT_LOGOUTS_DB", ""),
         "SESSION_COOKIE_NAME": "ent_session",
         # Lax: a cross-site form cannot post to "Se déconnecter" with the person's session.
         "SESSION_COOKIE_SAMESITE": "Lax",
@@ -96,6 +109,70 @@ def read_mailbox(folder, limit=MAILBOX_SIZE):
     return messages
 
 
+BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+# How old a logout token may be (its iat), and how long its jti is remembered against replays.
+LOGOUT_TOKEN_MAX_AGE = 300
+
+
+class EndedSessions:
+    """The sessions the provider said were over, by sid (or every session of a sub before a
+    moment), and the logout tokens already used; one SQLite file for every worker."""
+
+    def __init__(self, path):
+        self.path = path
+        with self._connect() as connection:
+            connection.execute("CREATE TABLE IF NOT EXISTS ended (sid TEXT, sub TEXT, at REAL)")
+            connection.execute("CREATE TABLE IF NOT EXISTS used (jti TEXT PRIMARY KEY, at REAL)")
+
+    def _connect(self):
+        return sqlite3.connect(self.path, timeout=5)
+
+    def note(self, claims):
+        """Record the ending the logout token's `claims` announce; False for a replayed token."""
+        now = time.time()
+        with self._connect() as connection:
+            connection.execute("DELETE FROM used WHERE at < ?", (now - 2 * LOGOUT_TOKEN_MAX_AGE,))
+            try:
+                connection.execute("INSERT INTO used VALUES (?, ?)", (claims["jti"], now))
+            except sqlite3.IntegrityError:
+                return False
+            connection.execute("INSERT INTO ended VALUES (?, ?, ?)", (claims.get("sid"), claims.get("sub"), now))
+        return True
+
+    def is_over(self, user, logged_in_at):
+        """True when the provider ended this login: its sid, or every session of its sub since."""
+        with self._connect() as connection:
+            found = connection.execute(
+                "SELECT 1 FROM ended WHERE (sid IS NOT NULL AND sid = ?) OR (sid IS NULL AND sub = ? AND at >= ?) LIMIT 1",
+                (user.get("sid"), user.get("sub"), logged_in_at),
+            ).fetchone()
+        return found is not None
+
+
+def verified_logout_token(provider, client_id, issuer, token):
+    """The claims of a logout token after the checks of Back-Channel Logout 1.0 §2.6 (signature
+    by the provider's JWKS, typ, iss, aud, iat, exp, events, sub or sid, no nonce), or None."""
+    try:
+        decoded = jwt.decode(token, KeySet.import_key_set(provider.fetch_jwk_set()), algorithms=["RS256"])
+    except (JoseError, ValueError):
+        return None
+    claims, now = decoded.claims, time.time()
+    audience = claims.get("aud")
+    audiences = audience if isinstance(audience, list) else [audience]
+    checks = (
+        decoded.header.get("typ") == "logout+jwt",
+        claims.get("iss") == issuer,
+        client_id in audiences,
+        isinstance(claims.get("iat"), int) and now - LOGOUT_TOKEN_MAX_AGE <= claims["iat"] <= now + 60,
+        isinstance(claims.get("exp"), int) and claims["exp"] > now,
+        isinstance(claims.get("events"), dict) and BACKCHANNEL_EVENT in claims["events"],
+        bool(claims.get("sub") or claims.get("sid")),
+        "nonce" not in claims,
+        bool(claims.get("jti")),
+    )
+    return claims if all(checks) else None
+
+
 def create_app(config=None):
     app = Flask(__name__)
     app.config.update(_settings(config))
@@ -103,6 +180,8 @@ def create_app(config=None):
     app.jinja_env.globals["has_mailbox"] = bool(app.config["MAILBOX_DIR"])
     if not app.config["CLIENT_ID"] or not app.config["CLIENT_SECRET"]:
         raise RuntimeError("ENT_CLIENT_ID and ENT_CLIENT_SECRET are required (idp client add --json prints them)")
+    default_db = Path(tempfile.gettempdir()) / f"demo-ent-logouts-{app.config['CLIENT_ID']}.sqlite3"
+    ended = EndedSessions(app.config["LOGOUTS_DB"] or str(default_db))
     oauth = OAuth(app)
     provider = oauth.register(
         "teleservices",
@@ -111,6 +190,20 @@ def create_app(config=None):
         server_metadata_url=app.config["ISSUER"] + "/.well-known/openid-configuration",
         client_kwargs={"scope": SCOPE, "code_challenge_method": "S256", "token_endpoint_auth_method": "client_secret_basic"},
     )
+
+    @app.before_request
+    def forget_ended_sessions():
+        """A login the provider ended (back-channel logout) is over here too."""
+        if "user" in session and ended.is_over(session["user"], session.get("logged_in_at", 0)):
+            session.clear()
+
+    @app.post("/backchannel-logout")
+    def backchannel_logout():
+        """OpenID Connect Back-Channel Logout: the provider says a session is over."""
+        claims = verified_logout_token(provider, app.config["CLIENT_ID"], app.config["ISSUER"], request.form.get("logout_token", ""))
+        if claims is None or not ended.note(claims):
+            return {"error": "invalid_request"}, 400, {"Cache-Control": "no-store"}
+        return "", 200, {"Cache-Control": "no-store"}
 
     @app.get("/")
     def home():
@@ -142,8 +235,10 @@ def create_app(config=None):
         if claims["sub"] != token["userinfo"]["sub"]:
             raise OAuthError(error="invalid_userinfo", description="userinfo 'sub' differs from the ID token's")
         session.clear()
-        session["user"] = dict(claims)
+        # The session's sid (from the ID token) is what a back-channel logout names.
+        session["user"] = dict(claims) | {"sid": token["userinfo"].get("sid")}
         session["id_token"] = token["id_token"]
+        session["logged_in_at"] = time.time()
         return redirect(url_for("space"))
 
     @app.get("/espace")

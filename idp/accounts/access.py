@@ -127,6 +127,16 @@ def _pupils_all_left():
     return and_(or_(Account.pupil_id.is_not(None), has_link), not_(current_own), not_(current_child))
 
 
+def accounts_all_left(pupil_ids):
+    """A SELECT of the active accounts standing for one of `pupil_ids` whose pupils have
+    now all left (after an import): they no longer reach any relying party."""
+    stands_for = or_(
+        Account.pupil_id.in_(pupil_ids),
+        exists().where(Guardianship.account_id == Account.id, Guardianship.pupil_id.in_(pupil_ids)),
+    )
+    return select(Account.id).where(stands_for, Account.state == AccountState.ACTIVE, _pupils_all_left())
+
+
 def relying_party_admits(category=None):
     """`relying_party_refusal(...) is None` as an SQL condition on the `account` row: true
     when the account may log in now to a relying party of `category`, a SQL expression

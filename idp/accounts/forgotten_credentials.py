@@ -44,6 +44,7 @@ from .addresses import canonical_email
 from .identifiers import normalize
 from .lifecycle import canonical_secret, new_provisional_secret, revoke_everything
 from .links import find_link, new_link, spend
+from .logouts import Ending
 from .passwords import hash_password, new_password_problems
 
 # The states whose password may be reset online: those that may open a session here.
@@ -136,7 +137,7 @@ def complete_password_reset(link, temporary_password, password, confirmation):
     if not spend(link):
         return ResetOutcome({"temporary_password": [_l("Ce lien a déjà servi : demandez un nouveau lien si besoin.")]})
     account.password_hash = hash_password(password)
-    revoke_everything(account.id)
+    revoke_everything(account.id, Ending.PASSWORD_RESET)
     audit("password_reset", account=account)
     emails.password_reset_done(account)
     return ResetOutcome()

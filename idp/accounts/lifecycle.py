@@ -20,6 +20,7 @@ from ..extensions import db
 from ..models import Account, AccountLink, AccountState, AuthorizationCode, LegalGuardian, LoginSession, Pupil, Token
 from ..security import keyed_hash
 from .access import pupils_of
+from .logouts import Ending, notify_relying_parties
 
 # No look-alikes: neither 0/O nor 1/I (nor lower case, so no l). 32 symbols, 12 of them:
 # 60 bits of entropy, printed in three groups of four (K7PM-4XQR-9HTW).
@@ -70,18 +71,20 @@ def _staff_details(staff):
     return {"staff": staff.email} if staff is not None else {}
 
 
-def revoke_everything(accounts, except_session=None):
+def revoke_everything(accounts, ending, except_session=None):
     """End every login session of the account(s), revoke their tokens and unspent codes, and
     cancel every pending emailed link (email change, password reset, activation): what a
-    password change, a reset, « se déconnecter partout », a regeneration and every exit from
-    `active` all mean. One set-based statement each; returns the counts of sessions ended,
-    tokens revoked and links cancelled.
+    password change, an email change, a reset, « se déconnecter partout », a regeneration and
+    every exit from `active` all mean. The relying parties of the sessions ended hear of it
+    (`logouts.notify_relying_parties`, `ending` says why). One set-based statement each;
+    returns the counts of sessions ended, tokens revoked and links cancelled.
 
     `accounts` is an account's id, or a SELECT of ids (the sweep's ended accounts). With
     `except_session` (a password changed on « gérer son compte »), that session stays open
     with the codes and access tokens it gave; every refresh token is revoked all the same.
     """
     moment = now()
+    notify_relying_parties(ending, accounts, login_session=except_session)
 
     def of(column):
         return column.in_(accounts) if isinstance(accounts, Select) else column == accounts
@@ -125,7 +128,7 @@ def regenerate(account, staff=None):
     account.first_connection_at = None
     account.activated_at = None
     account.inactivity_warned_at = None
-    revoke_everything(account.id)
+    revoke_everything(account.id, Ending.ACCOUNT_ENDED)
     audit("account_regenerated", account=account, **_staff_details(staff))
     civility = db.session.scalar(select(LegalGuardian.civility).where(LegalGuardian.account_id == account.id))
     return Issued(account, secret, tuple(pupils_of(account)), civility)
@@ -141,5 +144,7 @@ def set_refusal(account, refused, staff=None):
     if account.teleservices_refused == refused:
         return False
     account.teleservices_refused = refused
+    if refused:
+        notify_relying_parties(Ending.TELESERVICES_REFUSED, account.id)
     audit("teleservices_refused" if refused else "teleservices_refusal_withdrawn", account=account, **_staff_details(staff))
     return True

@@ -59,11 +59,3 @@ def spend(link):
         return False
     set_committed_value(link, "used_at", moment)
     return True
-
-
-def forget_links(account_id, *purposes):
-    """Make every live link of the account (of these purposes, or all) stop working."""
-    statement = delete(AccountLink).where(AccountLink.account_id == account_id)
-    if purposes:
-        statement = statement.where(AccountLink.purpose.in_(purposes))
-    db.session.execute(statement)

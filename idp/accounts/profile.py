@@ -29,7 +29,8 @@ from ..throttle import retry_message, throttle
 from . import emails
 from .addresses import canonical_email, email_problems
 from .lifecycle import revoke_everything
-from .links import find_link, forget_links, new_link, spend
+from .links import find_link, new_link, spend
+from .logouts import Ending
 from .passwords import hash_password, new_password_problems, verify_password
 
 # The throttle's action for every check of the current password on these pages.
@@ -78,7 +79,7 @@ def change_password(account, current, password, confirmation, ip, login_session)
     account.password_hash = hash_password(password)
     # Every pending link goes too: a reset asked before the change must not undo it, nor an
     # address change asked by someone who knew the old password.
-    counts = revoke_everything(account.id, except_session=login_session)
+    counts = revoke_everything(account.id, Ending.PASSWORD_CHANGED, except_session=login_session)
     audit("password_changed", account=account, **counts)
     if account.email:
         emails.password_changed(account, now())
@@ -137,17 +138,21 @@ def find_email_change(token):
     return link
 
 
-def confirm_email_change(link):
+def confirm_email_change(link, login_session=None):
     """The new address becomes the account's (confirmed); the old one is told. None when
-    another request spent the link first."""
+    another request spent the link first.
+
+    As after a password change, the account's other sessions end (`login_session`, the
+    session of the browser confirming, if it is the account's, stays) and every pending link
+    goes: a password reset link went to the old address."""
     account = link.account
     old = account.email
     if not spend(link):
         return None
     account.email = link.email
     account.email_verified = True
-    # A password reset link went to the old address: it stops working.
-    forget_links(account.id, LinkPurpose.PASSWORD_RESET)
+    kept = login_session if login_session is not None and login_session.account_id == account.id else None
+    revoke_everything(account.id, Ending.EMAIL_CHANGED, except_session=kept)
     audit("email_changed", account=account)
     if old and old.lower() != link.email.lower():
         emails.email_changed(account, old, now())

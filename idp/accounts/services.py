@@ -13,12 +13,13 @@ from ..clock import now
 from ..extensions import db
 from ..models import Client, Consent, Token
 from .lifecycle import revoke_everything
+from .logouts import Ending, notify_relying_parties
 
 
 def log_out_everywhere(account):
     """« Se déconnecter partout »: every session of the account ends, this one included, and
     every token it holds (offline access too) is revoked."""
-    counts = revoke_everything(account.id)
+    counts = revoke_everything(account.id, Ending.EVERYWHERE)
     audit("logged_out_everywhere", account=account, **counts)
     return counts
 
@@ -79,5 +80,6 @@ def revoke_service(account, client_id):
     revoked = db.session.execute(
         update(Token).where(mine, Token.revoked_at.is_(None)).values(revoked_at=moment), execution_options={"synchronize_session": False}
     ).rowcount
+    notify_relying_parties(Ending.SERVICE_WITHDRAWN, account.id, client=client)
     audit("service_revoked", account=account, client=client, consent=bool(consented), tokens_revoked=revoked)
     return client

@@ -15,6 +15,7 @@ from ..models import Account, AccountState
 from . import emails
 from .deadlines import activation_overdue, invalidation_due, warning_due
 from .lifecycle import revoke_everything
+from .logouts import Ending
 
 # States that end an account's access: their sessions, tokens and links are revoked.
 ENDED = (AccountState.EXPIRED, AccountState.INVALIDATED, AccountState.BLOCKED)
@@ -44,4 +45,4 @@ def _update(condition, **values):
 def revoke_ended_accounts():
     """End the sessions and revoke the tokens, codes and links that accounts in an ended
     state still hold."""
-    return revoke_everything(select(Account.id).where(Account.state.in_(ENDED)))
+    return revoke_everything(select(Account.id).where(Account.state.in_(ENDED)), Ending.ACCOUNT_ENDED)

@@ -13,6 +13,7 @@ from flask import current_app, g, request, session
 from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.orm import joinedload
 
+from ..accounts.logouts import Ending, notify_relying_parties
 from ..audit import audit
 from ..clock import now
 from ..extensions import db
@@ -117,8 +118,12 @@ def consume_fresh_login(login_session):
     return fresh == this_request and now() - login_session.created_at < FRESH_LOGIN
 
 
-def end_login_session(login_session):
-    """End a session and revoke the tokens it gave that are not for offline access."""
+def end_login_session(login_session, ending=None, client=None):
+    """End a session and revoke the tokens it gave that are not for offline access; its
+    relying parties hear of it for the reason `ending` (`client`: the relying party that
+    asked for it), unless that was already done (None)."""
+    if ending is not None:
+        notify_relying_parties(ending, login_session=login_session, client=client)
     moment = now()
     login_session.ended_at = moment
     db.session.execute(
@@ -132,12 +137,14 @@ def end_login_session(login_session):
 
 
 def log_out(client=None):
-    """End this browser's login session, if it has one (the view commits)."""
+    """End this browser's login session, if it has one (the view commits); return it. Its
+    other relying parties than `client`, the one asking, hear of it."""
     login_session = current_login_session()
     if login_session is None:
-        return
+        return None
     audit("logout", account=login_session.account, client=client)
-    end_login_session(login_session)
+    end_login_session(login_session, Ending.LOGOUT, client)
+    return login_session
 
 
 def write_session_cookie(response):

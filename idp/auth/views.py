@@ -4,10 +4,11 @@ from urllib.parse import parse_qs, urlsplit
 
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 
+from ..accounts.logouts import front_channel_uris
 from ..extensions import db
 from ..overload import refusal
 from ..relying_parties.lookup import query_client
-from ..security import allow_form_action, safe_next
+from ..security import allow_form_action, allow_frame, safe_next
 from .forms import LoginForm
 from .login import is_answer, log_in, login_page
 from .sessions import current_login_session, log_out
@@ -51,9 +52,18 @@ def login():
 
 @bp.post("/deconnexion")
 def logout():
-    log_out()
+    ended = log_out()
     db.session.commit()
-    return render_template("auth/logged_out.html")
+    return logged_out_page(front_channel_uris(ended))
+
+
+def logged_out_page(frontchannel_uris, continue_url=None):
+    """The page after a logout: it loads the relying parties' front-channel logout URIs
+    (`logouts.front_channel_uris`), and its Content-Security-Policy lets it frame exactly
+    those; `continue_url`: where the relying party that asked waits."""
+    for uri in frontchannel_uris:
+        allow_frame(uri)
+    return render_template("auth/logged_out.html", frontchannel_uris=frontchannel_uris, continue_url=continue_url)
 
 
 @bp.get("/")

@@ -2,6 +2,7 @@
 
 from .audit import AuditEvent
 from .keys import SigningKey
+from .logout import LogoutNotice, NoticeStatus
 from .oauth import AuthorizationCode, Client, Consent, Token
 from .outbox import MailStatus, OutboxMessage
 from .people import (
@@ -15,7 +16,7 @@ from .people import (
     LinkPurpose,
     Pupil,
 )
-from .sessions import LoginSession
+from .sessions import LoginSession, SessionClient
 from .staff import PupilImport, StaffMember, StaffRecoveryCode, StaffRole, StaffSession, staff_establishment
 
 __all__ = [
@@ -32,10 +33,13 @@ __all__ = [
     "LegalGuardian",
     "LinkPurpose",
     "LoginSession",
+    "LogoutNotice",
     "MailStatus",
+    "NoticeStatus",
     "OutboxMessage",
     "Pupil",
     "PupilImport",
+    "SessionClient",
     "SigningKey",
     "StaffMember",
     "StaffRecoveryCode",

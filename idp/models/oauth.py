@@ -8,7 +8,7 @@ from datetime import datetime
 
 from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin
 from authlib.oidc.core import AuthorizationCodeMixin
-from sqlalchemy import JSON, ForeignKey, Index, String
+from sqlalchemy import JSON, ForeignKey, Index, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..clock import now, timestamp
@@ -23,6 +23,13 @@ from .sessions import LoginSession
 CATEGORIES = ("ent", "teleservice")
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
 SCOPES = ("openid", "profile", "email", "scolarite", "offline_access")
+# The claims each scope may release (idp.oidc.claims makes them); a registration may narrow
+# them (`Client.claims`). `sub` is always released.
+CLAIMS_BY_SCOPE = {
+    "profile": ("name", "given_name", "family_name", "preferred_username"),
+    "email": ("email", "email_verified"),
+    "scolarite": ("FrEduCtPersonAffiliation", "FrEduCtEleveUAI", "FrEduCtEleveINE", "children"),
+}
 
 
 class ClientRules(ClientMixin):
@@ -87,7 +94,23 @@ class Client(db.Model, ClientRules):
     post_logout_redirect_uris: Mapped[list] = mapped_column(JSON, default=list)
     scopes: Mapped[str] = mapped_column(String(200))
     trusted: Mapped[bool] = mapped_column(default=False)
+    # OpenID Connect Back-Channel and Front-Channel Logout 1.0 (idp.logout).
     backchannel_logout_uri: Mapped[str | None] = mapped_column(String(500))
+    backchannel_logout_session_required: Mapped[bool] = mapped_column(default=False, server_default=false())
+    frontchannel_logout_uri: Mapped[str | None] = mapped_column(String(500))
+    frontchannel_logout_session_required: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # "public": the account's own `sub`; "pairwise": one per sector (OpenID Connect Core §8.1).
+    subject_type: Mapped[str] = mapped_column(String(10), default="public", server_default="public")
+    # The claims it may receive within its scopes; None: every claim of its scopes.
+    claims: Mapped[list | None] = mapped_column(JSON)
+    # Shown on the consent page.
+    logo_uri: Mapped[str | None] = mapped_column(String(500))
+    contact: Mapped[str | None] = mapped_column(String(200))
+    # A disabled relying party keeps its registration and may not be used.
+    disabled_at: Mapped[datetime | None]
+    # After a rotation with overlap, the former secret keeps working until it expires.
+    previous_secret_hash: Mapped[str | None] = mapped_column(String(64))
+    previous_secret_expires_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=now)
 
     def __repr__(self):

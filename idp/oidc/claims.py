@@ -10,20 +10,9 @@ from authlib.oidc.core import UserInfo
 from sqlalchemy import func
 
 from ..models import Account, AccountKind, Establishment, Guardianship, Pupil
+from ..models.oauth import CLAIMS_BY_SCOPE
 
-CLAIMS_SUPPORTED = [
-    "sub",
-    "name",
-    "given_name",
-    "family_name",
-    "preferred_username",
-    "email",
-    "email_verified",
-    "FrEduCtPersonAffiliation",
-    "FrEduCtEleveUAI",
-    "FrEduCtEleveINE",
-    "children",
-]
+CLAIMS_SUPPORTED = ["sub", *(claim for claims in CLAIMS_BY_SCOPE.values() for claim in claims)]
 
 # What the claims are made of (`user_info`).
 CLAIM_COLUMNS = (

@@ -42,7 +42,7 @@ from sqlalchemy import and_, bindparam, exists, insert, select, update
 from ..accounts.access import pupils_of, relying_party_admits, relying_party_refusal
 from ..clock import now
 from ..extensions import db
-from ..models import Account, AuthorizationCode, Client, Token
+from ..models import Account, AuthorizationCode, Client, LoginSession, Token
 from ..models.oauth import AuthorizationCodeRules, ClientRules
 from ..security import token_hash
 from ..transactions import note_write
@@ -272,8 +272,9 @@ def client(client_id):
 
 # --- the authorization code --------------------------------------------------------------
 
-# The code presented, if it is this client's, spent or not: `exchange_code` spends it as it
-# stores the token, unless another request did since.
+# The code presented (with the `sid` of the session it was given in), if it is this client's,
+# spent or not: `exchange_code` spends it as it stores the token, unless another request did
+# since.
 CODE = HotStatement(
     "CodeRow",
     select(
@@ -288,7 +289,10 @@ CODE = HotStatement(
         AuthorizationCode.code_challenge_method,
         AuthorizationCode.expires_at,
         AuthorizationCode.used_at,
-    ).where(AuthorizationCode.code_hash == bindparam("digest"), AuthorizationCode.client_pk == bindparam("presenting_client")),
+        LoginSession.sid,
+    )
+    .outerjoin(LoginSession, LoginSession.id == AuthorizationCode.login_session_id)
+    .where(AuthorizationCode.code_hash == bindparam("digest"), AuthorizationCode.client_pk == bindparam("presenting_client")),
     rules=(AuthorizationCodeRules,),
 )
 
@@ -300,7 +304,9 @@ def presented_code(code, client):
     found = db.session.scalar(
         select(AuthorizationCode).where(AuthorizationCode.code_hash == token_hash(code), AuthorizationCode.client_pk == client.id)
     )
-    return CODE.row.from_object(found) if found is not None else None
+    if found is None:
+        return None
+    return CODE.row.from_object(found, sid=found.login_session.sid if found.login_session is not None else None)
 
 
 # --- the refresh token -------------------------------------------------------------------

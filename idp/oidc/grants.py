@@ -24,6 +24,7 @@ from authlib.oidc.core import grants as oidc_grants
 from flask import current_app, g
 from sqlalchemy import exists, select
 
+from ..accounts.logouts import note_relying_party
 from ..clock import now, timestamp
 from ..extensions import db
 from ..models import AuthorizationCode, Token
@@ -73,6 +74,8 @@ class AuthorizationCodeGrant(TokenEndpointGrant, grants.AuthorizationCodeGrant):
     def save_authorization_code(self, code, request):
         payload = request.payload.data
         login_session = g.login_session
+        # Whom the session's end must reach (idp.accounts.logouts).
+        note_relying_party(login_session, request.client)
         moment = now()
         challenge = payload.get("code_challenge")
         db.session.add(
@@ -192,6 +195,13 @@ class OpenIDCode(oidc_grants.OpenIDCode):
 
     def resolve_client_private_key(self, client):
         return g.id_token_key.key
+
+    def get_authorization_code_claims(self, authorization_code):
+        claims = super().get_authorization_code_claims(authorization_code)
+        if authorization_code.sid:
+            # The login session, as the relying parties know it (Back-Channel Logout §2.1).
+            claims["sid"] = authorization_code.sid
+        return claims
 
     def get_client_claims(self, client):
         issued = timestamp()

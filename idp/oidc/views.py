@@ -11,7 +11,9 @@ from flask import abort, current_app, render_template, request
 from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError
 
+from ..accounts.logouts import front_channel_uris
 from ..auth.sessions import current_login_session, log_out
+from ..auth.views import logged_out_page
 from ..extensions import csrf, db
 from ..models.oauth import AUTH_METHODS, SCOPES
 from ..urls import public_url
@@ -65,6 +67,10 @@ def _discovery_document():
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "authorization_response_iss_parameter_supported": True,
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
+        "frontchannel_logout_supported": True,
+        "frontchannel_logout_session_supported": True,
     }
 
 
@@ -138,12 +144,17 @@ def end_session():
         params = [(key, value) for key, value in request.values.items(multi=True) if key not in ("csrf_token", "confirm")]
         return render_template("auth/logout_confirm.html", account=login_session.account, params=params)
     if logout_request is None:
-        log_out()
+        ended = log_out()
         db.session.commit()
-        return render_template("auth/logged_out.html")
+        return logged_out_page(front_channel_uris(ended))
     response = server.create_endpoint_response("end_session", logout_request)
+    uris = front_channel_uris(login_session, except_client=logout_request.client)
     db.session.commit()
-    return response or render_template("auth/logged_out.html")
+    if response is not None and not uris:
+        return response
+    # The other relying parties' front-channel URIs load on our page before the person goes
+    # back to the one that asked.
+    return logged_out_page(uris, continue_url=response.location if response is not None else None)
 
 
 def _vouched(logout_request, login_session):

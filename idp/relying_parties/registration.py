@@ -22,6 +22,12 @@ from .lookup import query_client
 DEFAULT_SCOPES = ["openid", "profile", "email", "scolarite"]
 REDIRECT_URI = "URI de redirection"
 POST_LOGOUT_URI = "URI de retour après déconnexion"
+BACKCHANNEL_LOGOUT_URI = "URI de déconnexion back-channel"
+FRONTCHANNEL_LOGOUT_URI = "URI de déconnexion front-channel"
+# What a relying party registers for OpenID Connect Back-Channel and Front-Channel Logout
+# (docs/relying-parties.md): each URI follows the rules of a redirect URI; "" clears it.
+LOGOUT_URIS = {"backchannel_logout_uri": BACKCHANNEL_LOGOUT_URI, "frontchannel_logout_uri": FRONTCHANNEL_LOGOUT_URI}
+LOGOUT_FLAGS = ("backchannel_logout_session_required", "frontchannel_logout_session_required")
 
 
 def _is_loopback(host):
@@ -82,6 +88,25 @@ def _check_choice(value, choices, what):
     return value
 
 
+def _set_logout(client, logout):
+    """Record the logout registration given in `logout` (keys of LOGOUT_URIS and LOGOUT_FLAGS;
+    None: unchanged); return the names of what was given."""
+    unknown = set(logout) - set(LOGOUT_URIS) - set(LOGOUT_FLAGS)
+    if unknown:
+        raise TypeError(f"unknown logout registration: {', '.join(sorted(unknown))}")
+    given = []
+    for key, what in LOGOUT_URIS.items():
+        uri = logout.get(key)
+        if uri is not None:
+            setattr(client, key, check_uri(uri, what) if uri else None)
+            given.append(key)
+    for key in LOGOUT_FLAGS:
+        if logout.get(key) is not None:
+            setattr(client, key, bool(logout[key]))
+            given.append(key)
+    return given
+
+
 def _check_name(name):
     name = (name or "").strip()
     if not name:
@@ -105,9 +130,10 @@ def new_client_id():
 
 
 def register_client(
-    name, category, redirect_uris, post_logout_redirect_uris=(), auth_method="client_secret_basic", scopes=None, trusted=False
+    name, category, redirect_uris, post_logout_redirect_uris=(), auth_method="client_secret_basic", scopes=None, trusted=False, **logout
 ):
-    """Create a relying party; return it and its secret (None for a public client)."""
+    """Create a relying party; return it and its secret (None for a public client). `logout`:
+    its logout URIs and flags (LOGOUT_URIS, LOGOUT_FLAGS)."""
     name = _check_name(name)
     if not redirect_uris:
         raise InvalidInput("Au moins une URI de redirection est obligatoire.")
@@ -120,7 +146,10 @@ def register_client(
         post_logout_redirect_uris=_check_uris(post_logout_redirect_uris, POST_LOGOUT_URI),
         scopes=check_scopes(list(scopes or DEFAULT_SCOPES)),
         trusted=trusted,
+        backchannel_logout_session_required=False,
+        frontchannel_logout_session_required=False,
     )
+    _set_logout(client, logout)
     secret = None if client.is_public else _new_secret(client)
     db.session.add(client)
     return client, secret
@@ -135,13 +164,23 @@ def find_client(client_id):
 
 
 def update_client(
-    client, name=None, category=None, redirect_uris=None, post_logout_redirect_uris=None, scopes=None, trusted=None, auth_method=None
+    client,
+    name=None,
+    category=None,
+    redirect_uris=None,
+    post_logout_redirect_uris=None,
+    scopes=None,
+    trusted=None,
+    auth_method=None,
+    **logout,
 ):
-    """Change what was given (a list replaces the registered one); returns a new secret when
-    a public client becomes confidential. Nothing given is refused."""
-    given = [name, category, auth_method, trusted]
+    """Change what was given (a list replaces the registered one, an empty logout URI clears
+    it); returns a new secret when a public client becomes confidential. Nothing given is
+    refused."""
+    given = [name, category, auth_method, trusted, *(logout.get(key) for key in (*LOGOUT_URIS, *LOGOUT_FLAGS))]
     if all(value is None for value in given) and not (redirect_uris or post_logout_redirect_uris or scopes):
         raise InvalidInput("Rien à modifier : indiquez au moins un changement.")
+    _set_logout(client, logout)
     if name is not None:
         client.name = _check_name(name)
     if category is not None:
@@ -180,5 +219,9 @@ def describe(client):
         "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
         "scopes": client.scope_list,
         "trusted": client.trusted,
+        "backchannel_logout_uri": client.backchannel_logout_uri,
+        "backchannel_logout_session_required": client.backchannel_logout_session_required,
+        "frontchannel_logout_uri": client.frontchannel_logout_uri,
+        "frontchannel_logout_session_required": client.frontchannel_logout_session_required,
         "created_at": client.created_at.isoformat(timespec="seconds") if client.created_at else None,
     }

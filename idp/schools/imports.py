@@ -26,7 +26,10 @@ from zoneinfo import ZoneInfo
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, delete, insert, select, tuple_, update
 
+from ..accounts.access import accounts_all_left
 from ..accounts.addresses import canonical_email
+from ..accounts.lifecycle import revoke_everything
+from ..accounts.logouts import Ending
 from ..audit import audit
 from ..clock import now
 from ..extensions import db
@@ -77,9 +80,13 @@ def import_files(establishment, files, complete=False, staff=None, progress=None
     # One import at a time per establishment (PostgreSQL; SQLite has one writer anyway).
     db.session.execute(select(Establishment.id).where(Establishment.id == establishment.id).with_for_update())
     counts = dict.fromkeys(COUNTS, 0)
-    pupil_ids = _import_pupils(establishment.id, data.pupils, complete, school_today(), counts)
+    left = []
+    pupil_ids = _import_pupils(establishment.id, data.pupils, complete, school_today(), counts, left)
     if data.guardians is not None:
         _import_guardians(establishment.id, data.guardians, pupil_ids, counts)
+    if left:
+        # Accounts whose pupils have now all left reach no relying party any more.
+        revoke_everything(accounts_all_left(left), Ending.PUPILS_LEFT)
     record = PupilImport(
         establishment_id=establishment.id,
         staff_id=staff.id if staff is not None else None,
@@ -100,8 +107,9 @@ def import_files(establishment, files, complete=False, staff=None, progress=None
 _PUPIL_FIELDS = ("given_name", "family_name", "birth_date", "class_name", "ine", "left_on")
 
 
-def _import_pupils(establishment_id, pupils, complete, today, counts):
-    """Create, update and mark as left; {school_key: pupil id} of the files' pupils kept."""
+def _import_pupils(establishment_id, pupils, complete, today, counts, left):
+    """Create, update and mark as left (their ids added to `left`); {school_key: pupil id}
+    of the files' pupils kept."""
     columns = [getattr(Pupil, name) for name in ("id", "school_key", *_PUPIL_FIELDS)]
     stored = {
         row.school_key: row
@@ -122,10 +130,14 @@ def _import_pupils(establishment_id, pupils, complete, today, counts):
             counts["pupils_unchanged"] += 1
             continue
         changed.append({"id": row.id, **values})
-        counts["pupils_left" if left_on is not None and row.left_on is None else "pupils_updated"] += 1
+        leaves = left_on is not None and row.left_on is None
+        counts["pupils_left" if leaves else "pupils_updated"] += 1
+        if leaves:
+            left.append(row.id)
     if complete:
         departed = [{"id": row.id, "left_on": today} for key, row in stored.items() if key not in pupils and row.left_on is None]
         counts["pupils_left"] += len(departed)
+        left.extend(row["id"] for row in departed)
         changed.extend(departed)
     if created:
         # Core inserts: every row has every column, so they go as one executemany (the ORM's

@@ -13,9 +13,11 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from ..accounts import profile
+from ..accounts.logouts import Ending, front_channel_uris
 from ..accounts.services import log_out_everywhere, revoke_service, services_used
 from ..audit import audit
 from ..auth.sessions import current_login_session, end_login_session, live_sessions
+from ..auth.views import logged_out_page
 from ..clock import now
 from ..extensions import db
 from ..models import AccountState, LoginSession
@@ -149,7 +151,7 @@ def confirm_email(token):
         form.submit.errors = [retry_message(wait)]
         page = render_template("account/confirm_email.html", state="ready", form=form, link=link)
         return too_many_attempts(page, wait)
-    account = profile.confirm_email_change(link)
+    account = profile.confirm_email_change(link, current_login_session())
     if account is None:  # another request spent the link first
         db.session.rollback()
         return render_template("account/confirm_email.html", state="invalid", form=None), 404
@@ -181,7 +183,7 @@ def end_session(login_session, session_id):
     )
     if target is None:
         abort(404)
-    end_login_session(target)
+    end_login_session(target, Ending.SESSION_ENDED)
     audit("session_ended", account=login_session.account, session=session_id)
     db.session.commit()
     if target is login_session:
@@ -195,7 +197,8 @@ def end_session(login_session, session_id):
 def everywhere(login_session):
     """« Se déconnecter partout »: this session too, and every token of the account."""
     log_out_everywhere(login_session.account)
-    end_login_session(login_session)  # and this browser's cookie
+    end_login_session(login_session)  # and this browser's cookie; its relying parties were told
+    uris = front_channel_uris(login_session)
     db.session.commit()
     flash(
         _(
@@ -204,7 +207,7 @@ def everywhere(login_session):
         ),
         "success",
     )
-    return render_template("auth/logged_out.html")
+    return logged_out_page(uris)
 
 
 @bp.post("/services/<client_id>/retrait")

@@ -55,6 +55,8 @@ EVENT_LABELS = {
     "logout": _l("Déconnexion du compte"),
     "logged_out_everywhere": _l("Déconnexion de tous les appareils"),
     "session_ended": _l("Session fermée"),
+    "logout_notice_delivered": _l("Déconnexion annoncée à un service"),
+    "logout_notice_given_up": _l("Déconnexion non remise à un service (abandon)"),
     # Forgotten password or identifier
     "password_reset_requested": _l("Demande de mot de passe oublié"),
     "password_reset_throttled": _l("Mot de passe oublié : trop de demandes"),
