@@ -106,8 +106,6 @@ def main():
         argon2 = argon2_check(settings)
         print(f"seeded {len(seed.identifiers)} accounts; argon2id: {argon2['check_ms']} ms of CPU per check, {argon2['build']}")
         os.sched_setaffinity(0, others)  # the load generator's processes inherit it
-        if options.nice:
-            os.setpriority(os.PRIO_PROCESS, 0, options.nice)  # the provider and the generator inherit it
         server = Deployed(options.threads)
         guard = options.overload_logins if options.overload_logins is not None else settings["OVERLOAD_LOGINS"]
 
@@ -162,7 +160,6 @@ def main():
             "commit": git_commit(),
             "database": kind,
             "core": options.core,
-            "nice": options.nice,
             "threads": options.threads,
             "overload_logins": guard,
             "argon2": argon2,

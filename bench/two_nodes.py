@@ -280,9 +280,10 @@ def main():
         after = tally([outcome for outcome in outcomes if outcome.due + outcome.lag >= at])
         settled = tally([outcome for outcome in outcomes if outcome.due + outcome.lag >= at + 1])
         in_flight = [outcome for outcome in outcomes if outcome.result != SERVED and outcome.due + outcome.lag < at <= outcome.finished]
+        failures = [(round(outcome.due + outcome.lag - at, 2), outcome.detail[:90]) for outcome in outcomes if outcome.result != SERVED]
         family = continue_elsewhere(seed, browser, rp, node_ports[1])
         upstreams = Counter(line.split()[-2] for line in (prefix / "access.log").read_text().splitlines() if "/authorize" in line)
-        report(options, before, after, settled, in_flight, family, checks, upstreams)
+        report(options, before, after, settled, in_flight, failures, family, checks, upstreams)
 
 
 def proxy_checks(https_port, http_port, tls):
@@ -312,7 +313,7 @@ def drop_database():
         connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database.DATABASE_NAME)))
 
 
-def report(options, before, after, settled, in_flight, family, checks, upstreams):
+def report(options, before, after, settled, in_flight, failures, family, checks, upstreams):
     print(f"\n{shlex.join(sys.orig_argv)}")
     print(f"nginx: {checks}; logins' forms by node: {dict(upstreams)}")
     columns = ["arrivals", SERVED, FAILED, REFUSED, TIMED_OUT, "served p99 ms"]
@@ -323,6 +324,8 @@ def report(options, before, after, settled, in_flight, family, checks, upstreams
         cells = [label] + [str(figures[column]) for column in columns]
         print("  ".join(text.ljust(width) for text, width in zip(cells, widths, strict=True)))
     print(f"logins in flight at the kill that failed: {len(in_flight)}" + (f" ({in_flight[0].detail})" if in_flight else ""))
+    for began, detail in failures:
+        print(f"  a login begun {began:+.2f} s from the kill: {detail}")
     print(f"the family logged in on node 1, on node 2 after the kill: {family}")
 
 
