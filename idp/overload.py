@@ -9,8 +9,8 @@ password check (argon2id, one core's worth of CPU) running or waiting for its tu
 bound is per worker process (`OVERLOAD_LOGINS`): with one worker per core it bounds how
 long an admitted login waits. A trusted proxy may also say when it received the request
 (`X-Request-Start: t=<seconds since the epoch>`, nginx's `$msec`; read only from the
-proxies of PROXY_COUNT and PROXY_ADDRESSES): a login page that
-waited longer than `OVERLOAD_QUEUE_MS` in the queues is refused the same way.
+proxies of PROXY_COUNT and PROXY_ADDRESSES): a login page or answer that waited longer
+than `OVERLOAD_QUEUE_MS` in the queues is refused the same way.
 
 A browser without any cookie asking for a login page is refused in front of Flask, with a
 page rendered once per language: under overload, those refusals must cost next to nothing,
@@ -112,7 +112,7 @@ class LoginAdmission:
         ):
             self.gate.count_refusal()
             headers, body = self._page(self._language(environ.get("QUERY_STRING", "")))
-            start_response(f"503 {'Service Unavailable'}", list(headers))
+            start_response("503 Service Unavailable", list(headers))
             return [body]
         return self.wsgi_app(environ, start_response)
 
