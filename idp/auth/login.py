@@ -6,7 +6,7 @@ costs the browser two requests to the provider: the form, then its answer, which
 already the redirect to the relying party.
 """
 
-from flask import render_template, request
+from flask import current_app, render_template, request
 from flask_babel import gettext as _
 
 from ..accounts.access import find_account, note_use, provider_refusal
@@ -15,6 +15,7 @@ from ..accounts.passwords import check_credentials
 from ..audit import audit
 from ..metrics import LOGINS
 from ..models import AccountState, LoginSession
+from ..overload import gate, overload_page, waited_too_long
 from ..throttle import retry_message, throttle, too_many_attempts
 from .activation import begin_first_connection
 from .forms import LoginForm
@@ -42,9 +43,20 @@ def log_in(form, show_form, next_url=None, sent_on=False):
     as just done for that request only; without it the login serves this very request.
     Returns the login session opened for the account, or the response to send instead:
     the form again with its message (`show_form(form)` gives it), the wait imposed by the
-    throttle, the first connection of an issued account, or the refusal of an account
-    that may not log in. The caller commits.
+    throttle, the first connection of an issued account, the refusal of an account
+    that may not log in, or the overload page when this worker has as many logins in
+    progress as it may take (idp/overload.py). The caller commits.
     """
+    login_gate = gate()
+    if waited_too_long(request.environ, current_app.config) or not login_gate.enter():
+        return overload_page()
+    try:
+        return _check_login(form, show_form, next_url, sent_on)
+    finally:
+        login_gate.leave()
+
+
+def _check_login(form, show_form, next_url, sent_on):
     identifier = normalize(form.identifier.data)
     ip = request.remote_addr or ""
     wait = throttle.attempt("login", identifier, ip)

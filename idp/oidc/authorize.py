@@ -23,6 +23,7 @@ from ..auth.sessions import consume_fresh_login, current_login_session
 from ..clock import now
 from ..extensions import csrf, db
 from ..models import AccountState, Consent
+from ..overload import refusal
 from ..relying_parties.subjects import subject_for
 from ..security import allow_form_action, allow_image
 from . import bp
@@ -152,7 +153,7 @@ def _session_to_go_on_with(grant, login_session, hinted_sub, prompts):
             return _redirect_error(LoginRequiredError, grant)
         login_session = None
     if login_session is None:
-        return _login_form(grant)
+        return refusal() or _login_form(grant)
     return login_session
 
 
