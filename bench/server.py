@@ -119,14 +119,16 @@ def _stop(process):
 
 
 @contextmanager
-def serve(name, settings, environment, port, log_path):
-    """Run application `name` ("provider" or "floor") with `settings` on `port`."""
+def serve(name, settings, environment, port, log_path, cpus=None):
+    """Run application `name` ("provider" or "floor") with `settings` on `port`; `cpus`
+    (e.g. "1") pins the server's processes to those cores with taskset."""
     target, folder, ready_path = APPLICATIONS[name]
     command = settings.command(target, port)
+    pinned = ["taskset", "--cpu-list", cpus] if cpus else []
     with open(log_path, "w") as log:
-        process = subprocess.Popen(command, cwd=folder, env=os.environ | environment, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(pinned + command, cwd=folder, env=os.environ | environment, stdout=log, stderr=subprocess.STDOUT)
     try:
         _wait_until_ready(process, port, ready_path, log_path)
-        yield Server(name, process.pid, "127.0.0.1", port, [settings.server, *command[3:]])
+        yield Server(name, process.pid, "127.0.0.1", port, [*pinned, settings.server, *command[3:]])
     finally:
         _stop(process)

@@ -29,8 +29,10 @@ class KeepAliveTransport:
     browsers and proxies of real traffic do, lets the kernel hand them to a free worker.
     """
 
-    def __init__(self, host, port, requests_per_connection=100):
+    def __init__(self, host, port, requests_per_connection=100, tls=None, timeout=60):
+        """`tls`: an ssl.SSLContext for an https server (nginx in front, bench/two_nodes.py)."""
         self.address = (host, port)
+        self.tls, self.timeout = tls, timeout
         self.host_header = f"Host: {host}:{port}\r\n"
         self.requests_per_connection = requests_per_connection
         self.socket = None
@@ -40,8 +42,10 @@ class KeepAliveTransport:
     def send(self, method, path, body=None, headers=None):
         if self.socket is None or self.sent == self.requests_per_connection:
             self.reconnect()
-            self.socket = socket.create_connection(self.address, timeout=60)
+            self.socket = socket.create_connection(self.address, timeout=self.timeout)
             self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.tls is not None:
+                self.socket = self.tls.wrap_socket(self.socket, server_hostname=self.address[0])
         self.sent += 1
         payload = body.encode() if body else b""
         lines = [f"{method} {path} HTTP/1.1\r\n", self.host_header]

@@ -25,6 +25,9 @@ export IDP_LOGOUT_ALLOW_LOOPBACK_HTTP=1
 export ENT_LOGOUTS_DB="$PWD/instance/demo-ent-logouts.sqlite3"
 mkdir -p instance
 export ENT_MAILBOX_DIR="$PWD/instance/demo-mail"
+# The ENT's directory (its pupils and their guardians, as the académie's directory feed would
+# give them), written by the seed: the ENT recognises a family by FrEduVecteur in it.
+export ENT_DIRECTORY="$PWD/instance/demo-ent-annuaire.json"
 
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv

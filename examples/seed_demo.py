@@ -10,12 +10,16 @@
   path of the earlier PDF (a letter cannot be reprinted: its secret is not kept).
 - The demo ENT as a trusted relying party. Its addresses are set again and its secret
   rotated at every run, because a secret is only readable when it is made.
+- The demo ENT's directory (ENT_DIRECTORY, a JSON file), as the académie's directory feed
+  gives an ENT its establishments' pupils and legal guardians: the ENT recognises a family by
+  the FrEduVecteur claim in it (examples/ent/app.py, `recognise`).
 
 Prints the ENT's client_id and client_secret on the first two lines of stdout, then what
 to tell the person (the staff login, the letters); the progress goes to stderr.
 Reads the provider's IDP_* settings like the `idp` command; ENT_BASE_URL gives the ENT's address.
 """
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -27,7 +31,7 @@ from idp import create_app
 from idp.accounts.access import find_account
 from idp.audit import audit
 from idp.extensions import db
-from idp.models import Client
+from idp.models import Client, Pupil
 from idp.relying_parties.registration import register_client, rotate_secret, update_client
 from idp.schools.demo_accounts import create_active_account
 from idp.schools.establishments import add_establishment, find_establishment
@@ -40,6 +44,9 @@ UAI = "0140001A"
 ENT_NAME = "L'Educ de Normandie"
 PARENT = {"identifier": "jean.dupont1", "password": "S3cret-pass"}
 PUPIL = {"identifier": "lucas.martin1", "password": "Cartable-2024"}
+# The SIECLE identifiers (ELEVE_ID) of the two pupils made by hand: Alice, Jean Dupont's
+# daughter, and Lucas Martin.
+ALICE_KEY, LUCAS_KEY = "DEMO100", "DEMO101"
 STAFF = {"email": "secretariat.0140001a@example.org", "given_name": "Claire", "family_name": "Petit"}
 CLASS_NAME = "6B"
 CLASS_FILE = Path(__file__).resolve().parent / "demo-classe-6B.csv"
@@ -54,13 +61,19 @@ def seed_people():
     if find_establishment(UAI) is None:
         add_establishment(UAI, "Collège Jean Moulin")
         say(f"Établissement {UAI} ajouté.")
-    if find_account(PARENT["identifier"]) is None:
-        child = {"given_name": "Alice", "family_name": "Dupont", "birthdate": "2012-05-04"}
+    parent = find_account(PARENT["identifier"])
+    if parent is None:
+        child = {"given_name": "Alice", "family_name": "Dupont", "birthdate": "2012-05-04", "school_key": ALICE_KEY}
         create_active_account("parent", "Jean", "Dupont", PARENT["password"], UAI, email="jean@example.org", child=child)
         say(f"Compte parent {PARENT['identifier']} créé.")
-    if find_account(PUPIL["identifier"]) is None:
-        create_active_account("eleve", "Lucas", "Martin", PUPIL["password"], UAI, birthdate="2011-09-01")
+    elif parent.children and parent.children[0].school_key is None:
+        parent.children[0].school_key = ALICE_KEY  # a demo database seeded before the identifiers
+    pupil = find_account(PUPIL["identifier"])
+    if pupil is None:
+        create_active_account("eleve", "Lucas", "Martin", PUPIL["password"], UAI, birthdate="2011-09-01", school_key=LUCAS_KEY)
         say(f"Compte élève {PUPIL['identifier']} créé.")
+    elif pupil.pupil is not None and pupil.pupil.school_key is None:
+        pupil.pupil.school_key = LUCAS_KEY
 
 
 def seed_staff():
@@ -134,6 +147,40 @@ def notes(staff_email, staff_link, letters, issued_now):
     return "\n".join(lines)
 
 
+def ent_directory():
+    """The demo ENT's directory: the establishment's present pupils that have a SIECLE
+    identifier, with their legal guardians as the school file names them (or, for a pupil
+    made by hand, the parent accounts linked to it), each with the ENT's own identifier."""
+    pupils = db.session.scalars(
+        select(Pupil).where(Pupil.establishment == find_establishment(UAI), Pupil.left_on.is_(None), Pupil.school_key.is_not(None))
+    ).all()
+    entries = []
+    for pupil in sorted(pupils, key=lambda each: each.school_key):
+        guardians = [(guardian.given_name, guardian.family_name) for guardian in pupil.legal_guardians]
+        guardians = guardians or [(link.account.given_name, link.account.family_name) for link in pupil.guardianships]
+        entries.append(
+            {
+                "id": f"ent-eleve-{pupil.school_key}",
+                "uai": pupil.establishment.uai,
+                "attachment_id": pupil.school_key,
+                "given_name": pupil.given_name,
+                "family_name": pupil.family_name,
+                "class": pupil.class_name or "",
+                "guardians": [
+                    {"id": f"ent-resp-{pupil.school_key}-{rank}", "given_name": given, "family_name": family}
+                    for rank, (given, family) in enumerate(guardians, start=1)
+                ],
+            }
+        )
+    return {"pupils": entries}
+
+
+def write_ent_directory(path):
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(ent_directory(), ensure_ascii=False, indent=2), encoding="utf-8")
+    say(f"Annuaire de l'ENT écrit : {path}.")
+
+
 def seed_ent(base_url):
     # The demo ENT hears of the provider's logouts (examples/ent/app.py, /backchannel-logout).
     logout = {"backchannel_logout_uri": f"{base_url}/backchannel-logout", "backchannel_logout_session_required": True}
@@ -158,6 +205,8 @@ def main():
         letters, pdf, issued_now = seed_class(letters_folder())
         client_id, secret = seed_ent(base_url)
         db.session.commit()
+        if os.environ.get("ENT_DIRECTORY"):
+            write_ent_directory(os.environ["ENT_DIRECTORY"])
         if pdf is not None:
             letters.parent.mkdir(parents=True, exist_ok=True)
             letters.write_bytes(pdf)

@@ -1,6 +1,7 @@
 """The Téléservices identity provider: an OpenID Connect provider for school families."""
 
 import hashlib
+import ipaddress
 import logging
 import secrets
 import warnings
@@ -52,20 +53,23 @@ def create_app(config=None, command_line=False):
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale, default_translation_directories=str(Path(__file__).parent / "translations"))
 
-    from . import cli, deferred, errors, inputs, logout, mail, oidc, saml, transactions
+    from . import cli, deferred, errors, health, inputs, logout, logs, mail, metrics, oidc, saml, transactions
     from .auth.activation import bp as activation_bp
     from .auth.forgotten import bp as recovery_bp
     from .auth.sessions import write_session_cookie
     from .auth.views import bp as auth_bp
     from .oidc import keys as signing_keys
     from .oidc.documents import PublishedDocuments
+    from .overload import LoginAdmission
     from .pages.views import bp as pages_bp
     from .security import set_security_headers
     from .self_service.views import bp as account_bp
     from .staff import bp as staff_bp
     from .throttle import throttle
 
+    logs.configure(app)
     inputs.init_app(app)
+    metrics.init_app(app)
     throttle.init_app(app)
     oidc.init_app(app)
     saml.init_app(app)
@@ -78,6 +82,7 @@ def create_app(config=None, command_line=False):
     app.register_blueprint(recovery_bp)
     app.register_blueprint(pages_bp)
     app.register_blueprint(staff_bp)
+    health.init_app(app)
     errors.init_app(app)
     transactions.init_app(app)
     cli.init_app(app)
@@ -86,6 +91,12 @@ def create_app(config=None, command_line=False):
     app.context_processor(lambda: {"current_locale": select_locale(), "languages": app.config["LANGUAGES"]})
     templating.init_app(app)
     app.wsgi_app = PublishedDocuments(app)
+    app.wsgi_app = LoginAdmission(app)
+    if app.config["PROXY_COUNT"]:
+        # Outermost: whatever runs in front of Flask sees the client as the proxy saw it.
+        count = app.config["PROXY_COUNT"]
+        fixed = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count, x_prefix=count)
+        app.wsgi_app = TrustedProxies(fixed, app.wsgi_app, app.config["PROXY_ADDRESSES"])
     if not command_line:
         signing_keys.start(app)
         memory.use_one_malloc_arena()
@@ -115,9 +126,6 @@ def _configure(app, command_line=False):
     # The design system's stylesheet, fonts and icons: kept an hour by browsers, rather than
     # asked again (seven requests) on every page.
     config["SEND_FILE_MAX_AGE_DEFAULT"] = 3600
-    if config["PROXY_COUNT"]:
-        count = config["PROXY_COUNT"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count, x_prefix=count)
     if config.get("TESTING"):
         app.jinja_env.undefined = StrictUndefined
     # app.logger is the "idp" logger, parent of "idp.audit": Flask gives it a handler to
@@ -156,6 +164,33 @@ def _engine_options(config, command_line):
     if connect_args:
         options["connect_args"] = connect_args
     return {**options, **given, "hide_parameters": True}
+
+
+class TrustedProxies:
+    """X-Forwarded-* read (through ProxyFix) only on requests that come from the proxies'
+    addresses (PROXY_ADDRESSES; every peer when it is empty): a request that reaches a node
+    without going through the proxy is taken as it comes, its X-Forwarded-* ignored, so
+    that it cannot choose the address the throttling counts. `idp.trusted_proxy` in the
+    environ says which way a request went (idp.overload reads the proxy's X-Request-Start)."""
+
+    def __init__(self, fixed, plain, addresses):
+        self.fixed, self.plain = fixed, plain
+        self.networks = [ipaddress.ip_network(address, strict=False) for address in addresses]
+
+    def trusted(self, peer):
+        if not self.networks:
+            return True
+        try:
+            address = ipaddress.ip_address(peer)
+        except ValueError:
+            return False
+        return any(address in network for network in self.networks)
+
+    def __call__(self, environ, start_response):
+        if self.trusted(environ.get("REMOTE_ADDR", "")):
+            environ["idp.trusted_proxy"] = True
+            return self.fixed(environ, start_response)
+        return self.plain(environ, start_response)
 
 
 class CookieSessionOnDemand(SecureCookieSessionInterface):

@@ -8,6 +8,7 @@ from sqlalchemy import insert
 
 from .clock import now
 from .extensions import db
+from .logs import request_id
 from .models import AuditEvent
 
 log = logging.getLogger("idp.audit")
@@ -33,11 +34,12 @@ def audit(event, account=None, client=None, ip=None, **details):
     )
     db.session.add(row)
     log.info(
-        "%s account=%s client=%s ip=%s %s",
+        "%s account=%s client=%s ip=%s request=%s %s",
         event,
         account.identifier if account is not None else "-",
         row.client_id or "-",
         ip or "-",
+        request_id() or "-",
         " ".join(f"{key}={value}" for key, value in sorted(details.items())),
     )
     return row
@@ -55,4 +57,11 @@ def audit_many(event, account_ids, **details):
     moment = now()
     rows = [{"at": moment, "event": event, "account_id": account_id, "ip": ip, "details": details} for account_id in account_ids]
     db.session.execute(insert(AuditEvent.__table__), rows)
-    log.info("%s accounts=%d ip=%s %s", event, len(rows), ip or "-", " ".join(f"{key}={value}" for key, value in sorted(details.items())))
+    log.info(
+        "%s accounts=%d ip=%s request=%s %s",
+        event,
+        len(rows),
+        ip or "-",
+        request_id() or "-",
+        " ".join(f"{key}={value}" for key, value in sorted(details.items())),
+    )

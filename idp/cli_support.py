@@ -3,9 +3,12 @@ traceback, one transaction per command (the conventions listed in `idp.cli`), an
 name of a renamed command for one release."""
 
 import json
+import signal
+import threading
 from functools import wraps
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
 
 from .errors import InvalidInput
@@ -64,3 +67,13 @@ def former_name(group, name):
             return super().parse_args(ctx, args)
 
     return FormerName(name, commands=group.commands, help=group.help, hidden=True)
+
+
+def run_until_stopped(name, worker, interval):
+    """Run `worker(stop, interval=…)` until SIGTERM or SIGINT (a systemd service's worker)."""
+    # Through app.logger, Flask attaches its stderr handler to the "idp" logger: the journal gets the log.
+    current_app.logger.info("%s worker: looking at its queue every %s s", name, interval)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    worker(stop, interval=interval)

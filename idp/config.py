@@ -83,6 +83,29 @@ SETTINGS = [
         "and a worker's memory to one computation's.",
         int,
     ),
+    Setting(
+        "ARGON2_NICE",
+        10,
+        "Niceness of the threads that compute argon2id (Linux): they take the CPU that tokens, userinfo, pages and "
+        "refusals leave, so that those are served first under a rush of logins. 0: the same priority.",
+        int,
+    ),
+    Setting(
+        "OVERLOAD_LOGINS",
+        2,
+        "Logins in progress (password checks running or waiting) per worker process at which a new login page or a login "
+        "form's answer is answered at once « Trop de connexions en ce moment : réessayez dans une minute » (503, `Retry-After`), "
+        "while tokens, userinfo and the pages of people logged in go on. 0: no bound.",
+        int,
+    ),
+    Setting(
+        "OVERLOAD_QUEUE_MS",
+        0,
+        "Milliseconds a login page or form's answer may have waited since the trusted proxy received it (its "
+        "`X-Request-Start: t=<seconds>` header, nginx's `$msec`; read only with `PROXY_COUNT`) before it is refused the same "
+        "way. 0: not checked. The proxy's and the nodes' clocks must agree (NTP).",
+        int,
+    ),
     Setting("PASSWORD_MIN_LENGTH", 8, "Minimum length of a chosen password (letters and digits required).", int),
     Setting(
         "THROTTLE_FREE_FAILURES",
@@ -171,6 +194,14 @@ SETTINGS = [
         int,
     ),
     Setting("PROXY_COUNT", 0, "Number of reverse proxies in front of the provider whose X-Forwarded-* headers are trusted.", int),
+    Setting(
+        "PROXY_ADDRESSES",
+        [],
+        "Addresses or networks of the reverse proxy that talks to the nodes (`10.0.0.10`, `10.0.0.0/29`), comma-separated: "
+        "X-Forwarded-* are read only on requests from them, any other peer's are ignored. Empty: from any peer (the nodes "
+        "must then be reachable by the proxy only).",
+        list,
+    ),
     Setting("ACTIVATION_DAYS", 90, "Days an issued account has to be activated (its activation link lives as long); then it expires.", int),
     Setting("INACTIVITY_DAYS", 365, "Days without a login after which an active account is invalidated.", int),
     Setting("INACTIVITY_WARNING_DAYS", 30, "Days before the invalidation at which the warning email is sent.", int),
@@ -185,6 +216,29 @@ SETTINGS = [
     Setting("ENT_URL", "https://www.l-educdenormandie.fr/", "Address of the ENT, which pages offer to go to once an account is active."),
     Setting("LANGUAGES", ["fr", "en"], "Languages of the pages, the first being the default.", list),
     Setting("LOG_LEVEL", "INFO", "Level of the application log."),
+    Setting(
+        "LOG_FORMAT",
+        "text",
+        "`text`, or `json`: the application's log as one JSON object per line (time, level, logger, message, request_id).",
+    ),
+    Setting(
+        "AUDIT_RETENTION_DAYS",
+        365,
+        "Days the audit log keeps an event; `idp purge` deletes older ones. 0: kept forever.",
+        int,
+    ),
+    Setting(
+        "METRICS_TOKEN",
+        "",
+        "Bearer token that opens `/metrics` (`Authorization: Bearer …`). With `METRICS_ALLOW` empty too, `/metrics` answers 404.",
+    ),
+    Setting(
+        "METRICS_ALLOW",
+        [],
+        "Client addresses or networks (CIDR), comma-separated, from which `/metrics` opens without the token, "
+        "e.g. `127.0.0.1,10.0.0.0/24`.",
+        list,
+    ),
     Setting("MAIL_SERVER", "localhost", "SMTP server that sends the emails."),
     Setting("MAIL_PORT", 25, "Port of the SMTP server.", int),
     Setting("MAIL_USE_TLS", False, "Upgrade the SMTP connection with STARTTLS (usually port 587).", bool),

@@ -64,7 +64,7 @@ def safe_next(target):
 
 
 CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "default-src 'self'; img-src 'self' data:{images}; style-src 'self'; script-src 'self'; "
     "form-action 'self' {form_action}; frame-src 'self' {frame}; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
 )
 
@@ -92,13 +92,22 @@ def allow_frame(uri):
         g.setdefault("frame_origins", set()).add(origin)
 
 
+def allow_image(uri):
+    """Let this page show an image from `uri`'s origin (a relying party's registered logo, on
+    the consent page): that origin only, on that page only."""
+    origin = _origin(uri)
+    if origin:
+        g.setdefault("image_origins", set()).add(origin)
+
+
 def set_security_headers(response):
     headers = response.headers
     headers["X-Content-Type-Options"] = "nosniff"
     if response.mimetype == "text/html":
         origins = " ".join(sorted(g.get("form_action_origins", ())))
         frames = " ".join(sorted(g.get("frame_origins", ())))
-        headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.format(form_action=origins, frame=frames)
+        images = "".join(f" {origin}" for origin in sorted(g.get("image_origins", ())))
+        headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.format(form_action=origins, frame=frames, images=images)
         headers["X-Frame-Options"] = "DENY"
         headers["Referrer-Policy"] = "no-referrer"
         headers["Cache-Control"] = "no-store"

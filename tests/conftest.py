@@ -356,8 +356,9 @@ def make_account(app, establishment):
 
 @pytest.fixture
 def parent(make_account):
-    """An active parent account, jean.dupont1, with a child Alice Dupont."""
-    return make_account()
+    """An active parent account, jean.dupont1, with a child Alice Dupont, whose identifier in
+    the school file is DEMO100 (as in the demo: examples/seed_demo.py)."""
+    return make_account(child={"given_name": "Alice", "family_name": "Dupont", "birthdate": date(2012, 5, 4), "school_key": "DEMO100"})
 
 
 @pytest.fixture

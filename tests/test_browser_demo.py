@@ -23,6 +23,7 @@ from idp.extensions import db
 from idp.relying_parties.registration import register_client
 
 from .conftest import PASSWORD
+from .demo_helpers import load_example
 
 pytestmark = pytest.mark.browser
 
@@ -101,8 +102,17 @@ def ent_url(app, provider_url, tmp_path):
             )
             db.session.commit()
             client_id = client.client_id
+        seed_demo = load_example("seed_demo")
+
+        def directory():
+            """The ENT's directory as the seed writes it, from the provider's pupils now."""
+            with app.app_context():
+                return seed_demo.ent_directory()
+
         settings = {"ISSUER": provider_url, "CLIENT_ID": client_id, "CLIENT_SECRET": secret, "BASE_URL": base_url}
-        ent = load_ent_module().create_app(settings | {"SECRET_KEY": "ent-test-key", "LOGOUTS_DB": str(tmp_path / "logouts.sqlite3")})
+        ent = load_ent_module().create_app(
+            settings | {"SECRET_KEY": "ent-test-key", "LOGOUTS_DB": str(tmp_path / "logouts.sqlite3"), "DIRECTORY": directory}
+        )
         with serving(server, ent) as url:
             yield url
 
@@ -130,7 +140,9 @@ def test_parent_logs_in_to_the_ent_then_logs_out(ent_url, provider_url, parent, 
         assert [request[:2] for request in to_provider if request[2] == "document"] == [("GET", "/authorize"), ("POST", "/authorize")]
         expect(page.get_by_role("heading", level=1)).to_have_text("Jean Dupont")
         expect(page.get_by_text("Profil : parent")).to_be_visible()
-        expect(page.get_by_role("row").filter(has_text="Alice").get_by_role("cell")).to_have_text(["Alice", "Dupont", "0140001A"])
+        # Recognised by FrEduVecteur in the ENT's own directory, not by sub.
+        expect(page.get_by_text("Reconnu dans l'annuaire de l'ENT par FrEduVecteur : ent-resp-DEMO100-1")).to_be_visible()
+        expect(page.get_by_role("row").filter(has_text="Alice").get_by_role("cell")).to_have_text(["Alice", "Dupont", "", "0140001A"])
         expect(page.get_by_role("link", name="gérer son compte")).to_have_attribute("href", f"{provider_url}/compte/")
 
         page.get_by_role("button", name="Se déconnecter").click()
@@ -143,6 +155,20 @@ def test_parent_logs_in_to_the_ent_then_logs_out(ent_url, provider_url, parent, 
         page.get_by_role("link", name=PUBLIC).click()
         expect(page).to_have_url(re.compile(re.escape(f"{provider_url}/authorize?")))
         expect(page.get_by_label("Mot de passe *", exact=True)).to_be_empty()
+
+
+def test_the_ent_tells_someone_it_does_not_recognise(ent_url, provider_url, pupil_account, chromium_page):
+    # A pupil made by hand without an identifier in the school file: no FrEduVecteur the ENT's
+    # directory could match, so the ENT does not log them in, whatever their sub.
+    with chromium_page() as page:
+        page.goto(f"{ent_url}/connexion")
+        page.get_by_role("link", name=PUBLIC).click()
+        page.get_by_label("Identifiant *", exact=True).fill("alice.martin1")
+        page.get_by_label("Mot de passe *", exact=True).fill("Cartable-2024")
+        page.get_by_role("button", name="Valider").click()
+        expect(page.get_by_role("alert")).to_contain_text("ne correspond à aucun élève ni responsable connu de l'ENT")
+        page.goto(f"{ent_url}/espace")
+        expect(page).to_have_url(f"{ent_url}/connexion")
 
 
 def test_logging_out_everywhere_on_the_provider_logs_the_ent_out(app, ent_url, provider_url, parent, chromium_page):

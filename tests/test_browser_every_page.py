@@ -25,6 +25,7 @@ from .fc_helpers import NEW_PASSWORD, issue_family
 from .test_browser_demo import provider_socket, provider_url, settings  # noqa: F401
 from .test_browser_pages import Browser
 from .test_forgotten import reset_message
+from .test_overload import saturated
 
 pytestmark = pytest.mark.browser
 
@@ -217,6 +218,11 @@ def test_every_page_of_a_family_from_the_letter_to_the_account(app, error_routes
         assert pages.visit("/deconnexion", "wrong method page", "Action impossible").status == 405
         assert pages.visit("/essai/erreur/500", "server error page", "Le service rencontre un problème").status == 500
         assert pages.visit("/essai/erreur/503", "busy service page", "Le service est très demandé").status == 503
+        with saturated(app):
+            assert (
+                pages.visit("/connexion", "too many logins page", "Trop de connexions en ce moment : réessayez dans une minute").status
+                == 503
+            )
         pages.visit("/connexion", "login page before a stale form")
         page.locator("input[name=csrf_token]").evaluate("input => input.value = 'perime'")
         log_in(page, "jean.dupont1", "Encore-2025x")

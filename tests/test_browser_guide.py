@@ -91,4 +91,4 @@ def test_parent_follows_the_guide_from_the_letter_to_the_ent(app, ent_url, provi
         page.get_by_role("link", name=PUBLIC).click()
         expect(page).to_have_url(f"{ent_url}/espace")
         expect(page.get_by_role("heading", level=1)).to_have_text("Sophie Leroy")
-        expect(page.get_by_role("row").filter(has_text="Emma").get_by_role("cell")).to_have_text(["Emma", "Leroy", "0140001A"])
+        expect(page.get_by_role("row").filter(has_text="Emma").get_by_role("cell")).to_have_text(["Emma", "Leroy", "6B", "0140001A"])

@@ -156,7 +156,8 @@ def test_list_show_update_rotate_remove(run, app):
     updated = json.loads(result.output)
     assert updated["trusted"] is True and updated["redirect_uris"] == ["https://c.example.org/cb2"]
 
-    rotated = json.loads(run("client", "rotate-secret", client_id, "--json").output)
+    # --overlap 0: the former secret stops at once (the default keeps it 24 h: tests/test_relying_parties.py).
+    rotated = json.loads(run("client", "rotate-secret", client_id, "--overlap", "0", "--json").output)
     with app.app_context():
         client = db.session.scalar(db.select(Client).where(Client.client_id == client_id))
         assert client.check_client_secret(rotated["client_secret"])

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from idp import clock
 from idp.extensions import db
 from idp.mail import flush, send, send_test_message, wait_for_deliveries
-from idp.mail.delivery import LEASE, _claim
+from idp.mail.delivery import LEASE, OUTBOX
 from idp.mail.sealing import unseal
 from idp.models import MailStatus, OutboxMessage
 
@@ -258,7 +258,7 @@ def test_message_of_a_sender_that_died_is_sent_when_its_lease_expires(queued_onl
     with frozen(start) as traveller:
         commit_test_message(app)
         with app.app_context():
-            assert _claim("node-that-dies", start) is not None  # then the process is killed
+            assert OUTBOX.claim("node-that-dies", start) is not None  # then the process is killed
         assert flush_in(app) == {"sent": 0, "failed": 0, "waiting": 1}
         traveller.shift(LEASE + timedelta(seconds=1))
         assert flush_in(app) == {"sent": 1, "failed": 0, "waiting": 0}

@@ -14,6 +14,7 @@ import re
 import subprocess
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 import pytest
@@ -138,7 +139,9 @@ def log_in(browser, provider, base, error_log):
 def expected_vectors(app, account_id):
     with app.app_context():
         rows = db.session.execute(with_schooling(select(*CLAIM_COLUMNS).where(Account.id == account_id))).all()
-        return user_info(rows, " ".join(["openid", *CLAIMS_BY_SCOPE])).get("FrEduVecteur")
+        return user_info(
+            rows, " ".join(["openid", *CLAIMS_BY_SCOPE]), SimpleNamespace(subject_type="public", claims=None, redirect_uris=[])
+        ).get("FrEduVecteur")
 
 
 def test_apache_mod_auth_mellon_logs_in_reads_the_attributes_and_logs_out(app, provider, mellon, parent):

@@ -5,6 +5,7 @@ the attributes as registered, the door rule, the same login session as OpenID Co
 import base64
 import calendar
 import re
+from types import SimpleNamespace
 
 import pytest
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
@@ -119,7 +120,9 @@ def test_fr_edu_vecteur_one_value_per_vector(make_sp, parent, app):
     AttributeValue per vector, whatever the claim holds."""
     with app.app_context():
         rows = db.session.execute(with_schooling(select(*CLAIM_COLUMNS).where(Account.id == parent.id))).all()
-        expected = user_info(rows, " ".join(["openid", *CLAIMS_BY_SCOPE])).get("FrEduVecteur")
+        expected = user_info(
+            rows, " ".join(["openid", *CLAIMS_BY_SCOPE]), SimpleNamespace(subject_type="public", claims=None, redirect_uris=[])
+        ).get("FrEduVecteur")
     if expected is None:
         pytest.skip("the FrEduVecteur claim is not produced by idp/oidc/claims.py on this branch yet")
     sp = make_sp(attributes="FrEduVecteur")

@@ -5,6 +5,12 @@ provider (authorization code flow with state, nonce and PKCE S256), and the call
 the claims and the ID token in this ENT's own session cookie. "Se déconnecter" goes through
 the provider's RP-initiated logout. Authlib's Flask client does the protocol work.
 
+Like an ENT core, it recognises the family by itself, not by the provider's `sub`: its own
+directory (what the académie's directory feed gives an ENT: the pupils of each establishment
+with their SIECLE identifier and their legal guardians) is searched with the `FrEduVecteur`
+claim, one value per child, `profile|lastName|firstName|attachmentId|UAI`
+(docs/relying-parties.md, « FrEduVecteur »). A person none of whose vectors matches is told so.
+
 When the person logs out on the provider (« Se déconnecter partout », a password reset…), the
 provider POSTs a logout token to /backchannel-logout (OpenID Connect Back-Channel Logout):
 the ENT verifies it and notes the session it names in a small SQLite file shared by its
@@ -19,6 +25,10 @@ workers; a cookie whose session was noted there is forgotten at the next page.
                        so set it when several workers serve the ENT)
     ENT_MAILBOX_DIR    the folder where examples/smtp_catcher.py keeps the emails it
                        received: the page /boite-mail lists them (default: no such page)
+    ENT_DIRECTORY      this ENT's directory, a JSON file (examples/seed_demo.py writes the
+                       demo's): {"pupils": [{"id", "uai", "attachment_id", "given_name",
+                       "family_name", "class", "guardians": [{"id", "given_name",
+                       "family_name"}]}]} (default: empty, nobody is recognised)
     ENT_LOGOUTS_DB     the SQLite file of the sessions the provider ended (default: in the
                        system's temporary folder, one per client_id)
 
@@ -27,12 +37,14 @@ Run it with `flask --app examples/ent/app.py run --port 8765`, or see examples/d
 
 import email
 import email.policy
+import json
 import os
 import re
 import secrets
 import sqlite3
 import tempfile
 import time
+import unicodedata
 from pathlib import Path
 
 from authlib.integrations.flask_client import OAuth, OAuthError
@@ -70,6 +82,7 @@ def _settings(config):
         "BASE_URL": os.environ.get("ENT_BASE_URL", "http://127.0.0.1:8765"),
         "SECRET_KEY": os.environ.get("ENT_SECRET_KEY") or secrets.token_hex(32),
         "MAILBOX_DIR": os.environ.get("ENT_MAILBOX_DIR", ""),
+        "DIRECTORY": os.environ.get("ENT_DIRECTORY", ""),
         "LOGOUTS_DB": os.environ.get("ENT_LOGOUTS_DB", ""),
         "SESSION_COOKIE_NAME": "ent_session",
         # Lax: a cross-site form cannot post to "Se déconnecter" with the person's session.
@@ -107,6 +120,66 @@ def read_mailbox(folder, limit=MAILBOX_SIZE):
             }
         )
     return messages
+
+
+def read_directory(source):
+    """The ENT's directory, read at each login: its pupils, each with its legal guardians.
+    `source` is the JSON file's path (empty without one), or a function that returns the
+    directory (tests feed it straight from the provider's database)."""
+    if callable(source):
+        return source()["pupils"]
+    if not source or not Path(source).exists():
+        return []
+    return json.loads(Path(source).read_text(encoding="utf-8"))["pupils"]
+
+
+def _same_name(one, other):
+    """Names compared as people type them: case, accents and spacing aside."""
+
+    def plain(name):
+        decomposed = unicodedata.normalize("NFKD", name or "")
+        return " ".join("".join(char for char in decomposed if not unicodedata.combining(char)).casefold().split())
+
+    return plain(one) == plain(other)
+
+
+def recognise(vectors, directory):
+    """Who the vectors name in the directory: {"profile": "parent" or "eleve", "ent_ids": the
+    ENT's own identifiers of the person, "children": the pupils}, or None when none matches.
+
+    A vector is `profile|lastName|firstName|attachmentId|UAI`: the pupil is found by its
+    establishment and SIECLE identifier; a guardian's vector (profile 1 or 2) must also name
+    one of that pupil's legal guardians."""
+    pupils = {(pupil["uai"], pupil["attachment_id"]): pupil for pupil in directory}
+    found = {"profile": None, "ent_ids": [], "children": []}
+    for vector in vectors or []:
+        parts = vector.split("|")
+        if len(parts) != 5:
+            continue
+        profile, family_name, given_name, attachment_id, uai = parts
+        pupil = pupils.get((uai, attachment_id))
+        if pupil is None:
+            continue
+        if profile in ("3", "4"):
+            found["profile"], person = "eleve", pupil
+        elif profile in ("1", "2"):
+            person = next(
+                (
+                    each
+                    for each in pupil["guardians"]
+                    if _same_name(each["family_name"], family_name) and _same_name(each["given_name"], given_name)
+                ),
+                None,
+            )
+            if person is None:
+                continue
+            found["profile"] = "parent"
+            found["children"].append(pupil)
+        else:
+            continue
+        if person["id"] not in found["ent_ids"]:
+            found["ent_ids"].append(person["id"])
+    return found if found["ent_ids"] else None
 
 
 BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
@@ -234,9 +307,20 @@ def create_app(config=None):
         claims = provider.userinfo(token=token)
         if claims["sub"] != token["userinfo"]["sub"]:
             raise OAuthError(error="invalid_userinfo", description="userinfo 'sub' differs from the ID token's")
+        # The family is recognised by FrEduVecteur in this ENT's directory, never by `sub`.
+        family = recognise(claims.get("FrEduVecteur"), read_directory(app.config["DIRECTORY"]))
         session.clear()
+        if family is None:
+            # Not logged in to the ENT: the provider's session ends when the person says so.
+            return render_template(
+                "error.html",
+                message="Votre compte Téléservices ne correspond à aucun élève ni responsable connu de l'ENT. "
+                "Contactez l'établissement pour qu'il vérifie le fichier des élèves.",
+                code="unknown_family",
+            ), 403
         # The session's sid (from the ID token) is what a back-channel logout names.
         session["user"] = dict(claims) | {"sid": token["userinfo"].get("sid")}
+        session["family"] = family
         session["id_token"] = token["id_token"]
         session["logged_in_at"] = time.time()
         return redirect(url_for("space"))
@@ -245,7 +329,9 @@ def create_app(config=None):
     def space():
         if "user" not in session:
             return redirect(url_for("choose"))
-        return render_template("space.html", user=session["user"], manage_account_url=app.config["ISSUER"] + "/compte/")
+        return render_template(
+            "space.html", user=session["user"], family=session.get("family"), manage_account_url=app.config["ISSUER"] + "/compte/"
+        )
 
     @app.post("/deconnexion")
     def logout():

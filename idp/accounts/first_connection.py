@@ -21,6 +21,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from ..audit import audit
 from ..clock import now
 from ..extensions import db
+from ..metrics import ACTIVATIONS, FIRST_CONNECTIONS
 from ..models import Account, AccountState, LinkPurpose
 from . import emails
 from .access import pupils_of
@@ -87,6 +88,7 @@ def complete_first_connection(account, password, password_confirmation, email, e
     account.first_connection_at = moment
     account.state = AccountState.PENDING_EMAIL
     audit("first_connection", account=account)
+    FIRST_CONNECTIONS.inc()
     send_activation(account)
     return Outcome(birth_date_checked=True)
 
@@ -158,4 +160,5 @@ def activate(link):
     account.email_verified = True
     account.activated_at = now()
     audit("account_activated", account=account)
+    ACTIVATIONS.inc()
     return account

@@ -35,6 +35,7 @@ from ..audit import audit
 from ..clock import now
 from ..deferred import defer
 from ..extensions import db
+from ..metrics import PASSWORD_RESET_REQUESTS, PASSWORD_RESETS
 from ..models import Account, AccountState, Guardianship, LinkPurpose, Pupil
 from ..security import keyed_hash_matches
 from ..throttle import throttle
@@ -94,6 +95,7 @@ def answer_password_reset(identifier, ip):
     elif outcome == "refused":
         emails.password_reset_refused(account)
     audit("password_reset_requested", account=account, ip=ip, identifier=identifier, outcome=outcome)
+    PASSWORD_RESET_REQUESTS.labels(outcome=outcome).inc()
 
 
 def find_reset(token):
@@ -139,6 +141,7 @@ def complete_password_reset(link, temporary_password, password, confirmation):
     account.password_hash = hash_password(password)
     revoke_everything(account.id, Ending.PASSWORD_RESET)
     audit("password_reset", account=account)
+    PASSWORD_RESETS.inc()
     emails.password_reset_done(account)
     return ResetOutcome()
 

@@ -42,9 +42,9 @@ from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import Select, false, insert, literal, null, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from .. import logout
 from ..clock import now
 from ..extensions import db
+from ..leased_queue import AfterCommit
 from ..models import Account, Client, LoginSession, LogoutNotice, NoticeStatus, SamlServiceProvider, SessionClient, SessionSamlSp
 from ..security import allow_frame
 
@@ -81,6 +81,10 @@ class Ending(enum.StrEnum):
     SERVICE_WITHDRAWN = "service_withdrawn"
     TELESERVICES_REFUSED = "teleservices_refused"
 
+
+# The notices of a committed transaction are delivered at once by idp.logout, one job each
+# in threads of their own (a relying party that does not answer holds up no other).
+AFTER_COMMIT = AfterCommit("idp.logout.queued", "LOGOUT_SEND_AFTER_COMMIT", pool="idp.deferred.logout", one_by_one=True)
 
 ONE_SESSION = (Ending.LOGOUT, Ending.SESSION_ENDED)
 OTHER_SESSIONS = (Ending.PASSWORD_CHANGED, Ending.EMAIL_CHANGED)
@@ -146,7 +150,7 @@ def notify_relying_parties(ending, accounts=None, login_session=None, client=Non
     ids += db.session.scalars(
         insert(LogoutNotice).from_select([*columns, "saml_sp_pk", "name_id_format"], saml).returning(LogoutNotice.id)
     ).all()
-    logout.queue(ids)
+    AFTER_COMMIT.add(ids)
     return len(ids)
 
 

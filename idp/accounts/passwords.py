@@ -1,8 +1,11 @@
 """Chosen passwords: argon2id hashes (parameters in settings) and the policy of
 docs/security.md, « Chosen passwords »."""
 
+import os
 import re
 import threading
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from datetime import date
 
 from argon2 import PasswordHasher
@@ -10,31 +13,49 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 
+from ..metrics import PASSWORD_HASH_SECONDS, timed
 from .access import pupils_of
 from .identifiers import fold
 from .lifecycle import provisional_secret_matches
 
 
 class _Hasher(PasswordHasher):
-    """argon2id with at most ARGON2_CONCURRENCY computations at once in this process.
+    """argon2id computed by ARGON2_CONCURRENCY threads of this process, at a lower CPU
+    priority (ARGON2_NICE) than the threads that answer requests.
 
     A computation is 19 MiB of memory and a core's worth of CPU, outside the GIL. With one
     worker process per core, one at a time per process keeps every core busy, and a worker
     keeps one computation's memory instead of one per thread (the C library hands each
     thread that allocates at the same time an arena of its own, and keeps what it freed).
+    At a lower priority, the password checks take the CPU the other requests leave: under
+    a rush of logins, tokens, userinfo, the pages of people logged in and the refusals of
+    the overload guard (idp/overload.py) are served first, and no core idles meanwhile.
     """
 
-    def __init__(self, concurrency, **parameters):
+    def __init__(self, concurrency, nice, **parameters):
         super().__init__(**parameters)
-        self._slots = threading.BoundedSemaphore(concurrency)
+        self._nice = nice
+        self._threads = ThreadPoolExecutor(concurrency, thread_name_prefix="argon2", initializer=self._lower_priority)
+
+    def _lower_priority(self):
+        if self._nice > 0 and hasattr(os, "setpriority"):
+            # A Linux thread is a task of its own: its niceness is its own, here the
+            # process's (a unit's Nice=) plus ARGON2_NICE.
+            thread = threading.get_native_id()
+            with suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + self._nice))
 
     def hash(self, password, **options):
-        with self._slots:
-            return super().hash(password, **options)
+        return self._threads.submit(_timed, "hash", super().hash, password, **options).result()
 
     def verify(self, stored, password):
-        with self._slots:
-            return super().verify(stored, password)
+        return self._threads.submit(_timed, "verify", super().verify, stored, password).result()
+
+
+def _timed(operation, compute, *args, **options):
+    """The computation itself, timed where it runs (PASSWORD_HASH_SECONDS)."""
+    with timed(PASSWORD_HASH_SECONDS, operation=operation):
+        return compute(*args, **options)
 
 
 def hasher():
@@ -43,6 +64,7 @@ def hasher():
         config = current_app.config
         hasher = _Hasher(
             max(1, config["ARGON2_CONCURRENCY"]),
+            config["ARGON2_NICE"],
             time_cost=config["ARGON2_TIME_COST"],
             memory_cost=config["ARGON2_MEMORY_COST"],
             parallelism=config["ARGON2_PARALLELISM"],

@@ -6,14 +6,16 @@ costs the browser two requests to the provider: the form, then its answer, which
 already the redirect to the relying party.
 """
 
-from flask import render_template, request
+from flask import current_app, render_template, request
 from flask_babel import gettext as _
 
 from ..accounts.access import find_account, note_use, provider_refusal
 from ..accounts.identifiers import normalize
 from ..accounts.passwords import check_credentials
 from ..audit import audit
+from ..metrics import LOGINS
 from ..models import AccountState, LoginSession
+from ..overload import gate, overload_page, waited_too_long
 from ..throttle import retry_message, throttle, too_many_attempts
 from .activation import begin_first_connection
 from .forms import LoginForm
@@ -41,14 +43,26 @@ def log_in(form, show_form, next_url=None, sent_on=False):
     as just done for that request only; without it the login serves this very request.
     Returns the login session opened for the account, or the response to send instead:
     the form again with its message (`show_form(form)` gives it), the wait imposed by the
-    throttle, the first connection of an issued account, or the refusal of an account
-    that may not log in. The caller commits.
+    throttle, the first connection of an issued account, the refusal of an account
+    that may not log in, or the overload page when this worker has as many logins in
+    progress as it may take (idp/overload.py). The caller commits.
     """
+    login_gate = gate()
+    if waited_too_long(request.environ, current_app.config) or not login_gate.enter():
+        return overload_page()
+    try:
+        return _check_login(form, show_form, next_url, sent_on)
+    finally:
+        login_gate.leave()
+
+
+def _check_login(form, show_form, next_url, sent_on):
     identifier = normalize(form.identifier.data)
     ip = request.remote_addr or ""
     wait = throttle.attempt("login", identifier, ip)
     if wait:
         audit("login_throttled", identifier=identifier, retry_after=wait)
+        LOGINS.labels(result="throttled", reason="").inc()
         form.password.errors.append(retry_message(wait))
         return too_many_attempts(show_form(form), wait)
 
@@ -56,21 +70,25 @@ def log_in(form, show_form, next_url=None, sent_on=False):
     credential = check_credentials(account, form.password.data)
     if credential is None:
         audit("login_failed", account=account, known=account is not None)
+        LOGINS.labels(result="wrong_password", reason="").inc()
         form.password.errors.append(_("Identifiant ou mot de passe incorrect."))
         return show_form(form)
     throttle.succeeded("login", identifier, ip)
     if credential == "provisional" and account.state == AccountState.ISSUED:
         audit("login_provisional", account=account)
+        LOGINS.labels(result="provisional", reason="").inc()
         return begin_first_connection(account, next_url)
 
     refusal = provider_refusal(account)
     if refusal is not None:
         audit("login_refused", account=account, reason=refusal)
+        LOGINS.labels(result="refused", reason=refusal).inc()
         return render_template("auth/refused.html", reason=refusal, account=account, client=None), 403
 
     login_session = start_login_session(account, next_url if sent_on else None)
     note_use(account)
     audit("login", account=account)
+    LOGINS.labels(result="success", reason="").inc()
     return login_session
 
 

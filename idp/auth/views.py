@@ -6,6 +6,7 @@ from flask import Blueprint, current_app, redirect, render_template, request, se
 
 from ..accounts.logouts import front_channel_uris
 from ..extensions import db
+from ..overload import refusal
 from ..relying_parties.lookup import query_client
 from ..security import allow_form_action, allow_frame, safe_next
 from .forms import LoginForm
@@ -34,6 +35,8 @@ def _login_page(form, next_url, status=200):
 def login():
     """The login page of people who come to the provider directly, and of the recovery
     pages' « Retour à la connexion » (relying parties' logins show the form at /authorize)."""
+    if request.method == "GET" and (refused := refusal()) is not None:
+        return refused
     next_url = safe_next(request.values.get("next"))
     form = LoginForm(next=next_url)
     if request.method == "GET" and request.args.get("login_hint"):
@@ -69,6 +72,8 @@ def index():
     « Managing the account »): the login form, or, once logged in, the way to
     « gérer son compte » and to the ENT."""
     login_session = current_login_session()
+    if login_session is None and (refused := refusal()) is not None:
+        return refused
     page = render_template(
         "auth/home.html",
         account=login_session.account if login_session is not None else None,

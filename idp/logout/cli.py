@@ -2,15 +2,12 @@
 and their delivery from cron or systemd."""
 
 import json
-import signal
-import threading
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import func, select
 
-from ..cli_support import emit, json_option, table
+from ..cli_support import emit, json_option, run_until_stopped, table
 from ..extensions import db
 from ..models import Client, LogoutNotice, NoticeStatus, SamlServiceProvider
 from .delivery import flush, retry, worker
@@ -98,8 +95,4 @@ def flush_command(limit, as_json):
 @click.option("--interval", type=click.IntRange(min=1), default=15, show_default=True, help="Secondes entre deux passages sur la file.")
 def worker_command(interval):
     """Remet les avis en continu (pour systemd)."""
-    current_app.logger.info("logout notice worker: looking at the queue every %s s", interval)
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    worker(stop, interval=interval)
+    run_until_stopped("logout notices", worker, interval)

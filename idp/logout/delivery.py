@@ -1,10 +1,9 @@
 """Delivery of back-channel logout notices: claim a due notice, POST its logout token to the
 relying party, record the outcome.
 
-Safe from several nodes at once, as the mail outbox: a sender claims one notice with a
-single UPDATE that takes a lease only if no live lease exists (`FOR UPDATE SKIP LOCKED` on
-PostgreSQL), and each outcome is committed at once, so a notice is delivered once. A
-sender that dies mid-request leaves a lease that expires, and the notice is retried.
+Safe from several nodes at once: the notices are a leased queue (idp.leased_queue), like
+the mail outbox, so a notice is delivered once; a sender that dies mid-request leaves a
+lease that expires, and the notice is retried.
 
 The request: `logout_token=…` form-encoded, https only (plain http to a loopback address
 with LOGOUT_ALLOW_LOOPBACK_HTTP), LOGOUT_TIMEOUT seconds, redirects not followed, at most
@@ -16,22 +15,20 @@ client_id, never the token.
 import http.client
 import ipaddress
 import logging
-import os
 import secrets
-import socket
 import ssl
 from datetime import timedelta
 from urllib.parse import urlencode, urlsplit
 
 from flask import current_app
 from joserfc import jwt
-from sqlalchemy import delete, func, or_, select, update
-from sqlalchemy.orm import aliased
+from sqlalchemy import update
 
 from .. import clock
 from ..audit import audit
 from ..clock import timestamp
 from ..extensions import db
+from ..leased_queue import LeasedQueue, run_worker, sender_id
 from ..models import Client, LogoutNotice, NoticeStatus, SamlServiceProvider
 from ..oidc.keys import key_store
 from ..relying_parties.subjects import subject_for
@@ -44,6 +41,24 @@ TOKEN_LIFETIME = 120
 BACKOFF = (timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=10), timedelta(minutes=30))
 RETRY_EVERY = timedelta(hours=1)
 LEASE = timedelta(minutes=2)
+NOTICES = LeasedQueue(
+    LogoutNotice,
+    NoticeStatus.PENDING,
+    (NoticeStatus.DELIVERED, NoticeStatus.FAILED),
+    (
+        LogoutNotice.id,
+        LogoutNotice.client_pk,
+        LogoutNotice.subject,
+        LogoutNotice.sid,
+        LogoutNotice.reason,
+        LogoutNotice.attempts,
+        LogoutNotice.created_at,
+        LogoutNotice.saml_sp_pk,
+        LogoutNotice.name_id_format,
+    ),
+    LEASE,
+    "LOGOUT_KEEP_DAYS",
+)
 ANSWER_READ = 1024
 
 
@@ -74,10 +89,11 @@ def logout_token(client, subject, sid):
 
 
 def flush(limit=None, now=None, stop=None):
-    """Deliver what is due (at most `limit` notices), purge old traces, and count."""
+    """Deliver what is due (at most `limit` notices), purge old traces, and count:
+    {"delivered": …, "failed": attempts that failed now, "waiting": notices still due}."""
     counts = _deliver_due(limit=limit, now=now, stop=stop)
-    purge(now)
-    counts["waiting"] = db.session.scalar(select(func.count()).where(LogoutNotice.status == NoticeStatus.PENDING))
+    NOTICES.purge(now)
+    counts["waiting"] = NOTICES.waiting()
     db.session.commit()
     return counts
 
@@ -89,29 +105,7 @@ def deliver(ids, now=None):
 
 def worker(stop, interval=15, batch=50):
     """Flush until the event `stop` is set."""
-    log.info("logout notice worker started")
-    while not stop.is_set():
-        try:
-            counts = flush(limit=batch, stop=stop)
-        except Exception:
-            log.exception("logout: flush failed; next try in %s s", interval)
-            db.session.rollback()
-            counts = {"delivered": 0, "failed": 0}
-        if counts["delivered"] + counts["failed"] < batch:
-            stop.wait(interval)
-    log.info("logout notice worker stopped")
-
-
-def purge(now=None):
-    """Delete the traces of notices delivered or given up more than LOGOUT_KEEP_DAYS ago."""
-    cutoff = (now or clock.now()) - timedelta(days=current_app.config["LOGOUT_KEEP_DAYS"])
-    result = db.session.execute(
-        delete(LogoutNotice).where(
-            LogoutNotice.status.in_([NoticeStatus.DELIVERED, NoticeStatus.FAILED]), LogoutNotice.last_attempt_at < cutoff
-        )
-    )
-    db.session.commit()
-    return result.rowcount
+    run_worker("logout notices", flush, stop, interval, batch)
 
 
 def retry(ids=None):
@@ -131,11 +125,11 @@ def retry(ids=None):
 
 def _deliver_due(ids=None, limit=None, now=None, stop=None):
     counts = {"delivered": 0, "failed": 0}
-    sender_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"[-64:]
+    sender = sender_id()
     while limit is None or counts["delivered"] + counts["failed"] < limit:
         if stop is not None and stop.is_set():
             break
-        claimed = _claim(sender_id, now or clock.now(), ids)
+        claimed = NOTICES.claim(sender, now or clock.now(), ids)
         if claimed is None:
             break
         client = _Party.of(claimed)
@@ -152,42 +146,6 @@ def _deliver_due(ids=None, limit=None, now=None, stop=None):
             _record_delivered(claimed, client, now or clock.now())
             counts["delivered"] += 1
     return counts
-
-
-def _claimable(notice, now):
-    return (
-        notice.status == NoticeStatus.PENDING,
-        notice.next_attempt_at <= now,
-        or_(notice.claimed_until.is_(None), notice.claimed_until < now),
-    )
-
-
-def _claim(sender_id, now, ids=None):
-    """Lease the next due notice to `sender_id`, committed; None when there is none."""
-    candidate = aliased(LogoutNotice)
-    chosen = select(candidate.id).where(*_claimable(candidate, now))
-    if ids is not None:
-        chosen = chosen.where(candidate.id.in_(ids))
-    chosen = chosen.order_by(candidate.next_attempt_at, candidate.id).limit(1).with_for_update(skip_locked=True)
-    claimed = db.session.execute(
-        update(LogoutNotice)
-        .where(LogoutNotice.id == chosen.scalar_subquery(), *_claimable(LogoutNotice, now))
-        .values(claimed_by=sender_id, claimed_until=now + LEASE)
-        .returning(
-            LogoutNotice.id,
-            LogoutNotice.client_pk,
-            LogoutNotice.subject,
-            LogoutNotice.sid,
-            LogoutNotice.reason,
-            LogoutNotice.attempts,
-            LogoutNotice.created_at,
-            LogoutNotice.saml_sp_pk,
-            LogoutNotice.name_id_format,
-        )
-        .execution_options(synchronize_session=False)
-    ).one_or_none()
-    db.session.commit()
-    return claimed
 
 
 class _Party:
@@ -263,19 +221,15 @@ def _post(uri, token):
 
 
 def _record_delivered(claimed, client, now):
-    db.session.execute(
-        update(LogoutNotice)
-        .where(LogoutNotice.id == claimed.id)
-        .values(
-            status=NoticeStatus.DELIVERED,
-            attempts=LogoutNotice.attempts + 1,
-            last_attempt_at=now,
-            delivered_at=now,
-            last_error=None,
-            claimed_by=None,
-            claimed_until=None,
-        )
-        .execution_options(synchronize_session=False)
+    NOTICES.finish(
+        claimed.id,
+        {
+            "status": NoticeStatus.DELIVERED,
+            "attempts": LogoutNotice.attempts + 1,
+            "last_attempt_at": now,
+            "delivered_at": now,
+            "last_error": None,
+        },
     )
     audit("logout_notice_delivered", **client.audited, notice=claimed.id, reason=claimed.reason, attempts=claimed.attempts + 1)
     db.session.commit()
@@ -286,17 +240,12 @@ def _record_failure(claimed, client, error, now):
     attempts = claimed.attempts + 1
     give_up = now - claimed.created_at >= timedelta(hours=current_app.config["LOGOUT_RETRY_HOURS"])
     reason = _describe(error)
-    values = {"attempts": attempts, "last_attempt_at": now, "last_error": reason, "claimed_by": None, "claimed_until": None}
+    values = {"attempts": attempts, "last_attempt_at": now, "last_error": reason}
     if give_up:
         values["status"] = NoticeStatus.FAILED
     else:
         values["next_attempt_at"] = now + backoff(attempts)
-    db.session.execute(
-        update(LogoutNotice)
-        .where(LogoutNotice.id == claimed.id, LogoutNotice.status == NoticeStatus.PENDING)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
+    NOTICES.finish(claimed.id, values, only_pending=True)
     if give_up:
         audit("logout_notice_given_up", **client.audited, notice=claimed.id, reason=claimed.reason, attempts=attempts, error=reason)
         log.warning("logout notice %s (%s) given up after %s attempt(s): %s", claimed.id, client.client_id, attempts, reason)

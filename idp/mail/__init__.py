@@ -17,12 +17,11 @@ from email.utils import make_msgid, parseaddr
 
 from flask import current_app
 from flask_babel import force_locale
-from sqlalchemy import event, inspect
-from sqlalchemy.orm import Session
 
 from .. import clock, email_address, extensions
-from ..deferred import in_background, wait_for_jobs
+from ..deferred import wait_for_jobs
 from ..extensions import db
+from ..leased_queue import AfterCommit
 from ..models import OutboxMessage
 from .delivery import deliver, flush, purge, worker
 from .sealing import seal
@@ -31,7 +30,8 @@ __all__ = ["deliver", "flush", "init_app", "purge", "send", "send_test_message",
 
 log = logging.getLogger(__name__)
 
-_QUEUED = "idp.mail.queued"
+# The messages of a committed transaction leave at once, in the background.
+AFTER_COMMIT = AfterCommit("idp.mail.queued", "MAIL_SEND_AFTER_COMMIT")
 
 
 def send(to, template, language="fr", **context):
@@ -63,7 +63,7 @@ def send(to, template, language="fr", **context):
         next_attempt_at=moment,
     )
     db.session.add(message)
-    db.session.info.setdefault(_QUEUED, []).append(message)
+    AFTER_COMMIT.add([message])
     return message
 
 
@@ -90,29 +90,6 @@ def wait_for_deliveries(app=None, timeout=None):
     wait_for_jobs(app, timeout)
 
 
-def _deliver_after_commit(ids):
-    try:
-        deliver(ids)
-    except Exception:
-        log.exception("mail: sending after commit failed; the messages wait for `idp mail flush` or the worker")
-
-
-def _after_commit(session):
-    queued = session.info.pop(_QUEUED, None)
-    if not queued or not current_app.config["MAIL_SEND_AFTER_COMMIT"]:
-        return
-    ids = [identity[0] for identity in (inspect(message).identity for message in queued) if identity]
-    if ids:
-        in_background(_deliver_after_commit, ids)
-
-
-def _after_transaction_end(session, transaction):
-    # After a commit, `_after_commit` has taken the queue already; after a rollback or a
-    # close, what was queued no longer exists.
-    if transaction.parent is None:
-        session.info.pop(_QUEUED, None)
-
-
 def init_app(app):
     config = app.config
     if config["MAIL_USE_TLS"] and config["MAIL_USE_SSL"]:
@@ -122,6 +99,4 @@ def init_app(app):
     config["MAIL_SUPPRESS_SEND"] = False
     config["MAIL_DEBUG"] = 0
     extensions.mail.init_app(app)
-    for name, listener in (("after_commit", _after_commit), ("after_transaction_end", _after_transaction_end)):
-        if not event.contains(Session, name, listener):
-            event.listen(Session, name, listener)
+    AFTER_COMMIT.listen(deliver)

@@ -1,13 +1,12 @@
 """`idp mail`: send what waits in the outbox (cron or systemd), and a test message."""
 
 import json
-import signal
-import threading
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from ..cli_support import run_until_stopped
 from ..extensions import db
 from ..models import MailStatus, OutboxMessage
 from . import deliver, flush, send_test_message, wait_for_deliveries, worker
@@ -31,12 +30,7 @@ def flush_command(limit, as_json):
 @click.option("--interval", type=click.IntRange(min=1), default=15, show_default=True, help="Secondes entre deux passages sur la file.")
 def worker_command(interval):
     """Envoie en continu (pour systemd)."""
-    # Through app.logger, Flask attaches its stderr handler to the "idp" logger: the journal gets the log.
-    current_app.logger.info("mail worker: looking at the outbox every %s s", interval)
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    worker(stop, interval=interval)
+    run_until_stopped("mail", worker, interval)
 
 
 @mail.command("test")

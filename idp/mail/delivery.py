@@ -1,10 +1,8 @@
 """Delivery of the outbox: claim a due message, send it over SMTP, record the outcome.
 
-Safe from several nodes at once: a sender claims one message with a single UPDATE that
-takes a lease (`claimed_by`, `claimed_until`) only if no live lease exists, choosing the
-row with `FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite runs the same UPDATE under its
-write lock. Each outcome is committed at once, so a message goes out once; a sender that
-dies mid-send leaves a lease that expires, and the message is then retried.
+Safe from several nodes at once: the outbox is a leased queue (idp.leased_queue), whose
+claims and outcomes are committed at once, so a message goes out once; a sender that dies
+mid-send leaves a lease that expires, and the message is then retried.
 
 A message that cannot go out for a reason of its own never holds up the others: an address
 that is not one by the rule of every address (`idp.email_address`, a row queued before the
@@ -18,21 +16,17 @@ Logs name the message by id and template, and an error by its class, never its a
 """
 
 import logging
-import os
-import secrets
 import smtplib
-import socket
 import ssl
 from datetime import timedelta
 
 import flask_mail
 from flask import current_app
-from sqlalchemy import delete, func, or_, select, update
-from sqlalchemy.orm import aliased
 
 from .. import clock, email_address
 from ..audit import audit
 from ..extensions import db
+from ..leased_queue import LeasedQueue, run_worker, sender_id
 from ..models import MailStatus, OutboxMessage
 from .sealing import UnreadableBody, unseal
 
@@ -43,6 +37,25 @@ BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30), ti
 RETRY_EVERY = timedelta(hours=6)
 # How long a sender may work on one message before another may take it over.
 LEASE = timedelta(minutes=5)
+OUTBOX = LeasedQueue(
+    OutboxMessage,
+    MailStatus.PENDING,
+    (MailStatus.SENT, MailStatus.FAILED),
+    (
+        OutboxMessage.id,
+        OutboxMessage.message_id,
+        OutboxMessage.template,
+        OutboxMessage.recipient,
+        OutboxMessage.sender,
+        OutboxMessage.subject,
+        OutboxMessage.body_text,
+        OutboxMessage.body_html,
+        OutboxMessage.attempts,
+        OutboxMessage.created_at,
+    ),
+    LEASE,
+    "MAIL_KEEP_DAYS",
+)
 # Refusals that concern one message; the next one may still go out on the same connection.
 MESSAGE_ERRORS = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError, flask_mail.BadHeaderError)
 
@@ -68,7 +81,7 @@ def flush(limit=None, now=None, stop=None):
     Stops early when the SMTP server is unreachable, or when the event `stop` is set."""
     counts = _send_due(limit=limit, now=now, stop=stop)
     purge(now)
-    counts["waiting"] = db.session.scalar(select(func.count()).where(OutboxMessage.status == MailStatus.PENDING))
+    counts["waiting"] = OUTBOX.waiting()
     db.session.commit()
     return counts
 
@@ -80,38 +93,23 @@ def deliver(ids, now=None):
 
 def worker(stop, interval=15, batch=50):
     """Flush until the event `stop` is set: at once while messages are due, else every `interval` seconds."""
-    log.info("mail worker started")
-    while not stop.is_set():
-        try:
-            counts = flush(limit=batch, stop=stop)
-        except Exception:
-            log.exception("mail: flush failed; next try in %s s", interval)
-            db.session.rollback()
-            counts = {"sent": 0, "failed": 0}
-        if counts["sent"] + counts["failed"] < batch:
-            stop.wait(interval)
-    log.info("mail worker stopped")
+    run_worker("mail", flush, stop, interval, batch)
 
 
 def purge(now=None):
     """Delete the traces of messages sent or given up more than MAIL_KEEP_DAYS ago."""
-    cutoff = (now or clock.now()) - timedelta(days=current_app.config["MAIL_KEEP_DAYS"])
-    result = db.session.execute(
-        delete(OutboxMessage).where(OutboxMessage.status.in_([MailStatus.SENT, MailStatus.FAILED]), OutboxMessage.last_attempt_at < cutoff)
-    )
-    db.session.commit()
-    return result.rowcount
+    return OUTBOX.purge(now)
 
 
 def _send_due(ids=None, limit=None, now=None, stop=None):
     counts = {"sent": 0, "failed": 0}
-    sender_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"[-64:]
+    sender = sender_id()
     smtp = _Smtp()
     try:
         while limit is None or counts["sent"] + counts["failed"] < limit:
             if stop is not None and stop.is_set():
                 break
-            claimed = _claim(sender_id, now or clock.now(), ids)
+            claimed = OUTBOX.claim(sender, now or clock.now(), ids)
             if claimed is None:
                 break
             try:
@@ -155,61 +153,20 @@ def _prepare(claimed):
     return message
 
 
-def _claimable(message, now):
-    return (
-        message.status == MailStatus.PENDING,
-        message.next_attempt_at <= now,
-        or_(message.claimed_until.is_(None), message.claimed_until < now),
-    )
-
-
-def _claim(sender_id, now, ids=None):
-    """Lease the next due message to `sender_id`, committed; None when there is none."""
-    candidate = aliased(OutboxMessage)
-    chosen = select(candidate.id).where(*_claimable(candidate, now))
-    if ids is not None:
-        chosen = chosen.where(candidate.id.in_(ids))
-    chosen = chosen.order_by(candidate.next_attempt_at, candidate.id).limit(1).with_for_update(skip_locked=True)
-    claimed = db.session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id == chosen.scalar_subquery(), *_claimable(OutboxMessage, now))
-        .values(claimed_by=sender_id, claimed_until=now + LEASE)
-        .returning(
-            OutboxMessage.id,
-            OutboxMessage.message_id,
-            OutboxMessage.template,
-            OutboxMessage.recipient,
-            OutboxMessage.sender,
-            OutboxMessage.subject,
-            OutboxMessage.body_text,
-            OutboxMessage.body_html,
-            OutboxMessage.attempts,
-            OutboxMessage.created_at,
-        )
-        .execution_options(synchronize_session=False)
-    ).one_or_none()
-    db.session.commit()
-    return claimed
-
-
 def _record_sent(claimed, now):
     # Whoever sent it, it is sent: no condition on the lease. The bodies may hold the secret
     # the email carried; only the trace stays.
-    db.session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id == claimed.id)
-        .values(
-            status=MailStatus.SENT,
-            attempts=OutboxMessage.attempts + 1,
-            last_attempt_at=now,
-            sent_at=now,
-            last_error=None,
-            body_text="",
-            body_html="",
-            claimed_by=None,
-            claimed_until=None,
-        )
-        .execution_options(synchronize_session=False)
+    OUTBOX.finish(
+        claimed.id,
+        {
+            "status": MailStatus.SENT,
+            "attempts": OutboxMessage.attempts + 1,
+            "last_attempt_at": now,
+            "sent_at": now,
+            "last_error": None,
+            "body_text": "",
+            "body_html": "",
+        },
     )
     db.session.commit()
     log.info("mail %s (%s) sent", claimed.id, claimed.template)
@@ -221,23 +178,12 @@ def _record_failure(claimed, error, now):
         isinstance(error, smtplib.SMTPRecipientsRefused) and all(code >= 500 for code, _ in error.recipients.values())
     )
     give_up = permanent or now - claimed.created_at >= timedelta(days=current_app.config["MAIL_RETRY_DAYS"])
-    values = {
-        "attempts": attempts,
-        "last_attempt_at": now,
-        "last_error": _describe(error, detailed=True),
-        "claimed_by": None,
-        "claimed_until": None,
-    }
+    values = {"attempts": attempts, "last_attempt_at": now, "last_error": _describe(error, detailed=True)}
     if give_up:
         values |= {"status": MailStatus.FAILED, "body_text": "", "body_html": ""}
     else:
         values["next_attempt_at"] = now + backoff(attempts)
-    db.session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id == claimed.id, OutboxMessage.status == MailStatus.PENDING)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
+    OUTBOX.finish(claimed.id, values, only_pending=True)
     reason = _describe(error)
     if give_up:
         audit("mail_given_up", mail_id=claimed.id, template=claimed.template, attempts=attempts, error=reason)

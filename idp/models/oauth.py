@@ -23,12 +23,14 @@ from .sessions import LoginSession
 CATEGORIES = ("ent", "teleservice")
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
 SCOPES = ("openid", "profile", "email", "scolarite", "offline_access")
+# The `sub` a client knows accounts by (idp.relying_parties.subjects).
+SUBJECT_TYPES = ("public", "pairwise")
 # The claims each scope may release (idp.oidc.claims makes them); a registration may narrow
 # them (`Client.claims`). `sub` is always released.
 CLAIMS_BY_SCOPE = {
     "profile": ("name", "given_name", "family_name", "preferred_username"),
     "email": ("email", "email_verified"),
-    "scolarite": ("FrEduCtPersonAffiliation", "FrEduCtEleveUAI", "FrEduCtEleveINE", "children"),
+    "scolarite": ("FrEduCtPersonAffiliation", "FrEduCtEleveUAI", "FrEduCtEleveINE", "FrEduVecteur", "children"),
 }
 
 
@@ -70,8 +72,21 @@ class ClientRules(ClientMixin):
     def check_redirect_uri(self, redirect_uri):
         return redirect_uri in self.redirect_uris
 
+    @property
+    def is_enabled(self):
+        """False once the académie disabled it: it is then no client at any door."""
+        return self.disabled_at is None
+
     def check_client_secret(self, client_secret):
-        return self.secret_hash is not None and keyed_hash_matches(client_secret, self.secret_hash)
+        """The current secret, or the former one until its overlap ends (a rotation)."""
+        if self.secret_hash is not None and keyed_hash_matches(client_secret, self.secret_hash):
+            return True
+        return (
+            self.previous_secret_hash is not None
+            and self.previous_secret_expires_at is not None
+            and now() < self.previous_secret_expires_at
+            and keyed_hash_matches(client_secret, self.previous_secret_hash)
+        )
 
     def check_endpoint_auth_method(self, method, endpoint):
         return method == self.auth_method

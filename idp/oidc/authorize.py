@@ -23,7 +23,9 @@ from ..auth.sessions import consume_fresh_login, current_login_session
 from ..clock import now
 from ..extensions import csrf, db
 from ..models import AccountState, Consent
-from ..security import allow_form_action
+from ..overload import refusal
+from ..relying_parties.subjects import subject_for
+from ..security import allow_form_action, allow_image
 from . import bp
 from .keys import key_store
 from .server import IssuerParameter, authorization_server
@@ -63,14 +65,20 @@ def _hinted_sub():
     return token.claims.get("sub")
 
 
-def _must_log_in_again(login_session, hinted_sub):
+def _hint_names_someone_else(hinted_sub, account, client):
+    """True when an `id_token_hint` names another account than `account`, by the `sub`
+    `client` knows it by."""
+    return hinted_sub is not None and hinted_sub != subject_for(client, account.sub)
+
+
+def _must_log_in_again(login_session, hinted_sub, client):
     """True when the live session does not satisfy prompt=login, max_age or the hint."""
     if "login" in _prompts():
         return True
     max_age = request.values.get("max_age", "")
     if max_age.isdigit() and now() - login_session.created_at > timedelta(seconds=int(max_age)):
         return True
-    return hinted_sub is not None and hinted_sub != login_session.account.sub
+    return _hint_names_someone_else(hinted_sub, login_session.account, client)
 
 
 def _authorization_parameters():
@@ -140,12 +148,12 @@ def _session_to_go_on_with(grant, login_session, hinted_sub, prompts):
             return _login_form(grant, login_form)
         return log_in(login_form, lambda form: _login_form(grant, form), _this_request())
     fresh = login_session is not None and consume_fresh_login(login_session)
-    if login_session is not None and not fresh and _must_log_in_again(login_session, hinted_sub):
+    if login_session is not None and not fresh and _must_log_in_again(login_session, hinted_sub, grant.client):
         if "none" in prompts:
             return _redirect_error(LoginRequiredError, grant)
         login_session = None
     if login_session is None:
-        return _login_form(grant)
+        return refusal() or _login_form(grant)
     return login_session
 
 
@@ -170,7 +178,7 @@ def authorize():
         db.session.commit()  # what a failed or refused login recorded
         return outcome
     login_session = outcome
-    if hinted_sub is not None and hinted_sub != login_session.account.sub:
+    if _hint_names_someone_else(hinted_sub, login_session.account, grant.client):
         # The person logged in as someone else than the relying party asked for.
         db.session.commit()
         return _redirect_error(LoginRequiredError, grant)
@@ -197,6 +205,8 @@ def authorize():
     if _consent_needed(account, client, grant.request.scope):
         if "none" in prompts:
             return _redirect_error(ConsentRequiredError, grant)
+        if client.logo_uri:
+            allow_image(client.logo_uri)
         page = render_template(
             "oidc/consent.html",
             client=client,

@@ -8,6 +8,7 @@ from flask.cli import AppGroup, with_appcontext
 from ..audit import audit
 from ..cli_support import table
 from ..extensions import db
+from ..metrics import PURGE_ROWS
 from .keys import RotationConflict, key_store
 from .purge import purge_expired
 
@@ -114,10 +115,21 @@ def purge(as_json):
     """Supprimer codes, jetons et sessions expirés.
 
     Pour cron ou un timer systemd, sur un ou plusieurs nœuds à la fois ; affiche les nombres.
+    Les événements d'audit sont gardés IDP_AUDIT_RETENTION_DAYS jours (365 par défaut).
     """
     counts = purge_expired()
+    # Its outcome, for the operators and for /metrics (idp_last_purge_*), whatever the node.
+    audit("purge", **counts)
+    db.session.commit()
+    for kind, count in counts.items():
+        PURGE_ROWS.labels(kind=kind).inc(count)
     if as_json:
         click.echo(json.dumps(counts))
         return
-    labels = {"codes": "Codes d'autorisation supprimés", "tokens": "Jetons supprimés", "sessions": "Sessions de connexion supprimées"}
+    labels = {
+        "codes": "Codes d'autorisation supprimés",
+        "tokens": "Jetons supprimés",
+        "sessions": "Sessions de connexion supprimées",
+        "audit_events": "Événements d'audit supprimés",
+    }
     click.echo("\n".join(f"{labels[kind]} : {count}" for kind, count in counts.items()))

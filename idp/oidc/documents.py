@@ -6,7 +6,11 @@ goes through the Flask views as usual; its status, headers and body are kept and
 until the document's version changes, sparing the whole request machinery.
 """
 
+from ..logs import HEADER, accepted_or_new
+
 PATHS = ("/.well-known/openid-configuration", "/jwks.json")
+# The request id is each request's own (idp.logs), never replayed.
+_REQUEST_ID = HEADER.lower()
 
 
 class PublishedDocuments:
@@ -27,6 +31,7 @@ class PublishedDocuments:
             return self.wsgi_app(environ, start_response)
         version = self._version(path)
         cached = self.cache.get(path)
+        served_id = None  # the id of the request Flask served, if it served this one
         if cached is None or cached[0] != version:
             answer = {}
 
@@ -37,6 +42,8 @@ class PublishedDocuments:
             if not answer["status"].startswith("200 "):
                 start_response(answer["status"], answer["headers"])
                 return [body]
-            cached = self.cache[path] = (version, answer["status"], answer["headers"], body)
-        start_response(cached[1], list(cached[2]))
+            served_id = next((value for name, value in answer["headers"] if name.lower() == _REQUEST_ID), None)
+            headers = [(name, value) for name, value in answer["headers"] if name.lower() != _REQUEST_ID]
+            cached = self.cache[path] = (version, answer["status"], headers, body)
+        start_response(cached[1], [*cached[2], (HEADER, served_id or accepted_or_new(environ.get("HTTP_X_REQUEST_ID")))])
         return [cached[3]]

@@ -17,6 +17,7 @@ from ..clock import now, timestamp
 from ..extensions import db
 from ..models import Token
 from ..models.oauth import AUTH_METHODS
+from ..relying_parties.subjects import subject_for
 from . import fast_path
 from .claims import user_info
 from .keys import key_store
@@ -48,7 +49,8 @@ class UserInfoEndpoint(_UserInfoEndpoint):
         return current_app.config["ISSUER"]
 
     def generate_user_info(self, user, scope):
-        return user_info(user, scope)
+        # The rows of fast_path.ACCESS: each carries the token's relying party's columns.
+        return user_info(user, scope, user[0])
 
     def resolve_private_key(self):
         return key_store().signing_key().key
@@ -89,7 +91,7 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
             "client_id": token.client.client_id,
             "token_type": "Bearer" if token.presented_as == "access_token" else "refresh_token",
             "scope": token.scope,
-            "sub": token.account.sub,
+            "sub": subject_for(token.client, token.account.sub),
             "username": token.account.identifier,
             "aud": token.client.client_id,
             "iss": current_app.config["ISSUER"],

@@ -42,11 +42,12 @@ from sqlalchemy import and_, bindparam, exists, insert, select, update
 from ..accounts.access import pupils_of, relying_party_admits, relying_party_refusal
 from ..clock import now
 from ..extensions import db
-from ..models import Account, AuthorizationCode, Client, LoginSession, Token
+from ..metrics import TOKENS
+from ..models import Account, AuthorizationCode, Client, LegalGuardian, LoginSession, Token
 from ..models.oauth import AuthorizationCodeRules, ClientRules
 from ..security import token_hash
 from ..transactions import note_write
-from .claims import CLAIM_COLUMNS, SCHOOLING_COLUMNS, with_schooling
+from .claims import CLAIM_COLUMNS, CLIENT_CLAIM_COLUMNS, SCHOOLING_COLUMNS, with_schooling
 
 # Every statement of the fast path, compiled and checked by `init_app`.
 STATEMENTS = []
@@ -248,14 +249,24 @@ class _Columns(Sequence):
 
 # --- the client at the token endpoint ----------------------------------------------------
 
-# What Authlib reads of a client to authenticate it at the token endpoint, and its key.
-CLIENT_AUTHENTICATION_COLUMNS = (Client.id, Client.client_id, Client.secret_hash, Client.auth_method)
+# What Authlib reads of a client to authenticate it at the token endpoint (the former secret
+# during a rotation's overlap), its key, and whether it is disabled.
+CLIENT_AUTHENTICATION_COLUMNS = (
+    Client.id,
+    Client.client_id,
+    Client.secret_hash,
+    Client.auth_method,
+    Client.previous_secret_hash,
+    Client.previous_secret_expires_at,
+    Client.disabled_at,
+)
 
 # A client as a code exchange reads it: to authenticate it, the redirect URI to check, the
-# category for the door rule, the scopes it may be given.
+# category for the door rule, the scopes it may be given, what its ID token may say and under
+# which `sub` (the redirect URIs also give its sector).
 CLIENT = HotStatement(
     "ClientRow",
-    select(*CLIENT_AUTHENTICATION_COLUMNS, Client.category, Client.redirect_uris, Client.scopes).where(
+    select(*CLIENT_AUTHENTICATION_COLUMNS, Client.category, Client.redirect_uris, Client.scopes, Client.subject_type, Client.claims).where(
         Client.client_id == bindparam("client_id")
     ),
     rules=(ClientRules,),
@@ -376,51 +387,71 @@ PERSON = HotStatement(
 
 
 class Person:
-    """An account as a grant hands it to the ID token: the rows its claims are made of, and
-    whether it may use the relying party."""
+    """An account as a grant hands it to the ID token: the rows its claims are made of, the
+    relying party they are for, and whether the account may use it."""
 
-    def __init__(self, rows):
+    def __init__(self, rows, client):
         self.rows = rows
+        self.client = client
         self.id = rows[0].id
         self.allowed = rows[0].allowed
 
 
-def person(account_id, category):
-    """The account `account_id` as the ID token for a relying party of `category` needs it."""
+def person(account_id, client):
+    """The account `account_id` as the ID token for `client` (a CLIENT row) needs it."""
     if enabled():
-        return Person(PERSON.all({"account_id": account_id, "category": category}))
+        return Person(PERSON.all({"account_id": account_id, "category": client.category}), client)
     account = db.session.get(Account, account_id)
-    allowed = relying_party_refusal(account, SimpleNamespace(category=category)) is None
-    return Person(_rows_of(PERSON.row, account, allowed=allowed))
+    allowed = relying_party_refusal(account, SimpleNamespace(category=client.category)) is None
+    return Person(_rows_of(PERSON.row, account, allowed=allowed), client)
 
 
 def _rows_of(row_type, account, **values):
     """The rows `with_schooling` gives for `account`, built from mapped objects: one per pupil
     the account stands for, in the order of their ids, or one without pupil."""
     pupils = sorted(pupils_of(account), key=lambda pupil: pupil.id)
-    schooling = [_schooling(pupil) for pupil in pupils] or [dict.fromkeys(_SCHOOLING_FIELDS)]
+    schooling = [_schooling(account, pupil) for pupil in pupils] or [dict.fromkeys(_SCHOOLING_FIELDS)]
     return [row_type.from_object(account, **values, **columns) for columns in schooling]
 
 
 _SCHOOLING_FIELDS = [column.key for column in SCHOOLING_COLUMNS]
 
 
-def _schooling(pupil):
-    values = (pupil.given_name, pupil.family_name, pupil.ine, pupil.establishment.uai, pupil.establishment.degree)
+def _schooling(account, pupil):
+    guardian = db.session.scalar(select(LegalGuardian).where(LegalGuardian.pupil_id == pupil.id, LegalGuardian.account_id == account.id))
+    values = (
+        pupil.given_name,
+        pupil.family_name,
+        pupil.ine,
+        pupil.school_key,
+        pupil.left_on,
+        pupil.establishment.uai,
+        pupil.establishment.degree,
+        guardian.given_name if guardian is not None else None,
+        guardian.family_name if guardian is not None else None,
+    )
     return dict(zip(_SCHOOLING_FIELDS, values, strict=True))
 
 
 # --- userinfo: the access grant ----------------------------------------------------------
 
-# Userinfo's one query: the token's state and the rows its claims are made of, if the
-# account may still log in to the token's relying party.
+# Userinfo's one query: the token's state, what its relying party may receive and under which
+# `sub`, and the rows its claims are made of, if the account may still log in to the token's
+# relying party and that one is not disabled.
 ACCESS = HotStatement(
     "AccessRow",
     with_schooling(
-        select(Token.scope, Token.access_expires_at, Token.revoked_at, Client.client_id, *CLAIM_COLUMNS)
+        select(
+            Token.scope,
+            Token.access_expires_at,
+            Token.revoked_at,
+            Client.client_id,
+            *(getattr(Client, name) for name in CLIENT_CLAIM_COLUMNS),
+            *CLAIM_COLUMNS,
+        )
         .join(Account, Token.account_id == Account.id)
         .join(Client, Token.client_pk == Client.id)
-        .where(Token.access_token_hash == bindparam("digest"), relying_party_admits())
+        .where(Token.access_token_hash == bindparam("digest"), Client.disabled_at.is_(None), relying_party_admits())
     ),
 )
 
@@ -457,9 +488,15 @@ def access_grant(access_token):
         rows = ACCESS.all({"digest": digest})
     else:
         token = db.session.scalar(select(Token).where(Token.access_token_hash == digest))
-        if token is None or relying_party_refusal(token.account, token.client) is not None:
+        if token is None or not token.client.is_enabled or relying_party_refusal(token.account, token.client) is not None:
             return None
-        rows = _rows_of(ACCESS.row, token.account, client_id=token.client.client_id, **{key: getattr(token, key) for key in _ACCESS_FIELDS})
+        rows = _rows_of(
+            ACCESS.row,
+            token.account,
+            client_id=token.client.client_id,
+            **{key: getattr(token.client, key) for key in CLIENT_CLAIM_COLUMNS},
+            **{key: getattr(token, key) for key in _ACCESS_FIELDS},
+        )
     return AccessGrant(rows) if rows else None
 
 
@@ -570,7 +607,7 @@ def exchange_code(token, request):
     """Spend the code of a token request and store the token it gives: both or nothing.
     False when the code was spent by another request since it was read."""
     code = request.authorization_code
-    return EXCHANGE(
+    stored = EXCHANGE(
         _brought(token, now())
         | {
             "code_id": code.id,
@@ -581,6 +618,9 @@ def exchange_code(token, request):
             "new_family": secrets.token_hex(16),
         }
     )
+    if stored:
+        TOKENS.labels(grant_type="authorization_code").inc()
+    return stored
 
 
 # Spends a refresh token (`spent_id`) if it is still unspent, unrevoked and unexpired, and
@@ -618,7 +658,10 @@ ROTATION = SpendAndStore("Rotation", REFRESH_SPEND, Token.__table__, "spent_id",
 def rotate_refresh_token(token, spent):
     """Spend the refresh token `spent` and store `token`, its successor in the family: both
     or nothing. False when `spent` can no longer be spent (see REFRESH_SPEND)."""
-    return ROTATION(_brought(token, now()) | {"spent_id": spent.id})
+    stored = ROTATION(_brought(token, now()) | {"spent_id": spent.id})
+    if stored:
+        TOKENS.labels(grant_type="refresh_token").inc()
+    return stored
 
 
 # --- set-up ------------------------------------------------------------------------------

@@ -45,6 +45,12 @@ def _code_replayed(code_id, client):
     return Replay(families, "code_replayed", spent.account, client)
 
 
+def _enabled(client):
+    """A client row read at the token endpoint, or None when there is none or it is disabled
+    (as `query_enabled_client` answers the other endpoints): invalid_client."""
+    return client if client is not None and client.is_enabled else None
+
+
 class TokenEndpointGrant:
     """Client authentication at the token endpoint: Authlib's own methods and checks, on a
     client that `read_client` reads through the fast path instead of the server's
@@ -59,7 +65,7 @@ class TokenEndpointGrant:
     def read_client(self, client_id):
         if not well_formed_client_id(client_id):
             return None
-        return fast_path.client(client_id)
+        return _enabled(fast_path.client(client_id))
 
 
 class AuthorizationCodeGrant(TokenEndpointGrant, grants.AuthorizationCodeGrant):
@@ -115,7 +121,7 @@ class AuthorizationCodeGrant(TokenEndpointGrant, grants.AuthorizationCodeGrant):
         pass
 
     def authenticate_user(self, authorization_code):
-        person = fast_path.person(authorization_code.account_id, self.request.client.category)
+        person = fast_path.person(authorization_code.account_id, self.request.client)
         return person if person.allowed else None
 
 
@@ -126,7 +132,7 @@ class RefreshTokenGrant(TokenEndpointGrant, grants.RefreshTokenGrant):
     def read_client(self, client_id):
         if not well_formed_client_id(client_id):
             return None
-        return fast_path.client_presenting(client_id, self.request.form.get("refresh_token"))
+        return _enabled(fast_path.client_presenting(client_id, self.request.form.get("refresh_token")))
 
     def authenticate_refresh_token(self, refresh_token):
         presented = self.request.client  # with the columns of the token it presents
@@ -213,4 +219,4 @@ class OpenIDCode(oidc_grants.OpenIDCode):
         }
 
     def generate_user_info(self, user, scope):
-        return user_info(user.rows, scope)
+        return user_info(user.rows, scope, user.client)

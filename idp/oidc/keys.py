@@ -293,6 +293,12 @@ class KeyStore:
         stored = self.signing_key()
         return next(record for record in self._records if record.kid == stored.kid), stored
 
+    def readiness(self):
+        """ "ok" when this node holds the key that should sign now, "stand_in" when an older
+        one signs in its place (its file missing here); KeyFileMissing when none can sign."""
+        key = self.signing_key()
+        return "ok" if key.kid == self._current().signers[0].kid else "stand_in"
+
     def version(self):
         """The kids published now: the JWKS changes when this does."""
         return self._current().version

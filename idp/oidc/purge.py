@@ -12,7 +12,8 @@ two purges never wait on each other's rows. What stays, and why:
 - a login session, ended or not, until MARGIN after its absolute end;
 - consents: they go with their relying party or their account (ON DELETE CASCADE), never
   with age;
-- the audit log: never.
+- an audit event for `AUDIT_RETENTION_DAYS` (365 by default; 0: for ever), counted from its
+  moment, to the second: the CNIL's year of traces, then nothing more.
 
 Set-based: each DELETE takes at most `batch` rows, in its own short transaction, and the
 purge goes on until fewer remain.
@@ -20,11 +21,12 @@ purge goes on until fewer remain.
 
 from datetime import timedelta
 
+from flask import current_app
 from sqlalchemy import delete, select, text
 
 from ..clock import now
 from ..extensions import db
-from ..models import AuthorizationCode, LoginSession, Token
+from ..models import AuditEvent, AuthorizationCode, LoginSession, Token
 
 BATCH = 10_000
 # Beyond every expiry, for the clocks of the nodes to disagree.
@@ -33,9 +35,9 @@ MARGIN = timedelta(hours=1)
 LOCK_KEY = 7_236_010_117_001
 
 
-def _doomed(cutoff):
+def _doomed(cutoff, audit_cutoff):
     """For each kind, the conditions (one index each) of its rows that may go."""
-    return {
+    kinds = {
         "codes": (AuthorizationCode, [AuthorizationCode.expires_at < cutoff]),
         "tokens": (
             Token,
@@ -46,6 +48,15 @@ def _doomed(cutoff):
         ),
         "sessions": (LoginSession, [LoginSession.expires_at < cutoff]),
     }
+    # Kept for ever when AUDIT_RETENTION_DAYS is 0: no condition, nothing deleted.
+    kinds["audit_events"] = (AuditEvent, [AuditEvent.at < audit_cutoff] if audit_cutoff is not None else [])
+    return kinds
+
+
+def audit_cutoff(moment=None):
+    """The moment before which audit events go, or None when they are kept for ever."""
+    days = current_app.config["AUDIT_RETENTION_DAYS"]
+    return (moment or now()) - timedelta(days=days) if days > 0 else None
 
 
 def _delete_in_batches(connection, model, condition, batch):
@@ -64,7 +75,8 @@ def _delete_in_batches(connection, model, condition, batch):
 
 def purge_expired(batch=BATCH):
     """Delete what has expired (see above); return the number of rows deleted per kind."""
-    cutoff = now() - MARGIN
+    moment = now()
+    cutoff = moment - MARGIN
     counts = {}
     with db.engine.connect() as connection:
         postgresql = connection.dialect.name == "postgresql"
@@ -72,7 +84,7 @@ def purge_expired(batch=BATCH):
             connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": LOCK_KEY})
             connection.commit()
         try:
-            for kind, (model, conditions) in _doomed(cutoff).items():
+            for kind, (model, conditions) in _doomed(cutoff, audit_cutoff(moment)).items():
                 counts[kind] = sum(_delete_in_batches(connection, model, condition, batch) for condition in conditions)
         finally:
             if postgresql:

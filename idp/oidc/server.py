@@ -4,7 +4,7 @@ from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc9207 import IssuerParameter as _IssuerParameter
 from flask import current_app
 
-from ..relying_parties.lookup import query_client
+from ..relying_parties.lookup import query_enabled_client
 from . import fast_path, keys
 from .endpoints import EndSessionEndpoint, IntrospectionEndpoint, RevocationEndpoint, UserInfoEndpoint, protector
 from .grants import AuthorizationCodeGrant, OpenIDCode, RefreshTokenGrant, S256CodeChallenge
@@ -20,7 +20,7 @@ class IssuerParameter(_IssuerParameter):
 
 def init_app(app):
     # Each grant stores its tokens itself (with the code or refresh token it spends).
-    authorization = AuthorizationServer(query_client=query_client)
+    authorization = AuthorizationServer(query_client=query_enabled_client)
     authorization.init_app(app)
     authorization.register_token_generator("default", generate_token)
     authorization.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True), OpenIDCode(require_nonce=False)])

@@ -15,7 +15,9 @@ from ..accounts.logouts import front_channel_uris
 from ..auth.sessions import current_login_session, log_out
 from ..auth.views import logged_out_page
 from ..extensions import csrf, db
-from ..models.oauth import AUTH_METHODS, SCOPES
+from ..metrics import USERINFO
+from ..models.oauth import AUTH_METHODS, SCOPES, SUBJECT_TYPES
+from ..relying_parties.subjects import subject_for
 from ..urls import public_url
 from . import bp, fast_path
 from .claims import CLAIMS_SUPPORTED
@@ -55,7 +57,7 @@ def _discovery_document():
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token"],
-        "subject_types_supported": ["public"],
+        "subject_types_supported": list(SUBJECT_TYPES),
         "id_token_signing_alg_values_supported": ["RS256"],
         "token_endpoint_auth_methods_supported": AUTH_METHODS,
         "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
@@ -111,7 +113,9 @@ def token():
 @bp.route("/userinfo", methods=["GET", "POST"])
 @csrf.exempt
 def userinfo():
-    return authorization_server().create_endpoint_response("userinfo")
+    response = authorization_server().create_endpoint_response("userinfo")
+    USERINFO.labels(result="served" if response.status_code == 200 else "refused").inc()
+    return response
 
 
 @bp.post("/revoke")
@@ -162,7 +166,8 @@ def _vouched(logout_request, login_session):
     return (
         logout_request is not None
         and not logout_request.needs_confirmation
-        and logout_request.id_token_claims.get("sub") == login_session.account.sub
+        and logout_request.client is not None
+        and logout_request.id_token_claims.get("sub") == subject_for(logout_request.client, login_session.account.sub)
     )
 
 

@@ -1,7 +1,9 @@
 """A relying party found by its client_id: the one lookup of the protocol (Authlib's
 `query_client`), of the login page (which service a person is going to) and of the
 `idp client` commands. The token endpoint's grants read their client through
-idp.oidc.fast_path instead, after the same shape check."""
+idp.oidc.fast_path instead, after the same shape check. The protocol knows only the enabled
+ones (`query_enabled_client`): a disabled relying party is no client at /authorize,
+revocation, introspection nor logout, and the grants refuse it likewise."""
 
 import re
 
@@ -31,3 +33,9 @@ def query_client(client_id):
     if client_id not in cache:
         cache[client_id] = db.session.scalar(CLIENT_LOOKUP, {"client_id": client_id})
     return cache[client_id]
+
+
+def query_enabled_client(client_id):
+    """The relying party `client_id` if it is enabled, else None: the protocol's lookup."""
+    client = query_client(client_id)
+    return client if client is not None and client.is_enabled else None

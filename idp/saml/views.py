@@ -13,6 +13,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from urllib.parse import urlencode
 
 from flask import Response, abort, current_app, redirect, render_template, request, session, url_for
@@ -260,7 +261,9 @@ def attributes_for(account, sp):
     """The attributes `sp` is registered for, under the names it expects: the claims of the
     OpenID side (idp.oidc.claims), one AttributeValue per value."""
     rows = db.session.execute(with_schooling(select(*CLAIM_COLUMNS).where(Account.id == account.id))).all()
-    claims = user_info(rows, ALL_SCOPES)
+    # As a relying party registered for exactly these claims (relying_parties.release); the
+    # NameID, not `sub`, names the account to it.
+    claims = user_info(rows, ALL_SCOPES, SimpleNamespace(subject_type="public", claims=list(sp.attributes), redirect_uris=[]))
     identity = {}
     for claim, name in sp.attributes.items():
         value = claims.get(claim)

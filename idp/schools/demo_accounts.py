@@ -7,6 +7,8 @@ that is already active, with a password chosen by the operator.
 
 from datetime import date
 
+from sqlalchemy import select
+
 from ..accounts.addresses import canonical_email, shown
 from ..accounts.identifiers import next_identifier
 from ..accounts.passwords import hash_password, password_problems
@@ -33,8 +35,24 @@ def _required(value, what):
     return value
 
 
-def create_active_account(kind, given_name, family_name, password, establishment_uai, email=None, birthdate=None, ine=None, child=None):
-    """An active account; a parent gets a link to `child` (given_name, family_name, birthdate)."""
+def _school_key(value, establishment):
+    """The pupil's identifier in the establishment's file (ELEVE_ID of SIECLE, id_eleve of a
+    CSV: what FrEduVecteur carries), or None; refused when the establishment already has it."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    if len(value) > 32 or not value.isprintable():
+        raise InvalidInput(f"identifiant d'élève invalide : {value[:40]!r} (32 caractères au plus)")
+    if db.session.scalar(select(Pupil.id).where(Pupil.establishment_id == establishment.id, Pupil.school_key == value)) is not None:
+        raise InvalidInput(f"l'établissement a déjà un élève d'identifiant {value!r}")
+    return value
+
+
+def create_active_account(
+    kind, given_name, family_name, password, establishment_uai, email=None, birthdate=None, ine=None, child=None, school_key=None
+):
+    """An active account; a parent gets a link to `child` (given_name, family_name, birthdate,
+    and optionally ine and school_key). `school_key`: a pupil's identifier in the school file."""
     if kind not in (AccountKind.PARENT, AccountKind.ELEVE):
         raise InvalidInput(f"type de compte inconnu : {kind!r} (parent ou eleve)")
     given_name = _required(given_name, "le prénom")
@@ -57,6 +75,7 @@ def create_active_account(kind, given_name, family_name, password, establishment
             birth_date=_parse_date(birthdate, "date de naissance"),
             ine=ine,
             establishment=establishment,
+            school_key=_school_key(school_key, establishment),
         )
     elif child is not None:
         pupil = Pupil(
@@ -65,6 +84,7 @@ def create_active_account(kind, given_name, family_name, password, establishment
             birth_date=_parse_date(child.get("birthdate"), "date de naissance de l'enfant"),
             ine=child.get("ine"),
             establishment=establishment,
+            school_key=_school_key(child.get("school_key"), establishment),
         )
 
     problems = password_problems(password or "", identifier, (given_name, family_name))

@@ -27,14 +27,25 @@ def add_establishment(uai, name, academie="Normandie", degree="2d", address=None
     name = (name or "").strip()
     if not name:
         raise InvalidInput("Le nom de l'établissement est obligatoire.")
-    if degree not in ("1d", "2d"):
-        raise InvalidInput("Le degré est 1d (école) ou 2d (collège, lycée).")
+    check_degree(degree)
     if find_establishment(uai) is not None:
         raise InvalidInput(f"L'établissement {uai} existe déjà.")
     establishment = Establishment(uai=uai, name=name, academie=academie, degree=degree)
     update_establishment(establishment, address=address, phone=phone, contact=contact)
     db.session.add(establishment)
     return establishment
+
+
+# An establishment's degree: "1d" (premier degré: écoles), "2d" (second degré: collèges,
+# lycées). It makes the profile of the school claims (idp.oidc.claims: FrEduVecteur,
+# FrEduCtPersonAffiliation) of its pupils and their parents.
+DEGREES = ("1d", "2d")
+
+
+def check_degree(degree):
+    if degree not in DEGREES:
+        raise InvalidInput("Le degré est 1d (école) ou 2d (collège, lycée).")
+    return degree
 
 
 # Contact details: at most so many characters and lines (the letter prints them).
@@ -89,9 +100,9 @@ def normalize_contact(contact):
 
 
 def update_establishment(establishment, **changes):
-    """Set the given fields among name, address, phone and contact (an empty value clears
-    an optional one); returns the names of the fields that changed. InvalidInput, nothing
-    changed, when one is wrong."""
+    """Set the given fields among name, degree, address, phone and contact (an empty value
+    clears an optional one); returns the names of the fields that changed. InvalidInput,
+    nothing changed, when one is wrong."""
     values = {}
     if changes.get("name") is not None:
         name = " ".join(changes["name"].split())
@@ -100,6 +111,8 @@ def update_establishment(establishment, **changes):
         if len(name) > 200:
             raise InvalidInput("Le nom de l'établissement fait 200 caractères au plus.")
         values["name"] = name
+    if changes.get("degree") is not None:
+        values["degree"] = check_degree(changes["degree"])
     for field, normalize in (("address", normalize_address), ("phone", normalize_phone), ("contact", normalize_contact)):
         if changes.get(field) is not None:
             values[field] = normalize(changes[field])

@@ -1,20 +1,20 @@
-"""The académie's pages: establishments, staff, and the relying parties (read only)."""
+"""The académie's pages: establishments and staff (the relying parties: relying_parties.py)."""
 
 import re
 
-from flask import abort, flash, g, redirect, render_template, url_for
+from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from ..audit import audit
 from ..errors import InvalidInput
 from ..extensions import db
-from ..models import Client, Establishment, Pupil, StaffMember
-from ..schools.establishments import add_establishment
+from ..models import Establishment, Pupil, StaffMember
+from ..schools.establishments import add_establishment, find_establishment, update_establishment
 from ..staff_accounts.members import InvalidStaff, create_staff, enrolment_link, restart_enrolment
 from . import bp
 from .access import academie_required
-from .forms import ActionForm, EstablishmentForm, StaffForm
+from .forms import ActionForm, EstablishmentEditForm, EstablishmentForm, StaffForm
 
 
 @bp.route("/academie/etablissements", methods=["GET", "POST"])
@@ -39,6 +39,35 @@ def establishments():
     )
     rows = db.session.execute(pupils).all()
     return render_template("staff/academie/establishments.html", form=form, rows=rows)
+
+
+@bp.route("/academie/etablissements/<uai>", methods=["GET", "POST"])
+@academie_required
+def edit_establishment(uai):
+    """The name and degree of an establishment (the degree makes its families' school claims,
+    docs/relying-parties.md)."""
+    try:
+        establishment = find_establishment(uai)
+    except InvalidInput:
+        abort(404)
+    if establishment is None:
+        abort(404)
+    form = EstablishmentEditForm(obj=establishment) if request.method == "GET" else EstablishmentEditForm()
+    if request.method == "GET" or not form.validate_on_submit():
+        status = 400 if request.method == "POST" else 200
+        return render_template("staff/academie/establishment.html", establishment=establishment, form=form), status
+    try:
+        changed = update_establishment(establishment, name=form.name.data, degree=form.degree.data)
+    except InvalidInput as error:
+        form.name.errors.append(str(error))
+        return render_template("staff/academie/establishment.html", establishment=establishment, form=form), 400
+    if changed:
+        audit("establishment_updated", uai=establishment.uai, fields=changed, staff=g.staff.email)
+        db.session.commit()
+        flash(_("Établissement %(uai)s modifié.", uai=establishment.uai))
+    else:
+        flash(_("Établissement %(uai)s inchangé.", uai=establishment.uai))
+    return redirect(url_for("staff.establishments"), code=303)
 
 
 def _staff_page(form, enrolment=None, status=200):
@@ -76,10 +105,3 @@ def restart_staff_enrolment(member_id):
     audit("staff_enrolment_restarted", staff=g.staff.email, member=member.email)
     db.session.commit()
     return _staff_page(StaffForm(formdata=None), enrolment=(member, enrolment_link(token)))
-
-
-@bp.get("/academie/services")
-@academie_required
-def relying_parties():
-    clients = db.session.scalars(select(Client).order_by(Client.name)).all()
-    return render_template("staff/academie/relying_parties.html", clients=clients)

@@ -3,9 +3,20 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import MultipleFileField
-from wtforms import BooleanField, HiddenField, PasswordField, RadioField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms import (
+    BooleanField,
+    HiddenField,
+    PasswordField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import AnyOf, DataRequired, EqualTo, Length, Optional
+from wtforms.widgets import CheckboxInput, ListWidget
 
 TOO_LONG = _l("Ce champ est trop long.")
 
@@ -66,6 +77,19 @@ class EstablishmentForm(FlaskForm):
         default="2d",
     )
     submit = SubmitField(_l("Ajouter l'établissement"))
+
+
+class EstablishmentEditForm(FlaskForm):
+    """The académie changes an establishment's name and degree (its UAI never changes)."""
+
+    name = StringField(_l("Nom"), validators=[DataRequired(message=_l("Saisissez le nom.")), Length(max=200, message=TOO_LONG)])
+    degree = RadioField(
+        _l("Degré"),
+        validate_choice=False,
+        validators=[AnyOf(["1d", "2d"], message=_l("Choisissez le degré."))],
+        choices=[SelectChoice("2d", _l("second degré (collège, lycée)")), SelectChoice("1d", _l("premier degré (école)"))],
+    )
+    submit = SubmitField(_l("Enregistrer"))
 
 
 class StaffForm(FlaskForm):
@@ -148,3 +172,128 @@ class EstablishmentContactForm(FlaskForm):
     )
     contact = StringField(_l("Ligne de contact"), validators=[Optional(), Length(max=200, message=TOO_LONG)])
     submit = SubmitField(_l("Enregistrer les coordonnées"))
+
+
+class CheckboxesField(SelectMultipleField):
+    """Several choices, each its own checkbox (rendered one by one by the template)."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+URIS_HINT = _l("Une adresse par ligne, https:// (http:// seulement sur 127.0.0.1 ou localhost), sans joker ni fragment.")
+
+
+class ClientForm(FlaskForm):
+    """A relying party's registration; the rules (and their messages) are those of
+    idp.relying_parties.registration, which the view calls."""
+
+    name = StringField(
+        _l("Nom du service"),
+        validators=[DataRequired(message=_l("Saisissez le nom du service.")), Length(max=200, message=TOO_LONG)],
+    )
+    category = RadioField(
+        _l("Catégorie"),
+        validate_choice=False,
+        validators=[AnyOf(["ent", "teleservice"], message=_l("Choisissez la catégorie."))],
+        choices=[
+            SelectChoice("ent", _l("ENT (ouvert même aux familles qui refusent les téléservices)")),
+            SelectChoice("teleservice", _l("téléservice")),
+        ],
+        default="teleservice",
+    )
+    consent = RadioField(
+        _l("Consentement"),
+        validate_choice=False,
+        validators=[AnyOf(["ask", "trusted"], message=_l("Choisissez si le consentement est demandé."))],
+        choices=[
+            SelectChoice("ask", _l("demandé à chaque personne, une fois")),
+            SelectChoice("trusted", _l("non demandé (service de confiance)")),
+        ],
+        default="ask",
+    )
+    redirect_uris = TextAreaField(
+        _l("URI de redirection"),
+        validators=[DataRequired(message=_l("Saisissez au moins une URI de redirection.")), Length(max=5000, message=TOO_LONG)],
+        render_kw={"rows": 3, "autocapitalize": "none", "spellcheck": "false"},
+    )
+    post_logout_redirect_uris = TextAreaField(
+        _l("URI de retour après déconnexion"),
+        validators=[Optional(), Length(max=5000, message=TOO_LONG)],
+        render_kw={"rows": 2, "autocapitalize": "none", "spellcheck": "false"},
+    )
+    backchannel_logout_uri = StringField(
+        _l("URI de déconnexion back-channel"),
+        validators=[Optional(), Length(max=500, message=TOO_LONG)],
+        render_kw={"autocapitalize": "none", "spellcheck": "false"},
+    )
+    backchannel_logout_session_required = BooleanField(_l("Le logout token doit porter l'identifiant de session (sid)"))
+    frontchannel_logout_uri = StringField(
+        _l("URI de déconnexion front-channel"),
+        validators=[Optional(), Length(max=500, message=TOO_LONG)],
+        render_kw={"autocapitalize": "none", "spellcheck": "false"},
+    )
+    frontchannel_logout_session_required = BooleanField(_l("Ajouter iss et sid à l'URI front-channel"))
+    auth_method = RadioField(
+        _l("Authentification du service"),
+        validate_choice=False,
+        validators=[AnyOf(["client_secret_basic", "client_secret_post", "none"], message=_l("Choisissez l'authentification."))],
+        choices=[
+            SelectChoice("client_secret_basic", _l("secret dans l'en-tête Authorization (client_secret_basic)")),
+            SelectChoice("client_secret_post", _l("secret dans le corps de la requête (client_secret_post)")),
+            SelectChoice("none", _l("aucun secret : service public, PKCE obligatoire (none)")),
+        ],
+        default="client_secret_basic",
+    )
+    scopes = CheckboxesField(_l("Scopes autorisés"), choices=[], validate_choice=False)
+    claims_mode = RadioField(
+        _l("Informations transmises"),
+        validate_choice=False,
+        validators=[AnyOf(["all", "chosen"], message=_l("Choisissez les informations transmises."))],
+        choices=[
+            SelectChoice("all", _l("toutes celles des scopes autorisés")),
+            SelectChoice("chosen", _l("seulement celles cochées ci-dessous")),
+        ],
+        default="all",
+    )
+    claims = CheckboxesField(_l("Informations"), choices=[], validate_choice=False)
+    subject_type = RadioField(
+        _l("Identifiant de la personne (sub)"),
+        validate_choice=False,
+        validators=[AnyOf(["public", "pairwise"], message=_l("Choisissez le type d'identifiant."))],
+        choices=[
+            SelectChoice("public", _l("le même pour tous les services (public)")),
+            SelectChoice("pairwise", _l("propre à ce service (pairwise : toutes les URI de redirection sur un même hôte)")),
+        ],
+        default="public",
+    )
+    logo_uri = StringField(
+        _l("Adresse du logo"),
+        validators=[Optional(), Length(max=500, message=TOO_LONG)],
+        render_kw={"autocapitalize": "none", "spellcheck": "false"},
+    )
+    contact = StringField(_l("Contact du service"), validators=[Optional(), Length(max=200, message=TOO_LONG)])
+    submit = SubmitField(_l("Enregistrer le service"))
+
+
+OVERLAPS = [("0", _l("immédiatement")), ("1", _l("dans 1 heure")), ("24", _l("dans 24 heures")), ("168", _l("dans 7 jours"))]
+
+
+class RotateSecretForm(FlaskForm):
+    overlap = RadioField(
+        _l("L'ancien secret cesse de fonctionner"),
+        validate_choice=False,
+        validators=[AnyOf([value for value, _label in OVERLAPS] + ["other"], message=_l("Choisissez quand l'ancien secret cesse."))],
+        choices=[SelectChoice(value, label) for value, label in OVERLAPS] + [SelectChoice("other", _l("dans un autre nombre d'heures"))],
+        default="24",
+    )
+    hours = StringField(
+        _l("Nombre d'heures (pour « dans un autre nombre d'heures »)"),
+        validators=[Optional(), Length(max=6, message=TOO_LONG)],
+        render_kw={"inputmode": "numeric"},
+    )
+    submit = SubmitField(_l("Renouveler le secret"))
+
+
+class RemoveClientForm(FlaskForm):
+    submit = SubmitField(_l("Supprimer définitivement le service"))

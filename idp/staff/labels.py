@@ -39,6 +39,7 @@ EVENT_LABELS = {
     "guardian_removed_by_import": _l("Responsable retiré par un import"),
     "pupils_imported": _l("Import des élèves"),
     "sweep": _l("Contrôle quotidien des comptes"),
+    "purge": _l("Purge des données expirées"),
     # First connection and activation
     "login_provisional": _l("Connexion avec le mot de passe provisoire"),
     "first_connection": _l("Première connexion"),
@@ -96,17 +97,39 @@ EVENT_LABELS = {
     "staff_logout": _l("Déconnexion d'un personnel"),
     "staff_password_set": _l("Mot de passe d'un personnel défini"),
     "establishment_added": _l("Établissement ajouté"),
-    "establishment_updated": _l("Coordonnées de l'établissement modifiées"),
+    "establishment_updated": _l("Établissement modifié (nom, degré ou coordonnées)"),
     "client_added": _l("Service connecté ajouté"),
     "client_updated": _l("Service connecté modifié"),
     "client_removed": _l("Service connecté retiré"),
     "client_secret_rotated": _l("Secret d'un service connecté renouvelé"),
+    "client_disabled": _l("Service connecté désactivé"),
+    "client_enabled": _l("Service connecté réactivé"),
     "saml_sp_added": _l("Service SAML ajouté"),
     "saml_sp_updated": _l("Service SAML modifié"),
     "saml_sp_removed": _l("Service SAML retiré"),
     "saml_request_refused": _l("Demande SAML refusée"),
     "signing_key_rotated": _l("Clé de signature renouvelée"),
     "signing_key_pruned": _l("Ancienne clé de signature retirée"),
+}
+
+# The fields of a relying party's registration (idp.relying_parties.registration.describe), as
+# its history names the ones a change touched.
+CLIENT_FIELD_LABELS = {
+    "name": _l("nom"),
+    "category": _l("catégorie"),
+    "auth_method": _l("authentification"),
+    "redirect_uris": _l("URI de redirection"),
+    "post_logout_redirect_uris": _l("URI de retour après déconnexion"),
+    "scopes": _l("scopes"),
+    "claims": _l("informations transmises"),
+    "trusted": _l("consentement"),
+    "subject_type": _l("identifiant (sub)"),
+    "backchannel_logout_uri": _l("déconnexion back-channel"),
+    "backchannel_logout_session_required": _l("sid exigé (back-channel)"),
+    "frontchannel_logout_uri": _l("déconnexion front-channel"),
+    "frontchannel_logout_session_required": _l("sid exigé (front-channel)"),
+    "logo_uri": _l("logo"),
+    "contact": _l("contact"),
 }
 
 # An event recorded by a newer version than this one's labels, never shown by its code.

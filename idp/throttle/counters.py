@@ -186,6 +186,24 @@ class Counters:
                 return result
         return operation(self.memory)
 
+    def redis_state(self):
+        """ "off" (no Redis configured), "ok" (it answers a PING), or "down" (the counters live
+        in process memory): asked by the readiness check. While Redis is down, it is pinged at
+        most once per retry interval, like the counters try it; an answer shares the counters
+        again at once."""
+        if self.redis is None:
+            return "off"
+        if not self._redis_worth_trying():
+            return "down"
+        try:
+            self.redis.client.ping()
+        except redis.RedisError as error:
+            self._went_down(error)
+            return "down"
+        if self._down_since is not None:
+            self._came_back()
+        return "ok"
+
     def _redis_worth_trying(self):
         if self._down_since is None:
             return True

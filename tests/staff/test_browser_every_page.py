@@ -3,7 +3,8 @@
 factor's setup, the recovery codes, a dead link), login and its second factor, then a secretary's
 establishment (home, dashboard and search, import with its result and its problems, issue, an
 account) and the académie's pages (establishments, staff members with a new enrolment link,
-connected services, SAML service providers)."""
+connected services: the list, registering one with its errors, the secret shown once, a
+service's page and history, changing it, renewing its secret, removing it; SAML service providers)."""
 
 import pyotp
 import pytest
@@ -93,14 +94,50 @@ def test_every_page_of_an_establishment(school, make_staff, provider_url, tmp_pa
 
 
 @pytest.mark.parametrize("width", [1280, 375], ids=["desktop", "phone"])
-def test_every_page_of_the_academie(administrator, provider_url, chromium_page, width, tmp_path):
+def test_every_page_of_the_academie(administrator, establishment, provider_url, chromium_page, width, tmp_path):
     with chromium_page(width=width) as page:
         pages = PageCheck(page, provider_url)
         log_in(page, pages, administrator)
         pages.visit("/gestion/academie/etablissements", "establishments page", "Établissements")
         page.get_by_role("button", name="Ajouter l'établissement").click()
         pages.check("establishments page with errors")
+        pages.visit(f"/gestion/academie/etablissements/{UAI}", "establishment edit page", f"Modifier l'établissement {UAI}")
+        page.get_by_label("Nom *", exact=True).fill("")
+        page.get_by_role("button", name="Enregistrer").click()
+        expect(page.get_by_text("Saisissez le nom.")).to_be_visible()
+        pages.check("establishment edit page with errors")
         pages.visit("/gestion/academie/services", "connected services page", "Services connectés")
+        page.get_by_role("link", name="Enregistrer un service").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Enregistrer un service")
+        pages.check("new connected service page")
+        page.get_by_label("Nom du service *", exact=True).fill("Cantine en ligne")
+        page.get_by_label("URI de redirection *", exact=True).fill("https://a.example.org/cb\nhttps://b.example.org/cb")
+        page.locator("label[for=subject_type-1]").click()  # the DSFR draws the radio button under its label
+        page.get_by_role("button", name="Enregistrer le service").click()
+        expect(page.get_by_text("Enregistrement refusé, rien n'a changé")).to_be_visible()
+        pages.check("new connected service page with errors")
+        page.get_by_label("URI de redirection *", exact=True).fill("https://a.example.org/cb")
+        page.get_by_role("button", name="Enregistrer le service").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Secret du service")
+        pages.check("connected service secret page")
+        page.get_by_role("link", name="J'ai copié le secret, continuer").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Cantine en ligne")
+        pages.check("connected service page")
+        page.get_by_role("link", name="Modifier", exact=True).click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Modifier « Cantine en ligne »")
+        pages.check("connected service edit page")
+        page.get_by_role("button", name="Enregistrer le service").click()
+        page.get_by_role("link", name="Renouveler le secret").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Renouveler le secret de « Cantine en ligne »")
+        pages.check("connected service secret renewal page")
+        page.locator("label[for=overlap-4]").click()
+        page.get_by_role("button", name="Renouveler le secret").click()
+        expect(page.get_by_text("Renouvellement refusé, rien n'a changé")).to_be_visible()
+        pages.check("connected service secret renewal page with errors")
+        page.get_by_role("link", name="Annuler").click()
+        page.get_by_role("link", name="Supprimer", exact=True).click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Supprimer « Cantine en ligne » ?")
+        pages.check("connected service removal page")
         pages.visit("/gestion/academie/personnels", "staff members page", "Personnels")
         page.get_by_role("button", name="Ajouter le personnel").click()
         pages.check("staff members page with errors")
