@@ -1,7 +1,7 @@
 """A SAML service provider with its own implementation: Apache httpd with mod_auth_mellon
 (Debian's libapache2-mod-auth-mellon, on the lasso library) logs in through the provider,
-reads the NameID and the attributes from its environment (FrEduVecteur once the claims make
-it), logs out by its own SP-initiated single logout, and is logged out by « Se déconnecter
+reads the NameID and the attributes from its environment (FrEduVecteur, one value per
+child), logs out by its own SP-initiated single logout, and is logged out by « Se déconnecter
 partout » over SOAP.
 
 Apache runs from a configuration of its own on a free loopback port; the provider is served
