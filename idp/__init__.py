@@ -4,6 +4,7 @@ import hashlib
 import ipaddress
 import logging
 import secrets
+import warnings
 from pathlib import Path
 
 from flask import Flask, current_app, has_request_context, request, session
@@ -16,6 +17,10 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from . import config as settings
 from . import memory, templating
 from .extensions import babel, csrf, db, migrate
+
+# pysaml2 7.5 names cryptography's CFB mode, which cryptography 44+ warns has moved; pysaml2
+# does not use it: no such line on the standard error of every command.
+warnings.filterwarnings("ignore", message="CFB has been moved", module="saml2")
 
 PACKAGE = Path(__file__).resolve().parent
 MIGRATIONS = PACKAGE / "migrations"
@@ -48,7 +53,7 @@ def create_app(config=None, command_line=False):
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale, default_translation_directories=str(Path(__file__).parent / "translations"))
 
-    from . import cli, deferred, errors, health, inputs, logout, logs, mail, metrics, oidc, transactions
+    from . import cli, deferred, errors, health, inputs, logout, logs, mail, metrics, oidc, saml, transactions
     from .auth.activation import bp as activation_bp
     from .auth.forgotten import bp as recovery_bp
     from .auth.sessions import write_session_cookie
@@ -67,6 +72,7 @@ def create_app(config=None, command_line=False):
     metrics.init_app(app)
     throttle.init_app(app)
     oidc.init_app(app)
+    saml.init_app(app)
     mail.init_app(app)
     logout.init_app(app)
     deferred.init_app(app)

@@ -47,6 +47,7 @@ from .relying_parties.registration import (
     rotate_secret,
     update_client,
 )
+from .saml.cli import saml_sp
 from .schools.accounts_cli import accounts
 from .schools.cli import pupils
 from .schools.demo_accounts import create_active_account
@@ -434,7 +435,7 @@ def settings_command(markdown, as_json):
 
 
 def init_app(app):
-    commands = (establishment, demo_account, accounts, pupils, staff, client, keys, purge, sweep_command, mail, logout_notices)
+    commands = (establishment, demo_account, accounts, pupils, staff, client, keys, purge, sweep_command, mail, logout_notices, saml_sp)
     for command in (*commands, settings_command, audit_group):
         app.cli.add_command(command)
     # Renamed commands keep their former name for one release (README, « Administration »).

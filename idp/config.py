@@ -294,6 +294,16 @@ SETTINGS = [
         bool,
     ),
     Setting("LOGOUT_KEEP_DAYS", 7, "Days the trace of a delivered or given-up logout notice is kept.", int),
+    Setting("SAML_ENTITY_ID", "", "The SAML identity provider's entity ID. When empty, `<ISSUER>/saml/metadata` (docs/saml.md)."),
+    Setting("SAML_ASSERTION_LIFETIME", 300, "Seconds an assertion is valid (its `NotOnOrAfter`).", int),
+    Setting(
+        "SAML_REQUEST_MAX_AGE",
+        3600,
+        "Seconds after its `IssueInstant` an AuthnRequest is still answered (the login page may take that long); "
+        "its ID is remembered that long against replays.",
+        int,
+    ),
+    Setting("SAML_XMLSEC_BINARY", "/usr/bin/xmlsec1", "The `xmlsec1` program that signs, checks and encrypts SAML messages.", str),
 ]
 
 
@@ -301,6 +311,8 @@ def _derived(config):
     if config["SESSION_COOKIE_SECURE"] is None:
         config["SESSION_COOKIE_SECURE"] = config["ISSUER"].startswith("https://")
     config["ISSUER"] = config["ISSUER"].rstrip("/")
+    if not config.get("SAML_ENTITY_ID"):
+        config["SAML_ENTITY_ID"] = config["ISSUER"] + "/saml/metadata"
 
 
 def load(overrides=None):

@@ -17,6 +17,8 @@ from flask import abort, current_app, request
 
 MAX_CONTENT_LENGTH = 64 * 1024
 MAX_QUERY_STRING = 4 * 1024
+# The SAML endpoints carry a signed message in their query (idp.saml.views).
+MAX_LONG_QUERY_STRING = 64 * 1024
 # Longest text form of an IP address (IPv4-mapped IPv6), the size of the ip columns.
 MAX_ADDRESS_LENGTH = 45
 # C0 controls other than tab and newlines, and DEL.
@@ -40,6 +42,13 @@ def accepts_uploads(max_bytes):
     return mark
 
 
+def accepts_long_queries(view):
+    """Let a view's query strings reach MAX_LONG_QUERY_STRING (SAML messages by HTTP-Redirect,
+    and the AuthnRequest the login page carries on)."""
+    view.max_query_string = MAX_LONG_QUERY_STRING
+    return view
+
+
 def refuse_malformed_request():
     view = current_app.view_functions.get(request.endpoint)
     limit = getattr(view, "max_content_length", None)
@@ -48,7 +57,7 @@ def refuse_malformed_request():
     if limit is not None:
         # Before the form is read below: the body is parsed once, under this limit.
         request.max_content_length = limit
-    if len(request.query_string) > MAX_QUERY_STRING:
+    if len(request.query_string) > getattr(view, "max_query_string", MAX_QUERY_STRING):
         request.query_string = b""  # dropped, so that the error page cannot echo it
         abort(414)
     if not is_address(request.remote_addr) or CONTROL.search(request.headers.get("User-Agent", "")):

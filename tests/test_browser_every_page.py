@@ -267,3 +267,35 @@ def test_every_page_between_a_service_and_the_family(app, make_rp, parent, make_
         expect(page.locator(".fr-alert--warning")).to_be_visible()
         pages.check("service refused by the family page")
         assert not pages.missing, pages.missing
+
+
+@pytest.mark.parametrize("width", [1280, 375], ids=["desktop", "phone"])
+def test_every_page_of_a_saml_service_provider(app, parent, provider_url, chromium_page, width):
+    """The SAML door's pages (idp/saml): a request it refuses, the consent of a service
+    provider that is not trusted. The page that posts the assertion carries a script by design
+    (it posts at once; its button without JavaScript): tests/test_saml_sso.py covers it."""
+    from saml2 import BINDING_HTTP_REDIRECT
+    from saml2.xmldsig import SIG_RSA_SHA256
+
+    from idp.relying_parties.saml import read_metadata, register_service_provider
+
+    from .saml_helpers import ServiceProvider
+
+    sp = ServiceProvider(app.test_client(), app.test_client().get("/saml/metadata").text)
+    with app.app_context():
+        register_service_provider(read_metadata(sp.metadata), "Médiathèque", "teleservice", trusted=False)
+        db.session.commit()
+    destination = sp.sso_location(BINDING_HTTP_REDIRECT)
+    _, request = sp.client.create_authn_request(destination, sign=False)
+    info = sp.client.apply_binding(BINDING_HTTP_REDIRECT, str(request), destination, relay_state="r", sign=True, sigalg=SIG_RSA_SHA256)
+    location = dict(info["headers"])["Location"]
+    with chromium_page(width=width) as page:
+        pages = PageCheck(page, provider_url)
+        pages.visit("/saml/sso", "SAML request refused", "Demande de connexion invalide")
+        page.goto(location)
+        pages.check("login page of a SAML service provider")
+        page.get_by_label("Identifiant *", exact=True).fill(parent.identifier)
+        page.get_by_label("Mot de passe *", exact=True).fill(PASSWORD)
+        page.get_by_role("button", name="Valider").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Médiathèque demande l'accès à votre compte")
+        pages.check("consent page of a SAML service provider")

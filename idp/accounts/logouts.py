@@ -24,19 +24,49 @@ the relying party). A relying party with a back-channel logout URI gets a notice
 session, written here in the caller's transaction and delivered after its commit
 (idp.logout); a front-channel one is loaded by the logged-out page of the browser whose
 session ended (`front_channel_uris`).
+
+SAML service providers are relying parties of the same table (docs/saml.md): a session
+remembers them (`SessionSamlSp`, written with each assertion), the same rule picks them
+(`_pairs`, for either kind), one with a SOAP SingleLogoutService gets a notice (a
+LogoutRequest sent by idp.logout), one with an HTTP-Redirect one a frame of the logged-out
+page (a LogoutRequest sent through the browser, idp.saml). `client`, the relying party
+that asked or is withdrawn, may be either kind.
 """
 
 import enum
+from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from flask import current_app
-from sqlalchemy import Select, insert, literal, select
+from flask import current_app, url_for
+from itsdangerous import URLSafeTimedSerializer
+from sqlalchemy import Select, false, insert, literal, null, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..clock import now
 from ..extensions import db
 from ..leased_queue import AfterCommit
-from ..models import Account, Client, LoginSession, LogoutNotice, NoticeStatus, SessionClient
+from ..models import Account, Client, LoginSession, LogoutNotice, NoticeStatus, SamlServiceProvider, SessionClient, SessionSamlSp
+from ..security import allow_frame
+
+# What a frame of the logged-out page hands to idp.saml to send one LogoutRequest.
+FRAME_SALT = "saml-logout-frame"
+FRAME_MAX_AGE = 600
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """One kind of relying party: its table, and the table of the sessions that logged into it."""
+
+    party: type
+    link: type
+    link_party: object  # the link's column naming the party
+
+    def owns(self, client):
+        return isinstance(client, self.party)
+
+
+OIDC = _Kind(Client, SessionClient, SessionClient.client_pk)
+SAML = _Kind(SamlServiceProvider, SessionSamlSp, SessionSamlSp.sp_pk)
 
 
 class Ending(enum.StrEnum):
@@ -72,6 +102,27 @@ def note_relying_party(login_session, client):
     )
 
 
+def note_service_provider(login_session, sp, name_id, name_id_format):
+    """Remember that `login_session` logged into the SAML service provider `sp`, and the NameID
+    it was given (the first one is kept, so a transient NameID names the session until it ends)."""
+    if login_session.id is None:
+        db.session.flush()
+    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
+    db.session.execute(
+        dialect.insert(SessionSamlSp)
+        .values(login_session_id=login_session.id, sp_pk=sp.id, name_id=name_id, name_id_format=name_id_format, first_at=now())
+        .on_conflict_do_nothing(index_elements=["login_session_id", "sp_pk"])
+    )
+
+
+def name_id_in_session(login_session, sp):
+    """(NameID, format) that `login_session` gave `sp`, or None."""
+    if login_session is None or login_session.id is None:
+        return None
+    row = db.session.get(SessionSamlSp, (login_session.id, sp.id))
+    return (row.name_id, row.name_id_format) if row is not None else None
+
+
 def notify_relying_parties(ending, accounts=None, login_session=None, client=None):
     """Write the back-channel logout notices that `ending` owes (the table above), in the
     caller's transaction; they leave after its commit. Call it before the sessions are
@@ -82,31 +133,36 @@ def notify_relying_parties(ending, accounts=None, login_session=None, client=Non
     (OTHER_SESSIONS); `client`: the relying party that asked (LOGOUT) or that is withdrawn
     (SERVICE_WITHDRAWN). Returns how many notices were written."""
     ending = Ending(ending)
-    pairs = _pairs(ending, accounts, login_session, client).where(Client.backchannel_logout_uri.is_not(None))
     moment = now()
-    written = pairs.with_only_columns(
-        SessionClient.client_pk,
-        Account.sub,
-        LoginSession.sid,
-        literal(ending.value),
-        literal(NoticeStatus.PENDING.value),
-        literal(0),
-        literal(moment),
-        literal(moment),
-    )
     columns = ["client_pk", "subject", "sid", "reason", "status", "attempts", "created_at", "next_attempt_at"]
-    ids = db.session.scalars(insert(LogoutNotice).from_select(columns, written).returning(LogoutNotice.id)).all()
+    common = (literal(ending.value), literal(NoticeStatus.PENDING.value), literal(0), literal(moment), literal(moment))
+    oidc = (
+        _pairs(OIDC, ending, accounts, login_session, client)
+        .where(Client.backchannel_logout_uri.is_not(None))
+        .with_only_columns(SessionClient.client_pk, Account.sub, LoginSession.sid, *common)
+    )
+    saml = (
+        _pairs(SAML, ending, accounts, login_session, client)
+        .where(SamlServiceProvider.logout_soap.is_not(None))
+        .with_only_columns(null(), SessionSamlSp.name_id, LoginSession.sid, *common, SessionSamlSp.sp_pk, SessionSamlSp.name_id_format)
+    )
+    ids = db.session.scalars(insert(LogoutNotice).from_select(columns, oidc).returning(LogoutNotice.id)).all()
+    ids += db.session.scalars(
+        insert(LogoutNotice).from_select([*columns, "saml_sp_pk", "name_id_format"], saml).returning(LogoutNotice.id)
+    ).all()
     AFTER_COMMIT.add(ids)
     return len(ids)
 
 
-def _pairs(ending, accounts, login_session, client):
-    """The (session, relying party) pairs `ending` concerns, as a SELECT to complete."""
+def _pairs(kind, ending, accounts, login_session, client):
+    """The (session, relying party of `kind`) pairs `ending` concerns, as a SELECT to complete."""
+    party = kind.party
     query = (
-        select(SessionClient.client_pk)
-        .join(LoginSession, LoginSession.id == SessionClient.login_session_id)
+        select(kind.link_party)
+        .select_from(kind.link)
+        .join(LoginSession, LoginSession.id == kind.link.login_session_id)
         .join(Account, Account.id == LoginSession.account_id)
-        .join(Client, Client.id == SessionClient.client_pk)
+        .join(party, party.id == kind.link_party)
     )
     if ending in ONE_SESSION:
         query = query.where(LoginSession.id == login_session.id)
@@ -115,11 +171,12 @@ def _pairs(ending, accounts, login_session, client):
         if ending in OTHER_SESSIONS and login_session is not None:
             query = query.where(LoginSession.id != login_session.id)
     if ending == Ending.LOGOUT and client is not None:
-        query = query.where(Client.id != client.id)
+        if kind.owns(client):
+            query = query.where(party.id != client.id)
     elif ending == Ending.SERVICE_WITHDRAWN:
-        query = query.where(Client.id == client.id)
+        query = query.where(party.id == client.id) if kind.owns(client) else query.where(false())
     elif ending == Ending.TELESERVICES_REFUSED:
-        query = query.where(Client.category == "teleservice")
+        query = query.where(party.category == "teleservice")
     return query
 
 
@@ -139,7 +196,7 @@ def front_channel_uris(login_session, except_client=None):
         .where(SessionClient.login_session_id == login_session.id, Client.frontchannel_logout_uri.is_not(None))
         .order_by(Client.name)
     )
-    if except_client is not None:
+    if except_client is not None and OIDC.owns(except_client):
         query = query.where(Client.id != except_client.id)
     uris = []
     for uri, session_required in db.session.execute(query):
@@ -148,4 +205,31 @@ def front_channel_uris(login_session, except_client=None):
             extra = urlencode({"iss": current_app.config["ISSUER"], "sid": login_session.sid})
             uri = urlunsplit(parts._replace(query=f"{parts.query}&{extra}" if parts.query else extra))
         uris.append(uri)
-    return uris
+    return uris + _saml_frames(login_session, except_client)
+
+
+def _saml_frames(login_session, except_client):
+    """The frames that carry a LogoutRequest to each SAML service provider of the session
+    with an HTTP-Redirect SingleLogoutService and no SOAP one (those get a notice): a local
+    address naming, signed, the service provider, the NameID and the session, which answers
+    with the redirect to the service provider (idp.saml.views.logout_frame). The page may
+    frame the service provider's address that the redirect leads to."""
+    query = (
+        select(SamlServiceProvider.id, SamlServiceProvider.logout_redirect, SessionSamlSp.name_id, SessionSamlSp.name_id_format)
+        .join(SessionSamlSp, SessionSamlSp.sp_pk == SamlServiceProvider.id)
+        .where(
+            SessionSamlSp.login_session_id == login_session.id,
+            SamlServiceProvider.logout_redirect.is_not(None),
+            SamlServiceProvider.logout_soap.is_(None),
+        )
+        .order_by(SamlServiceProvider.name)
+    )
+    if except_client is not None and SAML.owns(except_client):
+        query = query.where(SamlServiceProvider.id != except_client.id)
+    serializer = URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=FRAME_SALT)
+    frames = []
+    for sp_id, location, name_id, name_id_format in db.session.execute(query):
+        allow_frame(location)
+        token = serializer.dumps([sp_id, name_id, name_id_format, login_session.sid])
+        frames.append(url_for("saml.logout_frame", t=token))
+    return frames

@@ -5,11 +5,11 @@ import json
 
 import click
 from flask.cli import AppGroup
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..cli_support import emit, json_option, run_until_stopped, table
 from ..extensions import db
-from ..models import Client, LogoutNotice, NoticeStatus
+from ..models import Client, LogoutNotice, NoticeStatus, SamlServiceProvider
 from .delivery import flush, retry, worker
 
 logout_notices = AppGroup("logout-notices", help="Déconnexions annoncées aux services.")
@@ -26,7 +26,13 @@ def _moment(value):
 @json_option
 def list_command(everything, as_json):
     """Lister les avis en attente et abandonnés."""
-    query = select(LogoutNotice, Client.client_id).join(Client, Client.id == LogoutNotice.client_pk).order_by(LogoutNotice.id)
+    # A SAML service provider is named by its entity ID.
+    query = (
+        select(LogoutNotice, func.coalesce(Client.client_id, SamlServiceProvider.entity_id))
+        .outerjoin(Client, Client.id == LogoutNotice.client_pk)
+        .outerjoin(SamlServiceProvider, SamlServiceProvider.id == LogoutNotice.saml_sp_pk)
+        .order_by(LogoutNotice.id)
+    )
     if not everything:
         query = query.where(LogoutNotice.status != NoticeStatus.DELIVERED)
     found = [

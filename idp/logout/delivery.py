@@ -29,7 +29,7 @@ from ..audit import audit
 from ..clock import timestamp
 from ..extensions import db
 from ..leased_queue import LeasedQueue, run_worker, sender_id
-from ..models import Client, LogoutNotice, NoticeStatus
+from ..models import Client, LogoutNotice, NoticeStatus, SamlServiceProvider
 from ..oidc.keys import key_store
 from ..relying_parties.subjects import subject_for
 
@@ -53,6 +53,8 @@ NOTICES = LeasedQueue(
         LogoutNotice.reason,
         LogoutNotice.attempts,
         LogoutNotice.created_at,
+        LogoutNotice.saml_sp_pk,
+        LogoutNotice.name_id_format,
     ),
     LEASE,
     "LOGOUT_KEEP_DAYS",
@@ -130,9 +132,9 @@ def _deliver_due(ids=None, limit=None, now=None, stop=None):
         claimed = NOTICES.claim(sender, now or clock.now(), ids)
         if claimed is None:
             break
-        client = db.session.get(Client, claimed.client_pk)
+        client = _Party.of(claimed)
         try:
-            _post(client.backchannel_logout_uri, logout_token(client, claimed.subject, claimed.sid))
+            client.send(claimed)
         except (Refused, OSError, http.client.HTTPException) as error:
             _record_failure(claimed, client, error, now or clock.now())
             counts["failed"] += 1
@@ -146,6 +148,34 @@ def _deliver_due(ids=None, limit=None, now=None, stop=None):
     return counts
 
 
+class _Party:
+    """The relying party a notice is for, an OpenID Connect client or a SAML service provider,
+    as delivery, its logs and its audit name it."""
+
+    def __init__(self, client=None, sp=None):
+        self.client, self.sp = client, sp
+        self.client_id = client.client_id if client is not None else sp.entity_id
+
+    @classmethod
+    def of(cls, claimed):
+        if claimed.saml_sp_pk is not None:
+            return cls(sp=db.session.get(SamlServiceProvider, claimed.saml_sp_pk))
+        return cls(client=db.session.get(Client, claimed.client_pk))
+
+    @property
+    def audited(self):
+        """What `audit` records: a client as its client, a service provider as a detail."""
+        return {"client": self.client} if self.client is not None else {"sp": self.sp.entity_id}
+
+    def send(self, claimed):
+        if self.client is not None:
+            _post(self.client.backchannel_logout_uri, logout_token(self.client, claimed.subject, claimed.sid))
+        else:
+            from ..saml.logout import soap_logout  # the SAML door builds and posts the LogoutRequest
+
+            soap_logout(self.sp, claimed.subject, claimed.name_id_format, claimed.sid, _connection)
+
+
 def _is_loopback(host):
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -153,10 +183,9 @@ def _is_loopback(host):
         return host == "localhost"
 
 
-def _post(uri, token):
-    """POST the logout token to `uri`; raises Refused unless the answer is 200 or 204."""
-    if not uri:
-        raise Refused("no back-channel logout URI registered any more")
+def _connection(uri):
+    """An HTTP connection to `uri` by the rules of every notice (https, or http to loopback
+    when allowed), and the path to request."""
     parts = urlsplit(uri)
     timeout = current_app.config["LOGOUT_TIMEOUT"]
     if parts.scheme == "https":
@@ -168,6 +197,14 @@ def _post(uri, token):
     path = parts.path or "/"
     if parts.query:
         path += f"?{parts.query}"
+    return connection, path
+
+
+def _post(uri, token):
+    """POST the logout token to `uri`; raises Refused unless the answer is 200 or 204."""
+    if not uri:
+        raise Refused("no back-channel logout URI registered any more")
+    connection, path = _connection(uri)
     try:
         connection.request(
             "POST",
@@ -194,7 +231,7 @@ def _record_delivered(claimed, client, now):
             "last_error": None,
         },
     )
-    audit("logout_notice_delivered", client=client, notice=claimed.id, reason=claimed.reason, attempts=claimed.attempts + 1)
+    audit("logout_notice_delivered", **client.audited, notice=claimed.id, reason=claimed.reason, attempts=claimed.attempts + 1)
     db.session.commit()
     log.info("logout notice %s (%s) delivered", claimed.id, client.client_id)
 
@@ -210,7 +247,7 @@ def _record_failure(claimed, client, error, now):
         values["next_attempt_at"] = now + backoff(attempts)
     NOTICES.finish(claimed.id, values, only_pending=True)
     if give_up:
-        audit("logout_notice_given_up", client=client, notice=claimed.id, reason=claimed.reason, attempts=attempts, error=reason)
+        audit("logout_notice_given_up", **client.audited, notice=claimed.id, reason=claimed.reason, attempts=attempts, error=reason)
         log.warning("logout notice %s (%s) given up after %s attempt(s): %s", claimed.id, client.client_id, attempts, reason)
     else:
         log.warning(

@@ -16,6 +16,7 @@ from .people import (
     LinkPurpose,
     Pupil,
 )
+from .saml import SamlAnsweredRequest, SamlConsent, SamlServiceProvider, SessionSamlSp
 from .sessions import LoginSession, SessionClient
 from .staff import PupilImport, StaffMember, StaffRecoveryCode, StaffRole, StaffSession, staff_establishment
 
@@ -39,7 +40,11 @@ __all__ = [
     "OutboxMessage",
     "Pupil",
     "PupilImport",
+    "SamlAnsweredRequest",
+    "SamlConsent",
+    "SamlServiceProvider",
     "SessionClient",
+    "SessionSamlSp",
     "SigningKey",
     "StaffMember",
     "StaffRecoveryCode",

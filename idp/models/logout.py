@@ -22,7 +22,12 @@ class NoticeStatus(enum.StrEnum):
 
 class LogoutNotice(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
-    client_pk: Mapped[int] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"), index=True)
+    # The relying party told: an OpenID Connect client, or a SAML service provider (SOAP
+    # back-channel single logout, idp.saml.logout); exactly one of the two.
+    client_pk: Mapped[int | None] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"), index=True)
+    saml_sp_pk: Mapped[int | None] = mapped_column(ForeignKey("saml_service_provider.id", ondelete="CASCADE"), index=True)
+    # The NameID's format, for a service provider (the subject is then its NameID).
+    name_id_format: Mapped[str | None] = mapped_column(String(20))
     # What the logout token names: the `sub` this relying party knows, and the session's `sid`
     # (None when every session of the account ends at this relying party).
     subject: Mapped[str] = mapped_column(String(255))
@@ -39,7 +44,7 @@ class LogoutNotice(db.Model):
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     claimed_until: Mapped[datetime | None]
 
-    client: Mapped[Client] = relationship()
+    client: Mapped[Client | None] = relationship()
 
     __table_args__ = (
         Index("ix_logout_notice_due", "status", "next_attempt_at"),

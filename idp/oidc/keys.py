@@ -280,6 +280,19 @@ class KeyStore:
             raise KeyFileMissing("The signing_key table is empty: run 'idp keys rotate'.")
         raise KeyFileMissing(self._missing_message([view.signers[0].kid]))
 
+    def published_keys(self):
+        """[(record, its StoredKey, or None when this node lacks its file)] of the keys
+        published now, the newest first (the SAML metadata's certificates, idp.saml.keys)."""
+        view = self._current()
+        seconds = time.time()
+        records = [record for record in self._records if record.kid in view.version]
+        return [(record, self._private_key(record.kid, seconds)) for record in sorted(records, key=lambda record: -record.generation)]
+
+    def signing_record(self):
+        """The key that signs now, with its record."""
+        stored = self.signing_key()
+        return next(record for record in self._records if record.kid == stored.kid), stored
+
     def readiness(self):
         """ "ok" when this node holds the key that should sign now, "stand_in" when an older
         one signs in its place (its file missing here); KeyFileMissing when none can sign."""

@@ -104,6 +104,10 @@ EVENT_LABELS = {
     "client_secret_rotated": _l("Secret d'un service connecté renouvelé"),
     "client_disabled": _l("Service connecté désactivé"),
     "client_enabled": _l("Service connecté réactivé"),
+    "saml_sp_added": _l("Service SAML ajouté"),
+    "saml_sp_updated": _l("Service SAML modifié"),
+    "saml_sp_removed": _l("Service SAML retiré"),
+    "saml_request_refused": _l("Demande SAML refusée"),
     "signing_key_rotated": _l("Clé de signature renouvelée"),
     "signing_key_pruned": _l("Ancienne clé de signature retirée"),
 }

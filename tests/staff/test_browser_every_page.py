@@ -4,12 +4,13 @@ factor's setup, the recovery codes, a dead link), login and its second factor, t
 establishment (home, dashboard and search, import with its result and its problems, issue, an
 account) and the académie's pages (establishments, staff members with a new enrolment link,
 connected services: the list, registering one with its errors, the secret shown once, a
-service's page and history, changing it, renewing its secret, removing it)."""
+service's page and history, changing it, renewing its secret, removing it; SAML service providers)."""
 
 import pyotp
 import pytest
 from playwright.sync_api import expect
 
+from ..saml_helpers import key_and_certificate, sp_metadata
 from ..test_browser_demo import provider_socket, provider_url, settings  # noqa: F401
 from ..test_browser_every_page import PageCheck
 from .conftest import HEADER, STAFF_PASSWORD
@@ -93,7 +94,7 @@ def test_every_page_of_an_establishment(school, make_staff, provider_url, tmp_pa
 
 
 @pytest.mark.parametrize("width", [1280, 375], ids=["desktop", "phone"])
-def test_every_page_of_the_academie(administrator, establishment, provider_url, chromium_page, width):
+def test_every_page_of_the_academie(administrator, establishment, provider_url, chromium_page, width, tmp_path):
     with chromium_page(width=width) as page:
         pages = PageCheck(page, provider_url)
         log_in(page, pages, administrator)
@@ -147,4 +148,14 @@ def test_every_page_of_the_academie(administrator, establishment, provider_url, 
         page.get_by_role("button", name="Ajouter le personnel").click()
         expect(page.locator("#enrolment-link")).to_be_visible()
         pages.check("staff members page with an enrolment link")
+        pages.visit("/gestion/academie/saml", "SAML service providers page", "Services SAML")
+        page.get_by_role("button", name="Enregistrer le service").click()
+        pages.check("SAML service providers page with errors")
+        _, certificate = key_and_certificate(tmp_path, "ent")
+        (tmp_path / "ent.xml").write_text(sp_metadata("https://ent.example.org", certificate))
+        page.get_by_label("Nom du service *", exact=True).fill("ENT core")
+        page.get_by_label("Fichier des métadonnées").set_input_files(str(tmp_path / "ent.xml"))
+        page.get_by_role("button", name="Enregistrer le service").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("ENT core")
+        pages.check("SAML service provider page")
         assert not pages.missing, pages.missing

@@ -262,5 +262,5 @@ def test_the_academie_home_lists_the_establishments_with_the_academie_menu(clien
         ("/gestion/etablissements/0610002B/", "Lycée Marie Curie"),
     ]
     menu = _between(home, '<nav class="fr-sidemenu"', "</nav>")
-    expected = ["Mes établissements", "Établissements", "Personnels", "Services connectés"]
+    expected = ["Mes établissements", "Établissements", "Personnels", "Services connectés", "Services SAML"]
     assert re.findall(r'class="fr-sidemenu__link"[^>]*>([^<]+)</a>', menu) == expected
