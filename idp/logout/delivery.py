@@ -32,6 +32,7 @@ from ..leased_queue import LeasedQueue, run_worker, sender_id
 from ..models import Client, LogoutNotice, NoticeStatus, SamlServiceProvider
 from ..oidc.keys import key_store
 from ..relying_parties.subjects import subject_for
+from ..saml.logout import NotDelivered, soap_logout
 
 log = logging.getLogger(__name__)
 
@@ -171,9 +172,11 @@ class _Party:
         if self.client is not None:
             _post(self.client.backchannel_logout_uri, logout_token(self.client, claimed.subject, claimed.sid))
         else:
-            from ..saml.logout import soap_logout  # the SAML door builds and posts the LogoutRequest
-
-            soap_logout(self.sp, claimed.subject, claimed.name_id_format, claimed.sid, _connection)
+            # The SAML door builds and posts the LogoutRequest.
+            try:
+                soap_logout(self.sp, claimed.subject, claimed.name_id_format, claimed.sid, _connection)
+            except NotDelivered as refused:
+                raise Refused(str(refused)) from refused
 
 
 def _is_loopback(host):

@@ -13,12 +13,15 @@ ANSWER_READ = 64 * 1024
 SUCCESS = "urn:oasis:names:tc:SAML:2.0:status:Success"
 
 
+class NotDelivered(Exception):
+    """The service provider did not take the LogoutRequest (idp.logout retries it)."""
+
+
 def soap_logout(sp, name_id, name_id_format, sid, connect):
     """POST a signed LogoutRequest for the session `sid` (NameID `name_id`) to the SOAP
     endpoint of `sp`; `connect(uri)` gives the connection by the rules of every notice.
-    Raises unless the service provider answers 200 with a LogoutResponse of status Success."""
-    from ..logout.delivery import Refused as NotDelivered
-
+    Raises NotDelivered unless the service provider answers 200 with a LogoutResponse of
+    status Success."""
     if not sp.logout_soap:
         raise NotDelivered("no SOAP SingleLogoutService any more")
     server, _metadata = protocol.server_for(sp)
