@@ -11,9 +11,6 @@ by werkzeug on another. Skipped with a message where Apache or the module is mis
 
 import os
 import re
-import subprocess
-import time
-from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import urlsplit
 
@@ -28,10 +25,19 @@ from idp.models.oauth import CLAIMS_BY_SCOPE
 from idp.oidc.claims import CLAIM_COLUMNS, user_info, with_schooling
 from idp.relying_parties.saml import read_metadata, register_service_provider
 
+from .apache_helpers import (  # noqa: F401
+    apache_missing,
+    apache_root,
+    free_port,
+    provider,
+    provider_server,
+    running_apache,
+    server_configuration,
+    settings,
+)
 from .conftest import PASSWORD
 from .oidc_helpers import csrf_token
 from .saml_helpers import key_and_certificate, posted_form, sp_metadata
-from .test_mod_auth_openidc import APACHE, MODULES, apache_root, free_port, provider, provider_server, settings  # noqa: F401
 
 NEEDED = (
     "mod_mpm_event.so",
@@ -44,7 +50,7 @@ NEEDED = (
 )
 
 pytestmark = pytest.mark.skipif(
-    not Path(APACHE).exists() or not all((MODULES / module).exists() for module in NEEDED),
+    apache_missing(NEEDED),
     reason="Apache httpd with mod_auth_mellon is not installed (apt-get install apache2 libapache2-mod-auth-mellon xmlsec1)",
 )
 
@@ -68,26 +74,10 @@ def mellon(app, provider, apache_root):
             trusted=True,
         )
         db.session.commit()
-    (root / "htdocs").mkdir()
-    (root / "htdocs" / "index.html").write_text("<p>page protégée</p>\n")
-    (root / "htdocs").chmod(0o755)
     (root / "mellon").mkdir()
-    user = "User www-data\nGroup www-data\n" if os.geteuid() == 0 else ""
-    modules = "\n".join(f"LoadModule {name[4:-3]}_module {MODULES / name}" for name in NEEDED)
     (root / "httpd.conf").write_text(
-        f"""
-ServerRoot {root}
-ServerName 127.0.0.1
-Listen 127.0.0.1:{port}
-PidFile {root}/httpd.pid
-ErrorLog {root}/error.log
-LogLevel warn auth_mellon:info
-{user}{modules}
-DocumentRoot {root}/htdocs
-<Directory />
-    AllowOverride None
-</Directory>
-Alias /protected {root}/htdocs
+        server_configuration(root, port, NEEDED, "warn auth_mellon:info")
+        + f"""
 <Location />
     MellonEnable info
     MellonEndpointPath /mellon
@@ -111,18 +101,8 @@ Alias /protected {root}/htdocs
 </Location>
 """
     )
-    process = subprocess.Popen([APACHE, "-f", str(root / "httpd.conf"), "-DFOREGROUND"], stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        try:
-            requests.get(f"{base}/", timeout=1)
-            break
-        except requests.ConnectionError:
-            if process.poll() is not None:
-                pytest.fail(f"Apache did not start: {(root / 'error.log').read_text()[-2000:]}")
-            time.sleep(0.1)
-    yield base, root / "error.log"
-    process.terminate()
-    process.wait(10)
+    with running_apache(root, base) as error_log:
+        yield base, error_log
 
 
 def log_in(browser, provider, base, error_log):

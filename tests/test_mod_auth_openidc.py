@@ -7,74 +7,35 @@ by werkzeug on another. Skipped with a message where Apache or the module is mis
 (.ci/run installs both).
 """
 
-import os
 import re
-import shutil
-import socket
-import subprocess
-import tempfile
-import threading
-import time
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import requests
-from werkzeug.serving import make_server
 
 from idp.deferred import wait_for_jobs
 from idp.extensions import db
 from idp.relying_parties.registration import register_client
 
+from .apache_helpers import (  # noqa: F401
+    apache_missing,
+    apache_root,
+    free_port,
+    provider,
+    provider_server,
+    running_apache,
+    server_configuration,
+    settings,
+)
 from .conftest import PASSWORD
 from .oidc_helpers import csrf_token
 
-APACHE = shutil.which("apache2") or "/usr/sbin/apache2"
-MODULES = Path("/usr/lib/apache2/modules")
 NEEDED = ("mod_mpm_event.so", "mod_authn_core.so", "mod_authz_core.so", "mod_authz_user.so", "mod_alias.so", "mod_auth_openidc.so")
 
 pytestmark = pytest.mark.skipif(
-    not Path(APACHE).exists() or not all((MODULES / module).exists() for module in NEEDED),
+    apache_missing(NEEDED),
     reason="Apache httpd with mod_auth_openidc is not installed (apt-get install apache2 libapache2-mod-auth-openidc)",
 )
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture
-def provider_server():
-    """A server bound before the application exists: the issuer is its address."""
-    server = make_server("127.0.0.1", 0, lambda environ, start_response: [], threaded=True)
-    yield server
-    server.server_close()
-
-
-@pytest.fixture
-def settings(settings, provider_server):
-    return settings | {"ISSUER": f"http://127.0.0.1:{provider_server.port}"}
-
-
-@pytest.fixture
-def provider(app, provider_server):
-    provider_server.app = app
-    thread = threading.Thread(target=provider_server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{provider_server.port}"
-    provider_server.shutdown()
-    thread.join()
-
-
-@pytest.fixture
-def apache_root():
-    """A folder of its own that Apache's workers (www-data under root) can read."""
-    root = Path(tempfile.mkdtemp(prefix="idp-apache-"))
-    root.chmod(0o755)
-    yield root
-    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
@@ -97,24 +58,9 @@ def apache(app, provider, apache_root):
         db.session.commit()
         client_id = client.client_id
     root = apache_root
-    (root / "htdocs").mkdir()
-    (root / "htdocs" / "index.html").write_text("<p>page protégée</p>\n")
-    user = "User www-data\nGroup www-data\n" if os.geteuid() == 0 else ""
-    modules = "\n".join(f"LoadModule {name[4:-3]}_module {MODULES / name}" for name in NEEDED)
     (root / "httpd.conf").write_text(
-        f"""
-ServerRoot {root}
-ServerName 127.0.0.1
-Listen 127.0.0.1:{port}
-PidFile {root}/httpd.pid
-ErrorLog {root}/error.log
-LogLevel warn auth_openidc:info
-{user}{modules}
-DocumentRoot {root}/htdocs
-<Directory />
-    AllowOverride None
-</Directory>
-Alias /protected {root}/htdocs
+        server_configuration(root, port, NEEDED, "warn auth_openidc:info")
+        + f"""
 OIDCProviderMetadataURL {provider}/.well-known/openid-configuration
 OIDCClientID {client_id}
 OIDCClientSecret {secret}
@@ -130,19 +76,8 @@ OIDCPKCEMethod S256
 </Location>
 """
     )
-    (root / "htdocs").chmod(0o755)
-    process = subprocess.Popen([APACHE, "-f", str(root / "httpd.conf"), "-DFOREGROUND"], stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        try:
-            requests.get(f"{base}/", timeout=1)
-            break
-        except requests.ConnectionError:
-            if process.poll() is not None:
-                pytest.fail(f"Apache did not start: {(root / 'error.log').read_text()[-2000:]}")
-            time.sleep(0.1)
-    yield base, root / "error.log"
-    process.terminate()
-    process.wait(10)
+    with running_apache(root, base) as error_log:
+        yield base, error_log
 
 
 def test_apache_mod_auth_openidc_logs_in_and_is_logged_out_everywhere(app, provider, apache, parent):
