@@ -21,6 +21,21 @@ from wtforms.widgets import CheckboxInput, ListWidget
 TOO_LONG = _l("Ce champ est trop long.")
 
 
+def choice_field(label, choices, message, default=None):
+    """Radio buttons whose only valid answers are the values of `choices` [(value, label)];
+    `message` when the answer is none of them."""
+    return RadioField(
+        label,
+        validate_choice=False,
+        validators=[AnyOf([value for value, _text in choices], message=message)],
+        choices=[SelectChoice(value, text) for value, text in choices],
+        default=default,
+    )
+
+
+DEGREES = [("2d", _l("second degré (collège, lycée)")), ("1d", _l("premier degré (école)"))]
+
+
 class LoginForm(FlaskForm):
     email = StringField(
         _l("Adresse mail"),
@@ -69,13 +84,7 @@ class EstablishmentForm(FlaskForm):
         render_kw={"autocapitalize": "characters", "spellcheck": "false"},
     )
     name = StringField(_l("Nom"), validators=[DataRequired(message=_l("Saisissez le nom.")), Length(max=200, message=TOO_LONG)])
-    degree = RadioField(
-        _l("Degré"),
-        validate_choice=False,
-        validators=[AnyOf(["1d", "2d"], message=_l("Choisissez le degré."))],
-        choices=[SelectChoice("2d", _l("second degré (collège, lycée)")), SelectChoice("1d", _l("premier degré (école)"))],
-        default="2d",
-    )
+    degree = choice_field(_l("Degré"), DEGREES, _l("Choisissez le degré."), default="2d")
     submit = SubmitField(_l("Ajouter l'établissement"))
 
 
@@ -83,12 +92,7 @@ class EstablishmentEditForm(FlaskForm):
     """The académie changes an establishment's name and degree (its UAI never changes)."""
 
     name = StringField(_l("Nom"), validators=[DataRequired(message=_l("Saisissez le nom.")), Length(max=200, message=TOO_LONG)])
-    degree = RadioField(
-        _l("Degré"),
-        validate_choice=False,
-        validators=[AnyOf(["1d", "2d"], message=_l("Choisissez le degré."))],
-        choices=[SelectChoice("2d", _l("second degré (collège, lycée)")), SelectChoice("1d", _l("premier degré (école)"))],
-    )
+    degree = choice_field(_l("Degré"), DEGREES, _l("Choisissez le degré."))
     submit = SubmitField(_l("Enregistrer"))
 
 
@@ -100,14 +104,13 @@ class StaffForm(FlaskForm):
     )
     given_name = StringField(_l("Prénom"), validators=[DataRequired(message=_l("Saisissez le prénom.")), Length(max=100, message=TOO_LONG)])
     family_name = StringField(_l("Nom"), validators=[DataRequired(message=_l("Saisissez le nom.")), Length(max=100, message=TOO_LONG)])
-    role = RadioField(
+    role = choice_field(
         _l("Rôle"),
-        validate_choice=False,
-        validators=[AnyOf(["etablissement", "academie"], message=_l("Choisissez le rôle."))],
-        choices=[
-            SelectChoice("etablissement", _l("personnel d'établissement")),
-            SelectChoice("academie", _l("administrateur de l'académie")),
+        [
+            ("etablissement", _l("personnel d'établissement")),
+            ("academie", _l("administrateur de l'académie")),
         ],
+        _l("Choisissez le rôle."),
         default="etablissement",
     )
     uais = StringField(_l("Établissements (UAI)"), validators=[Optional(), Length(max=400, message=TOO_LONG)])
@@ -131,11 +134,10 @@ class IssueForm(FlaskForm):
     # Choices: "" (every class) and the establishment's classes, set by the view; a class
     # gone since the page was shown is refused by issue_accounts, in words.
     class_name = SelectField(_l("Classe"), choices=[], validate_choice=False)
-    kind = RadioField(
+    kind = choice_field(
         _l("Comptes"),
-        validate_choice=False,
-        validators=[AnyOf(["all", "parent", "eleve"], message=_l("Choisissez les comptes à éditer."))],
-        choices=[SelectChoice("all", _l("parents et élèves")), SelectChoice("parent", _l("parents")), SelectChoice("eleve", _l("élèves"))],
+        [("all", _l("parents et élèves")), ("parent", _l("parents")), ("eleve", _l("élèves"))],
+        _l("Choisissez les comptes à éditer."),
         default="all",
     )
     submit = SubmitField(_l("Éditer les comptes et télécharger les courriers"))
@@ -184,6 +186,13 @@ class CheckboxesField(SelectMultipleField):
 URIS_HINT = _l("Une adresse par ligne, https:// (http:// seulement sur 127.0.0.1 ou localhost), sans joker ni fragment.")
 
 
+def _uri_field(label):
+    """An optional URI of a relying party's registration (the domain checks its rules)."""
+    return StringField(
+        label, validators=[Optional(), Length(max=500, message=TOO_LONG)], render_kw={"autocapitalize": "none", "spellcheck": "false"}
+    )
+
+
 class ClientForm(FlaskForm):
     """A relying party's registration; the rules (and their messages) are those of
     idp.relying_parties.registration, which the view calls."""
@@ -192,24 +201,22 @@ class ClientForm(FlaskForm):
         _l("Nom du service"),
         validators=[DataRequired(message=_l("Saisissez le nom du service.")), Length(max=200, message=TOO_LONG)],
     )
-    category = RadioField(
+    category = choice_field(
         _l("Catégorie"),
-        validate_choice=False,
-        validators=[AnyOf(["ent", "teleservice"], message=_l("Choisissez la catégorie."))],
-        choices=[
-            SelectChoice("ent", _l("ENT (ouvert même aux familles qui refusent les téléservices)")),
-            SelectChoice("teleservice", _l("téléservice")),
+        [
+            ("ent", _l("ENT (ouvert même aux familles qui refusent les téléservices)")),
+            ("teleservice", _l("téléservice")),
         ],
+        _l("Choisissez la catégorie."),
         default="teleservice",
     )
-    consent = RadioField(
+    consent = choice_field(
         _l("Consentement"),
-        validate_choice=False,
-        validators=[AnyOf(["ask", "trusted"], message=_l("Choisissez si le consentement est demandé."))],
-        choices=[
-            SelectChoice("ask", _l("demandé à chaque personne, une fois")),
-            SelectChoice("trusted", _l("non demandé (service de confiance)")),
+        [
+            ("ask", _l("demandé à chaque personne, une fois")),
+            ("trusted", _l("non demandé (service de confiance)")),
         ],
+        _l("Choisissez si le consentement est demandé."),
         default="ask",
     )
     redirect_uris = TextAreaField(
@@ -222,56 +229,41 @@ class ClientForm(FlaskForm):
         validators=[Optional(), Length(max=5000, message=TOO_LONG)],
         render_kw={"rows": 2, "autocapitalize": "none", "spellcheck": "false"},
     )
-    backchannel_logout_uri = StringField(
-        _l("URI de déconnexion back-channel"),
-        validators=[Optional(), Length(max=500, message=TOO_LONG)],
-        render_kw={"autocapitalize": "none", "spellcheck": "false"},
-    )
+    backchannel_logout_uri = _uri_field(_l("URI de déconnexion back-channel"))
     backchannel_logout_session_required = BooleanField(_l("Le logout token doit porter l'identifiant de session (sid)"))
-    frontchannel_logout_uri = StringField(
-        _l("URI de déconnexion front-channel"),
-        validators=[Optional(), Length(max=500, message=TOO_LONG)],
-        render_kw={"autocapitalize": "none", "spellcheck": "false"},
-    )
+    frontchannel_logout_uri = _uri_field(_l("URI de déconnexion front-channel"))
     frontchannel_logout_session_required = BooleanField(_l("Ajouter iss et sid à l'URI front-channel"))
-    auth_method = RadioField(
+    auth_method = choice_field(
         _l("Authentification du service"),
-        validate_choice=False,
-        validators=[AnyOf(["client_secret_basic", "client_secret_post", "none"], message=_l("Choisissez l'authentification."))],
-        choices=[
-            SelectChoice("client_secret_basic", _l("secret dans l'en-tête Authorization (client_secret_basic)")),
-            SelectChoice("client_secret_post", _l("secret dans le corps de la requête (client_secret_post)")),
-            SelectChoice("none", _l("aucun secret : service public, PKCE obligatoire (none)")),
+        [
+            ("client_secret_basic", _l("secret dans l'en-tête Authorization (client_secret_basic)")),
+            ("client_secret_post", _l("secret dans le corps de la requête (client_secret_post)")),
+            ("none", _l("aucun secret : service public, PKCE obligatoire (none)")),
         ],
+        _l("Choisissez l'authentification."),
         default="client_secret_basic",
     )
     scopes = CheckboxesField(_l("Scopes autorisés"), choices=[], validate_choice=False)
-    claims_mode = RadioField(
+    claims_mode = choice_field(
         _l("Informations transmises"),
-        validate_choice=False,
-        validators=[AnyOf(["all", "chosen"], message=_l("Choisissez les informations transmises."))],
-        choices=[
-            SelectChoice("all", _l("toutes celles des scopes autorisés")),
-            SelectChoice("chosen", _l("seulement celles cochées ci-dessous")),
+        [
+            ("all", _l("toutes celles des scopes autorisés")),
+            ("chosen", _l("seulement celles cochées ci-dessous")),
         ],
+        _l("Choisissez les informations transmises."),
         default="all",
     )
     claims = CheckboxesField(_l("Informations"), choices=[], validate_choice=False)
-    subject_type = RadioField(
+    subject_type = choice_field(
         _l("Identifiant de la personne (sub)"),
-        validate_choice=False,
-        validators=[AnyOf(["public", "pairwise"], message=_l("Choisissez le type d'identifiant."))],
-        choices=[
-            SelectChoice("public", _l("le même pour tous les services (public)")),
-            SelectChoice("pairwise", _l("propre à ce service (pairwise : toutes les URI de redirection sur un même hôte)")),
+        [
+            ("public", _l("le même pour tous les services (public)")),
+            ("pairwise", _l("propre à ce service (pairwise : toutes les URI de redirection sur un même hôte)")),
         ],
+        _l("Choisissez le type d'identifiant."),
         default="public",
     )
-    logo_uri = StringField(
-        _l("Adresse du logo"),
-        validators=[Optional(), Length(max=500, message=TOO_LONG)],
-        render_kw={"autocapitalize": "none", "spellcheck": "false"},
-    )
+    logo_uri = _uri_field(_l("Adresse du logo"))
     contact = StringField(_l("Contact du service"), validators=[Optional(), Length(max=200, message=TOO_LONG)])
     submit = SubmitField(_l("Enregistrer le service"))
 
@@ -280,11 +272,10 @@ OVERLAPS = [("0", _l("immédiatement")), ("1", _l("dans 1 heure")), ("24", _l("d
 
 
 class RotateSecretForm(FlaskForm):
-    overlap = RadioField(
+    overlap = choice_field(
         _l("L'ancien secret cesse de fonctionner"),
-        validate_choice=False,
-        validators=[AnyOf([value for value, _label in OVERLAPS] + ["other"], message=_l("Choisissez quand l'ancien secret cesse."))],
-        choices=[SelectChoice(value, label) for value, label in OVERLAPS] + [SelectChoice("other", _l("dans un autre nombre d'heures"))],
+        [*OVERLAPS, ("other", _l("dans un autre nombre d'heures"))],
+        _l("Choisissez quand l'ancien secret cesse."),
         default="24",
     )
     hours = StringField(
