@@ -30,7 +30,7 @@ from idp.config import load
 import database
 from processes import children
 from run import choose_database, two_ports
-from server import APPLICATIONS, _stop, _wait_until_ready
+from server import APPLICATIONS, _wait_until_ready, stop_tree
 
 # Path of each measured request, and the application that answers it.
 REQUESTS = {
@@ -93,7 +93,7 @@ def count(application, paths, port, environment, folder, requests):
                 counts[name] = _dumped_instructions(folder, worker) / requests
             return counts
         finally:
-            _stop(process)
+            stop_tree(process)
 
 
 def main():

@@ -104,7 +104,7 @@ def _wait_until_ready(process, port, path, log_path, timeout=60):
     raise RuntimeError(f"the server did not answer within {timeout} s:\n{_log_tail(log_path)}")
 
 
-def _stop(process):
+def stop_tree(process):
     """Stop the server gracefully, then kill whatever of its tree is left (no stray workers)."""
     tree = process_tree(process.pid)
     process.terminate()
@@ -131,4 +131,4 @@ def serve(name, settings, environment, port, log_path, cpus=None):
         _wait_until_ready(process, port, ready_path, log_path)
         yield Server(name, process.pid, "127.0.0.1", port, [*pinned, settings.server, *command[3:]])
     finally:
-        _stop(process)
+        stop_tree(process)

@@ -51,7 +51,7 @@ import database
 from open_loop import FAILED, REFUSED, SERVED, TIMED_OUT, drive, percentile
 from processes import process_tree
 from scenarios import CSRF, FORM, LOGIN_SCOPE, RelyingParty
-from server import REPOSITORY, free_port
+from server import REPOSITORY, free_port, stop_tree
 from transport import Cookies, KeepAliveTransport
 
 DEPLOY = REPOSITORY / "deploy"
@@ -152,17 +152,7 @@ def running(command, log, environment=None, cwd=None):
     try:
         yield process
     finally:
-        tree = process_tree(process.pid)
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        for pid in tree[1:]:
-            with suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        stop_tree(process)  # a node the run killed is already gone: only its children are left
 
 
 def log_in_directly(seed, port):
