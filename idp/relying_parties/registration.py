@@ -91,7 +91,7 @@ def check_scopes(scopes):
     return " ".join(dict.fromkeys(scopes))
 
 
-def _check_choice(value, choices, what):
+def check_choice(value, choices, what):
     if value not in choices:
         raise InvalidInput(f"{what} inconnue : {value!r} (choix : {', '.join(choices)}).")
     return value
@@ -116,7 +116,7 @@ def _set_logout(client, logout):
     return given
 
 
-def _check_name(name):
+def check_name(name):
     name = (name or "").strip()
     if not name:
         raise InvalidInput("Le nom du service est obligatoire.")
@@ -129,7 +129,7 @@ def check_subject_type(subject_type, redirect_uris):
     """`subject_type` when it is one the provider gives and the registration can have it: a
     pairwise `sub` is computed for the host of the redirect URIs (the sector), so they must
     all share it (OpenID Connect Core §8.1)."""
-    _check_choice(subject_type, SUBJECT_TYPES, "Type d'identifiant (sub)")
+    check_choice(subject_type, SUBJECT_TYPES, "Type d'identifiant (sub)")
     if subject_type == "pairwise":
         hosts = sorted({urlsplit(uri).hostname for uri in redirect_uris})
         if len(hosts) > 1:
@@ -204,7 +204,7 @@ def register_client(
 ):
     """Create a relying party; return it and its secret (None for a public client). `logout`:
     its logout URIs and flags (LOGOUT_URIS, LOGOUT_FLAGS)."""
-    name = _check_name(name)
+    name = check_name(name)
     if not redirect_uris:
         raise InvalidInput("Au moins une URI de redirection est obligatoire.")
     redirect_uris = _check_uris(redirect_uris, REDIRECT_URI)
@@ -212,8 +212,8 @@ def register_client(
     client = Client(
         client_id=new_client_id(),
         name=name,
-        category=_check_choice(category, CATEGORIES, "Catégorie"),
-        auth_method=_check_choice(auth_method, AUTH_METHODS, "Méthode d'authentification"),
+        category=check_choice(category, CATEGORIES, "Catégorie"),
+        auth_method=check_choice(auth_method, AUTH_METHODS, "Méthode d'authentification"),
         redirect_uris=redirect_uris,
         post_logout_redirect_uris=_check_uris(post_logout_redirect_uris, POST_LOGOUT_URI),
         scopes=scopes,
@@ -277,9 +277,9 @@ def update_client(
         raise InvalidInput("Rien à modifier : indiquez au moins un changement.")
     _set_logout(client, logout)
     if name is not None:
-        client.name = _check_name(name)
+        client.name = check_name(name)
     if category is not None:
-        client.category = _check_choice(category, CATEGORIES, "Catégorie")
+        client.category = check_choice(category, CATEGORIES, "Catégorie")
     if redirect_uris is not None:
         if not redirect_uris:
             raise InvalidInput("Au moins une URI de redirection est obligatoire.")
@@ -300,7 +300,7 @@ def update_client(
         client.contact = check_contact(contact)
     secret = None
     if auth_method is not None and auth_method != client.auth_method:
-        client.auth_method = _check_choice(auth_method, AUTH_METHODS, "Méthode d'authentification")
+        client.auth_method = check_choice(auth_method, AUTH_METHODS, "Méthode d'authentification")
         if client.is_public:
             client.secret_hash = None
             client.previous_secret_hash = client.previous_secret_expires_at = None

@@ -23,6 +23,7 @@ from ..extensions import db
 from ..models import SamlServiceProvider
 from ..models.oauth import CATEGORIES, CLAIMS_BY_SCOPE
 from ..models.saml import NAMEID_FORMATS
+from .registration import check_choice, check_name
 
 # Largest metadata accepted (a file, or the body of a URL).
 MAX_METADATA_BYTES = 256 * 1024
@@ -192,21 +193,6 @@ def persistent_name_id(sp, sub):
 # --- registration -------------------------------------------------------------------------
 
 
-def _check_name(name):
-    name = (name or "").strip()
-    if not name:
-        raise InvalidInput("Le nom du service est obligatoire.")
-    if len(name) > 200:
-        raise InvalidInput("Le nom du service est trop long (200 caractères au plus).")
-    return name
-
-
-def _check_choice(value, choices, what):
-    if value not in choices:
-        raise InvalidInput(f"{what} inconnue : {value!r} (choix : {', '.join(choices)}).")
-    return value
-
-
 def find_service_provider(entity_id):
     """The service provider `entity_id`, or None."""
     return db.session.scalar(select(SamlServiceProvider).where(SamlServiceProvider.entity_id == entity_id))
@@ -223,17 +209,17 @@ def register_service_provider(
     metadata, name, category, attributes=None, nameid="persistent", trusted=False, idp_initiated=False, source=None
 ):
     """Register the service provider that `metadata` (a Metadata) describes."""
-    name = _check_name(name)
+    name = check_name(name)
     if find_service_provider(metadata.entity_id) is not None:
         raise InvalidInput(f"Un fournisseur de service SAML porte déjà l'entityID {metadata.entity_id!r}.")
     sp = SamlServiceProvider(
         entity_id=metadata.entity_id,
         name=name,
-        category=_check_choice(category, CATEGORIES, "Catégorie"),
+        category=check_choice(category, CATEGORIES, "Catégorie"),
         metadata_xml=metadata.xml,
         metadata_source=(source or "")[:500] or None,
         attributes=parse_attributes(attributes) if attributes else {claim: DEFAULT_NAMES[claim] for claim in DEFAULT_ATTRIBUTES},
-        nameid_format=_check_choice(nameid, NAMEID_FORMATS, "Forme de NameID"),
+        nameid_format=check_choice(nameid, NAMEID_FORMATS, "Forme de NameID"),
         trusted=bool(trusted),
         idp_initiated=bool(idp_initiated),
     )
@@ -262,16 +248,16 @@ def update_service_provider(
         sp.metadata_source = (source or "")[:500] or sp.metadata_source
         changed.append("metadata")
     if name is not None:
-        sp.name = _check_name(name)
+        sp.name = check_name(name)
         changed.append("name")
     if category is not None:
-        sp.category = _check_choice(category, CATEGORIES, "Catégorie")
+        sp.category = check_choice(category, CATEGORIES, "Catégorie")
         changed.append("category")
     if attributes is not None:
         sp.attributes = parse_attributes(attributes)
         changed.append("attributes")
     if nameid is not None:
-        sp.nameid_format = _check_choice(nameid, NAMEID_FORMATS, "Forme de NameID")
+        sp.nameid_format = check_choice(nameid, NAMEID_FORMATS, "Forme de NameID")
         changed.append("nameid")
     if trusted is not None:
         sp.trusted = bool(trusted)
