@@ -48,11 +48,14 @@ def in_background(job, *args, pool="idp.deferred"):
 def wait_for_jobs(app=None, timeout=None):
     """Wait until the background jobs (of `app`, default the current one) have run, those
     they started included."""
-    app = app or current_app
+    pools = [(app or current_app).extensions[pool] for pool in POOLS]
     deadline = None if timeout is None else time.monotonic() + timeout
-    for _ in range(2):  # a job of one pool may start one in the other
-        for pool in POOLS:
-            app.extensions[pool].wait(None if deadline is None else max(deadline - time.monotonic(), 0))
+    while True:
+        for jobs in pools:
+            jobs.wait(None if deadline is None else max(deadline - time.monotonic(), 0))
+        # A job of one pool may have started one in another, already waited for.
+        if not any(jobs.busy() for jobs in pools) or (deadline is not None and time.monotonic() >= deadline):
+            return
 
 
 class Jobs:
@@ -86,6 +89,10 @@ class Jobs:
             except Exception as error:
                 db.session.rollback()
                 log.error("deferred job %s failed: %s", job.__name__, type(error).__name__)
+
+    def busy(self):
+        with self._lock:
+            return bool(self._futures)
 
     def wait(self, timeout=None):
         deadline = None if timeout is None else time.monotonic() + timeout

@@ -24,6 +24,7 @@ from sqlalchemy import delete, event, func, inspect, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from . import clock
+from .deferred import in_background
 from .extensions import db
 
 log = logging.getLogger(__name__)
@@ -135,8 +136,6 @@ class AfterCommit:
             log.exception("%s: delivery after commit failed; what is left waits for the flush or the worker", self.key)
 
     def _after_commit(self, session):
-        from .deferred import in_background
-
         queued = session.info.pop(self.key, None)
         if not queued or not current_app.config[self.enabled]:
             return
