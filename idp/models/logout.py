@@ -28,8 +28,9 @@ class LogoutNotice(db.Model):
     saml_sp_pk: Mapped[int | None] = mapped_column(ForeignKey("saml_service_provider.id", ondelete="CASCADE"), index=True)
     # The NameID's format, for a service provider (the subject is then its NameID).
     name_id_format: Mapped[str | None] = mapped_column(String(20))
-    # What the logout token names: the `sub` this relying party knows, and the session's `sid`
-    # (None when every session of the account ends at this relying party).
+    # Whom the notice names: for a client, the account's public `sub` (the logout token carries
+    # the one this client knows, idp.relying_parties.subjects, made at each attempt); for a
+    # service provider, its NameID. And the session's `sid` (None: every session of the account).
     subject: Mapped[str] = mapped_column(String(255))
     sid: Mapped[str | None] = mapped_column(String(32))
     # Why (the event that ended the session), for the operators and the audit.
