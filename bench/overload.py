@@ -184,6 +184,10 @@ def figures(alone, outcomes, seconds, server_cores):
         "timed_out": by_result[TIMED_OUT],
         "failed": by_result[FAILED],
         "refused_at": dict(Counter(o.detail for o in outcomes if o.result == REFUSED)),
+        "refused_p99_ms_at": {
+            step: round(percentile([o.seconds for o in outcomes if o.result == REFUSED and o.detail == step], 0.99) * 1000, 1)
+            for step in sorted({o.detail for o in outcomes if o.result == REFUSED})
+        },
         "first_failures": [detail for detail, _ in Counter(o.detail for o in outcomes if o.result == FAILED).most_common(3)],
         "served_per_second": round(served_rate, 1),
         "served_share": round(share, 3),
@@ -216,7 +220,7 @@ def report(document):
         f"server {found['server_cores']} cores, the whole machine {found['machine_busy_cores']} of {os.cpu_count()}; "
         f"generator lag p99 {found['generator_lag_p99_ms']} ms"
     )
-    print(f"refused at: {found['refused_at']}")
+    print(f"refused at: {found['refused_at']}, their p99 in ms: {found['refused_p99_ms_at']}")
     if found["first_failures"]:
         print("first failures: " + "; ".join(found["first_failures"]))
     rows = [

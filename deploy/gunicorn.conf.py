@@ -18,8 +18,10 @@ wsgi_app = "idp:create_app()"
 # checks run on each worker's own argon2 thread (IDP_ARGON2_CONCURRENCY), so that a login
 # in progress holds a request thread without holding the CPU of the others: the overload
 # guard (IDP_OVERLOAD_LOGINS=2) admits up to twice that many form answers, and 8 threads
-# leave at least 4 for tokens, userinfo, pages and refusals (bench/overload.py).
-worker_class = "gthread"
+# leave at least 4 for tokens, userinfo and pages (bench/overload.py). While the guard is at
+# its bound, gthread's own worker refuses new browsers' login pages on its accepting thread,
+# before they wait for one of these threads (idp/gunicorn_worker.py).
+worker_class = "idp.gunicorn_worker.AdmittingThreadWorker"
 workers = int(os.environ.get("WEB_CONCURRENCY") or os.cpu_count() or 1)
 threads = 8
 # Longer than nginx's keepalive_timeout to the nodes (60 s): nginx closes idle connections first.
@@ -31,6 +33,10 @@ graceful_timeout = 30
 # headers itself (IDP_PROXY_COUNT, IDP_PROXY_ADDRESSES).
 forwarded_allow_ips = ""
 
+# systemd starts, reloads and stops the nodes: no control socket (it would be made in the
+# service's home, which the unit keeps read-only, and two nodes on one host would share it).
+control_socket_disable = True
+
 # The access log is nginx's; if it is turned on here (accesslog = "-"), the tokens of emailed
 # links and hints come out masked.
 logger_class = "idp.access_log.MaskingLogger"
@@ -40,10 +46,8 @@ errorlog = "-"
 
 def child_exit(server, worker):
     """Prometheus' multiprocess mode (PROMETHEUS_MULTIPROC_DIR): forget the gauges of a worker
-    that exited. Nothing to do where prometheus_client is not installed."""
-    try:
-        import prometheus_client  # noqa: F401
-    except ImportError:
+    that exited. Without the folder, each process keeps its own values: nothing to forget."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         return
     from prometheus_client import multiprocess
 

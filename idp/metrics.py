@@ -46,6 +46,11 @@ LOGINS = Counter(
     "and, for a refusal, the account's state.",
     ["result", "reason"],
 )
+OVERLOAD_REFUSALS = Counter(
+    "idp_overload_refusals",
+    "Login pages and login form answers refused by the overload guard (« Trop de connexions en ce moment »), by where.",
+    ["at"],
+)
 FIRST_CONNECTIONS = Counter("idp_first_connections", "First connections completed (password and address chosen).")
 ACTIVATIONS = Counter("idp_activations", "Accounts activated by their emailed link.")
 PASSWORD_RESET_REQUESTS = Counter(

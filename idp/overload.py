@@ -14,16 +14,21 @@ than `OVERLOAD_QUEUE_MS` in the queues is refused the same way.
 
 A browser without any cookie asking for a login page is refused in front of Flask, with a
 page rendered once per language: under overload, those refusals must cost next to nothing,
-or they would eat the capacity they protect. Other requests are refused by the views
+or they would eat the capacity they protect. Under gunicorn (idp/gunicorn_worker.py) they are
+answered before the worker's thread pool, by the thread that accepts connections, so that they
+do not wait for a thread behind the logins either. Other requests are refused by the views
 (`refusal()`), which know whether a login form is to be shown.
 """
 
 import threading
 import time
+from email.utils import formatdate
 from urllib.parse import parse_qs
 
 from flask import current_app, render_template, request
 from flask_babel import force_locale
+
+from .metrics import OVERLOAD_REFUSALS
 
 # A form's answer is refused when this many times OVERLOAD_LOGINS are in progress.
 ANSWER_ROOM = 2
@@ -59,9 +64,11 @@ class LoginGate:
         with self._lock:
             self.in_progress -= 1
 
-    def count_refusal(self):
+    def count_refusal(self, at):
+        """One more refusal, of a login page or of a form's answer (`at`: "page" or "answer")."""
         with self._lock:
             self.refused += 1
+        OVERLOAD_REFUSALS.labels(at=at).inc()
 
 
 def gate(app=None):
@@ -81,15 +88,22 @@ def waited_too_long(environ, config):
     return (time.time() - received) * 1000 > limit
 
 
+def new_browser_login_page(method, path, has_cookie):
+    """True for a login page asked by a browser that brings no cookie at all: one that cannot be
+    logged in, whose refusal needs nothing of Flask."""
+    return method == "GET" and path in LOGIN_PAGES and not has_cookie
+
+
 def refusal():
-    """The overload page when a new login page or form's answer must be refused now, else None."""
+    """The overload page when a new login page must be refused now, else None."""
     if gate().saturated() or waited_too_long(request.environ, current_app.config):
-        return overload_page()
+        return overload_page("page")
     return None
 
 
-def overload_page():
-    gate().count_refusal()
+def overload_page(at):
+    """The overload page for a refused login page or form's answer (`at`: "page" or "answer")."""
+    gate().count_refusal(at)
     return render_template("errors/overload.html"), 503, {"Retry-After": str(RETRY_AFTER)}
 
 
@@ -101,20 +115,38 @@ class LoginAdmission:
         self.wsgi_app = app.wsgi_app
         self.gate = LoginGate(app.config["OVERLOAD_LOGINS"])
         app.extensions["idp.login_gate"] = self.gate
+        app.extensions["idp.login_admission"] = self
         self.pages = {}  # language: (headers, body)
 
     def __call__(self, environ, start_response):
-        if (
-            environ.get("PATH_INFO") in LOGIN_PAGES
-            and environ.get("REQUEST_METHOD") == "GET"
-            and "HTTP_COOKIE" not in environ
-            and (self.gate.saturated() or waited_too_long(environ, self.app.config))
+        if new_browser_login_page(environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), "HTTP_COOKIE" in environ) and (
+            self.gate.saturated() or waited_too_long(environ, self.app.config)
         ):
-            self.gate.count_refusal()
+            self.gate.count_refusal("page")
             headers, body = self._page(self._language(environ.get("QUERY_STRING", "")))
             start_response("503 Service Unavailable", list(headers))
             return [body]
         return self.wsgi_app(environ, start_response)
+
+    def refuses_at_once(self, method, path, has_cookie):
+        """True when this request, known by its request line and whether it brings cookies,
+        is refused now: the test of the server's accepting thread, which then sends
+        `http_refusal`. The wait behind a proxy is not known there: the middleware checks it."""
+        return self.gate.saturated() and new_browser_login_page(method, path, has_cookie)
+
+    def http_refusal(self, query, keep_alive):
+        """The whole HTTP/1.1 answer refusing a new browser's login page (its query string
+        gives the language), counted as a refusal; the connection is kept alive or closed."""
+        self.gate.count_refusal("page")
+        headers, body = self._page(self._language(query))
+        lines = ["HTTP/1.1 503 Service Unavailable"]
+        lines += [f"{name}: {value}" for name, value in headers if name.lower() not in {"content-length", "connection", "date"}]
+        lines += [
+            f"Content-Length: {len(body)}",
+            f"Date: {formatdate(usegmt=True)}",
+            "Connection: " + ("keep-alive" if keep_alive else "close"),
+        ]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
     def _language(self, query):
         languages = self.app.config["LANGUAGES"]

@@ -52,7 +52,7 @@ def test_no_relying_party_keeps_a_jwks_past_the_publication_of_a_new_key():
 
 def test_gunicorn_threads_outnumber_the_logins_a_worker_admits():
     config = runpy.run_path(str(DEPLOY / "gunicorn.conf.py"))
-    assert config["worker_class"] == "gthread"
+    assert config["worker_class"] == "idp.gunicorn_worker.AdmittingThreadWorker"
     assert config["wsgi_app"] == "idp:create_app()"
     assert config["logger_class"] == "idp.access_log.MaskingLogger"
     assert config["threads"] >= 2 * ANSWER_ROOM * DEFAULTS["OVERLOAD_LOGINS"]

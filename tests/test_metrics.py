@@ -19,6 +19,7 @@ from idp.models import Client, LogoutNotice
 
 from .conftest import PASSWORD
 from .test_login import post_login, set_account
+from .test_overload import saturated
 from .test_tokens import userinfo
 from .travel import frozen, moment
 
@@ -130,6 +131,19 @@ def test_throttled_logins_are_counted(client, parent):
     after = scrape(client)
     assert moved(before, after, "idp_logins_total", result="throttled", reason="") == 1
     assert moved(before, after, "idp_logins_total", result="wrong_password", reason="") == 5
+
+
+def test_overload_refusals_are_counted_by_where(app, client, ent, parent):
+    page, _ = ent.authorize()
+    before = scrape(client)
+    with saturated(app):
+        assert app.test_client().get("/connexion").status_code == 503  # a new browser: in front of Flask
+        assert ent.authorize()[0].status_code == 503  # a browser with cookies: by the view
+        assert ent.log_in(page, parent.identifier, PASSWORD).status_code == 503
+        # The metrics page is not a login: served while saturated.
+        after = scrape(client)
+    assert moved(before, after, "idp_overload_refusals_total", at="page") == 2
+    assert moved(before, after, "idp_overload_refusals_total", at="answer") == 1
 
 
 @pytest.mark.both_paths

@@ -49,7 +49,7 @@ def log_in(form, show_form, next_url=None, sent_on=False):
     """
     login_gate = gate()
     if waited_too_long(request.environ, current_app.config) or not login_gate.enter():
-        return overload_page()
+        return overload_page("answer")
     try:
         return _check_login(form, show_form, next_url, sent_on)
     finally:
