@@ -9,12 +9,22 @@ cookies and credentials of the headers left out, whatever `--access-logformat` s
 
     gunicorn --logger-class idp.access_log.MaskingLogger --access-logfile - … 'idp:create_app()'
 
+With `IDP_LOG_FORMAT=json`, gunicorn's own lines (its error log, its access log when on)
+are JSON lines too, as the application's (idp/logs.py): one format for the whole node's
+output. An access line's `request_id` is the one the response echoed (`X-Request-Id`).
+
 Nothing in the application imports this module: only gunicorn, when told to.
 """
 
+import logging
+import logging.handlers
 import re
+from collections.abc import Mapping
 
 from gunicorn.glogging import Logger
+
+from .config import load
+from .logs import JsonFormatter
 
 MASK = "***"
 # The paths whose segment after these prefixes is a secret (a test checks every route of
@@ -35,8 +45,29 @@ def mask(text):
     return SECRET_PARAMETER.sub(rf"\g<1>{MASK}", text)
 
 
+class AccessRequestId(logging.Filter):
+    """The request id of an access line: the response's X-Request-Id (an atom of the line)."""
+
+    def filter(self, record):
+        atoms = record.args if isinstance(record.args, Mapping) else {}
+        record.request_id = atoms.get("{x-request-id}o")
+        return True
+
+
 class MaskingLogger(Logger):
-    """gunicorn's logger whose access log carries no token of a path or query."""
+    """gunicorn's logger whose access log carries no token of a path or query, and whose
+    lines are JSON when IDP_LOG_FORMAT says so."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        if load()["LOG_FORMAT"] != "json":
+            return
+        for log in (self.error_log, self.access_log):
+            for handler in log.handlers:
+                if getattr(handler, "_gunicorn", False) and not isinstance(handler, logging.handlers.SysLogHandler):
+                    handler.setFormatter(JsonFormatter())
+                    if log is self.access_log:
+                        handler.addFilter(AccessRequestId())
 
     def atoms(self, resp, req, environ, request_time):
         atoms = super().atoms(resp, req, environ, request_time)

@@ -219,7 +219,8 @@ SETTINGS = [
     Setting(
         "LOG_FORMAT",
         "text",
-        "`text`, or `json`: the application's log as one JSON object per line (time, level, logger, message, request_id).",
+        "`text`, or `json`: the application's log, and gunicorn's through the logger class of deploy/gunicorn.conf.py, "
+        "as one JSON object per line (time, level, logger, message, request_id).",
     ),
     Setting(
         "AUDIT_RETENTION_DAYS",

@@ -36,10 +36,7 @@ def request_head(data):
     end = data.find(b"\r\n\r\n")
     if end < 0:
         return None
-    try:
-        lines = data[:end].decode("latin-1").split("\r\n")
-    except UnicodeDecodeError:
-        return None
+    lines = data[:end].decode("latin-1").split("\r\n")
     parts = lines[0].split(" ")
     if len(parts) != 3 or parts[2] not in {"HTTP/1.1", "HTTP/1.0"} or not parts[1].startswith("/"):
         return None

@@ -10,8 +10,8 @@ access log and the provider's log meet on one value.
 With `LOG_FORMAT=json`, the `idp` logger (and the loggers under it: `idp.audit`,
 `idp.throttle`, `idp.keys`…) writes one JSON object per line to standard error: `time`
 (UTC, ISO 8601), `level`, `logger`, `message`, `request_id` (null outside a request), and
-`exception` when there is one. gunicorn's own lines (its access log, its error log) keep
-gunicorn's format.
+`exception` when there is one. gunicorn's own lines (its error log, its access log) take
+the same form through its logger class (idp/access_log.py).
 """
 
 import json

@@ -1,6 +1,7 @@
 """gunicorn's access log through idp.access_log.MaskingLogger: no token of a path or query,
 no cookie, whatever the log format asks for; and every route with a token is covered."""
 
+import json
 import re
 from datetime import timedelta
 from types import SimpleNamespace
@@ -13,10 +14,11 @@ from idp.access_log import MaskingLogger, mask
 TOKEN = "Zr3_k-9QpL2mW8xYtBvN4cD7eF1gH5jK"
 
 
-def access_line(tmp_path, method, uri, log_format=None, headers=(), status="200 OK", location=None):
+def access_line(tmp_path, method, uri, log_format=None, headers=(), status="200 OK", location=None, response_headers=()):
     """The line gunicorn's access log writes for one request, through MaskingLogger."""
     config = Config()
     config.set("accesslog", str(tmp_path / "access.log"))
+    config.set("errorlog", str(tmp_path / "error.log"))
     if log_format:
         config.set("access_log_format", log_format)
     logger = MaskingLogger(config)
@@ -30,14 +32,17 @@ def access_line(tmp_path, method, uri, log_format=None, headers=(), status="200 
         "REMOTE_ADDR": "203.0.113.5",
         "HTTP_REFERER": f"https://teleservices.example/activation/{TOKEN}",
     }
-    response = SimpleNamespace(status=status, headers=[("Location", location)] if location else [], sent=120)
+    sent_headers = [("Location", location)] if location else []
+    response = SimpleNamespace(status=status, headers=sent_headers + list(response_headers), sent=120)
     request = SimpleNamespace(headers=list(headers))
     try:
         logger.access(response, request, environ, timedelta(milliseconds=12))
+        logger.info("Booting worker with pid: %s", 4242)
     finally:
-        for handler in list(logger.access_log.handlers):
-            handler.close()
-            logger.access_log.removeHandler(handler)
+        for log in (logger.access_log, logger.error_log):
+            for handler in list(log.handlers):
+                handler.close()
+                log.removeHandler(handler)
     return (tmp_path / "access.log").read_text()
 
 
@@ -102,3 +107,21 @@ def test_every_route_with_a_token_in_its_path_is_masked(app):
     for route in routes:
         path = re.sub(r"<(?:\w+:)?token>", TOKEN, route)
         assert TOKEN not in mask(path), route
+
+
+def test_with_json_logs_gunicorn_writes_json_lines_too(tmp_path, monkeypatch):
+    monkeypatch.setenv("IDP_LOG_FORMAT", "json")
+    line = access_line(tmp_path, "GET", f"/activation/{TOKEN}?code=abc", response_headers=[("X-Request-Id", "req-42")])
+    access = json.loads(line)
+    assert access["logger"] == "gunicorn.access" and access["request_id"] == "req-42"
+    assert '"GET /activation/***?code=*** HTTP/1.1" 200' in access["message"]
+    assert TOKEN not in line
+    error = json.loads((tmp_path / "error.log").read_text())
+    assert error["message"] == "Booting worker with pid: 4242" and error["level"] == "INFO" and error["request_id"] is None
+
+
+def test_with_text_logs_gunicorn_keeps_its_format(tmp_path, monkeypatch):
+    monkeypatch.delenv("IDP_LOG_FORMAT", raising=False)
+    line = access_line(tmp_path, "GET", "/connexion", response_headers=[("X-Request-Id", "req-42")])
+    assert line.startswith("203.0.113.5 - - [") and '"GET /connexion HTTP/1.1" 200' in line
+    assert "[INFO] Booting worker with pid: 4242" in (tmp_path / "error.log").read_text()

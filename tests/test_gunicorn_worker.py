@@ -106,6 +106,8 @@ def test_a_new_browsers_login_page_is_refused_while_every_thread_is_held(saturat
     held = _raw(saturated_server, b"GET /healthz HTTP/1.1\r\nHost: idp\r\nCookie: a=b\r\n")
     # A request with cookies waits for that thread.
     waiting = _raw(saturated_server, b"GET /healthz HTTP/1.1\r\nHost: idp\r\nCookie: a=b\r\nConnection: close\r\n\r\n")
+    # A browser that connects now and sends its request later.
+    late = _raw(saturated_server, b"")
     assert _unanswered(waiting)
 
     browser = http.client.HTTPConnection(*saturated_server, timeout=30)
@@ -123,6 +125,9 @@ def test_a_new_browsers_login_page_is_refused_while_every_thread_is_held(saturat
     browser.request("GET", "/connexion?ui_locales=en")
     in_english = browser.getresponse()
     assert in_english.status == 503 and BUSY_EN in in_english.read().decode()
+    late.sendall(b"GET /connexion HTTP/1.1\r\nHost: idp\r\nConnection: close\r\n\r\n")
+    status, body = _answer(late)
+    assert status == 503 and BUSY in body.decode()
     assert _unanswered(waiting)
 
     # The held request completes; then the one that waited is served.
@@ -134,6 +139,13 @@ def test_a_new_browsers_login_page_is_refused_while_every_thread_is_held(saturat
     by_the_view = browser.getresponse()
     assert by_the_view.status == 503 and BUSY in by_the_view.read().decode()
     assert by_the_view.getheader("Server") is not None
+    # A request with a body goes to the pool too: the views answer it (here, a form without
+    # its CSRF token).
+    body = "identifier=jean.dupont1&password=x"
+    browser.request("POST", "/connexion", body, {"Content-Type": "application/x-www-form-urlencoded"})
+    answer = browser.getresponse()
+    answer.read()
+    assert answer.status == 400 and answer.getheader("Server") is not None
     browser.close()
 
 
