@@ -23,7 +23,7 @@ from idp.extensions import db
 from idp.models import Account, LogoutNotice, NoticeStatus
 from idp.models.oauth import CLAIMS_BY_SCOPE
 from idp.oidc.claims import CLAIM_COLUMNS, user_info, with_schooling
-from idp.relying_parties.saml import read_metadata, register_service_provider
+from idp.relying_parties.saml import find_service_provider, persistent_name_id, read_metadata, register_service_provider
 
 from .apache_helpers import (  # noqa: F401
     apache_missing,
@@ -130,7 +130,8 @@ def test_apache_mod_auth_mellon_logs_in_reads_the_attributes_and_logs_out(app, p
     protected = log_in(browser, provider, base, error_log)
     assert protected.status_code == 200 and "page protégée" in protected.text, (protected.url, error_log.read_text()[-3000:])
     assert protected.url == f"{base}/protected/index.html"
-    assert len(protected.headers["X-NameID"]) == 64  # the persistent NameID
+    with app.app_context():  # the persistent NameID: the account's pairwise subject for Mellon's entity ID
+        assert protected.headers["X-NameID"] == persistent_name_id(find_service_provider(f"{base}/mellon/metadata"), parent.sub)
     assert protected.headers["X-Affiliation"] == "resp2d"
     assert protected.headers["X-Given-Name"] == "Jean"
     vectors = expected_vectors(app, parent.id)

@@ -6,13 +6,10 @@ through pysaml2's parser (defusedxml underneath), must describe exactly one serv
 provider with an assertion consumer service for HTTP-POST, and its entity ID is unique.
 """
 
-import hashlib
-import hmac
 import ipaddress
 import urllib.request
 from urllib.parse import urlsplit
 
-from flask import current_app
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, BINDING_SOAP
 from saml2.attribute_converter import ac_factory
 from saml2.mdstore import InMemoryMetaData
@@ -24,6 +21,7 @@ from ..models import SamlServiceProvider
 from ..models.oauth import CATEGORIES, CLAIMS_BY_SCOPE
 from ..models.saml import NAMEID_FORMATS
 from .registration import check_choice, check_name
+from .subjects import pairwise_subject
 
 # Largest metadata accepted (a file, or the body of a URL).
 MAX_METADATA_BYTES = 256 * 1024
@@ -183,11 +181,11 @@ def describe_attributes(mapping):
 
 
 def persistent_name_id(sp, sub):
-    """The persistent NameID of the account `sub` at `sp`: stable (the `sub` survives a
-    regeneration), and different at every service provider, so that two of them cannot match
+    """The persistent NameID of the account `sub` at `sp`: its pairwise subject for the
+    service provider's entity ID as sector (subjects.py), stable (the `sub` survives a
+    regeneration) and different at every service provider, so that two of them cannot match
     their users."""
-    key = current_app.config["HASH_KEY"].encode()
-    return hmac.new(key, f"saml-nameid\0{sp.entity_id}\0{sub}".encode(), hashlib.sha256).hexdigest()
+    return pairwise_subject(sp.entity_id, sub)
 
 
 # --- registration -------------------------------------------------------------------------

@@ -8,6 +8,8 @@ the sector identifier and the public `sub`, under a key derived from HASH_KEY wi
 its own (docs/security.md, « Pairwise subjects »). It is stable (same account, same sector:
 same value, across logins and regenerations), equal for the relying parties of one sector,
 and no two sectors can correlate theirs without the key, which is not in the database.
+A SAML service provider's persistent NameID is the pairwise subject of its entity ID
+(relying_parties/saml.py).
 """
 
 import base64
