@@ -11,12 +11,13 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select
 
 from idp.deferred import wait_for_jobs
 from idp.extensions import db
 from idp.mail import wait_for_deliveries
 from idp.models import Account, AccountLink, AccountState, AuditEvent, LegalGuardian, LinkPurpose, OutboxMessage
+from idp.oidc.purge import purge_expired
 from idp.schools.demo_accounts import create_active_account
 from idp.schools.establishments import add_establishment
 
@@ -175,6 +176,26 @@ def test_link_expires_after_the_lifetime_setting(settings, make_app, parent, smt
         link, temporary = reset_message(smtp_server.wait_for(2)[1])
         traveller.shift(timedelta(minutes=29))
         assert complete(client, link, temporary).status_code == 200
+
+
+def test_the_purge_deletes_a_link_an_hour_after_it_expired_and_it_stays_refused(settings, make_app, parent, smtp_server):
+    settings["PASSWORD_RESET_MINUTES"] = 30
+    app = make_app(settings)
+    client = app.test_client()
+    with frozen() as traveller:
+        ask_reset(client, "jean.dupont1")
+        link, temporary = reset_message(smtp_server.wait_for(1)[0])
+        traveller.shift(timedelta(minutes=90))
+        with app.app_context():
+            assert purge_expired()["links"] == 0  # expired a minute less than an hour ago
+        traveller.shift(timedelta(minutes=1))
+        with app.app_context():
+            assert purge_expired()["links"] == 1
+            assert db.session.scalar(select(func.count()).select_from(AccountLink)) == 0
+        # Gone, it is refused as when it had expired.
+        again = open_link(client, link)
+        assert again.status_code == 404 and "Ce lien n'est plus valable" in again.text
+        assert complete(client, link, temporary).status_code == 404
 
 
 def test_asking_again_keeps_the_previous_link_each_with_its_own_temporary_password(client, parent, smtp_server):

@@ -56,11 +56,11 @@ def test_purge_deletes_only_what_can_serve_no_one(app, ent, history, start):
     audit_rows = counts(app)["AuditEvent"]
     with frozen(start + timedelta(minutes=30)), app.app_context():
         # Codes expired a minute after the start, but stay an hour more for replay detection.
-        assert purge_expired() == {"codes": 0, "tokens": 0, "sessions": 0, "audit_events": 0}
+        assert purge_expired() == {"codes": 0, "tokens": 0, "sessions": 0, "staff_sessions": 0, "links": 0, "audit_events": 0}
 
     with frozen(start + timedelta(hours=2, minutes=1)):
         with app.app_context():
-            assert purge_expired(batch=2) == {"codes": 5, "tokens": 1, "sessions": 0, "audit_events": 0}
+            assert purge_expired(batch=2) == {"codes": 5, "tokens": 1, "sessions": 0, "staff_sessions": 0, "links": 0, "audit_events": 0}
         # The refresh tokens stay: the live one refreshes, the spent one is still
         # recognised as a reuse, and revokes its family.
         assert ent.refresh(history["spent"]).json["error"] == "invalid_grant"
@@ -68,11 +68,11 @@ def test_purge_deletes_only_what_can_serve_no_one(app, ent, history, start):
         assert counts(app)["Token"] == 2
 
     with frozen(start + timedelta(hours=13, minutes=1)), app.app_context():
-        assert purge_expired() == {"codes": 0, "tokens": 0, "sessions": 1, "audit_events": 0}
+        assert purge_expired() == {"codes": 0, "tokens": 0, "sessions": 1, "staff_sessions": 0, "links": 0, "audit_events": 0}
 
     with frozen(start + timedelta(days=30, hours=1, minutes=1)), app.app_context():
-        assert purge_expired() == {"codes": 0, "tokens": 2, "sessions": 0, "audit_events": 0}
-        assert purge_expired() == {"codes": 0, "tokens": 0, "sessions": 0, "audit_events": 0}
+        assert purge_expired() == {"codes": 0, "tokens": 2, "sessions": 0, "staff_sessions": 0, "links": 0, "audit_events": 0}
+        assert purge_expired() == {"codes": 0, "tokens": 0, "sessions": 0, "staff_sessions": 0, "links": 0, "audit_events": 0}
     # Consents are never purged; the audit log is kept AUDIT_RETENTION_DAYS (365).
     assert counts(app) == {"AuthorizationCode": 0, "Token": 0, "LoginSession": 0, "Consent": 2, "AuditEvent": audit_rows + 1}
 
@@ -80,7 +80,7 @@ def test_purge_deletes_only_what_can_serve_no_one(app, ent, history, start):
 def test_live_refresh_token_survives_the_purge(app, ent, history, start):
     with frozen(start + timedelta(days=29)):
         with app.app_context():
-            assert purge_expired() == {"codes": 5, "tokens": 1, "sessions": 1, "audit_events": 0}
+            assert purge_expired() == {"codes": 5, "tokens": 1, "sessions": 1, "staff_sessions": 0, "links": 0, "audit_events": 0}
         response = ent.refresh(history["live"])
         assert response.status_code == 200, response.json
 
@@ -93,7 +93,7 @@ def test_consents_go_with_their_relying_party_not_with_the_purge(app, history, s
     with frozen(start + timedelta(days=364)):  # within the audit's year
         result = app.test_cli_runner().invoke(args=["purge", "--json"])
     # Its code went with it too.
-    assert json.loads(result.output) == {"codes": 4, "tokens": 3, "sessions": 1, "audit_events": 0}
+    assert json.loads(result.output) == {"codes": 4, "tokens": 3, "sessions": 1, "staff_sessions": 0, "links": 0, "audit_events": 0}
     assert counts(app)["Consent"] == 1
 
 
@@ -104,6 +104,8 @@ def test_purge_command_prints_the_counts(app, history, start):
         "Codes d'autorisation supprimés : 5",
         "Jetons supprimés : 1",
         "Sessions de connexion supprimées : 0",
+        "Sessions du personnel supprimées : 0",
+        "Liens envoyés par courriel supprimés : 0",
         "Événements d'audit supprimés : 0",
     ]
 

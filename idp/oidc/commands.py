@@ -112,7 +112,7 @@ def keys_prune(as_json):
 @click.option("--json", "as_json", is_flag=True, help="Sortie en JSON.")
 @with_appcontext
 def purge(as_json):
-    """Supprimer codes, jetons et sessions expirés.
+    """Supprimer codes, jetons, sessions et liens envoyés par courriel expirés.
 
     Pour cron ou un timer systemd, sur un ou plusieurs nœuds à la fois ; affiche les nombres.
     Les événements d'audit sont gardés IDP_AUDIT_RETENTION_DAYS jours (365 par défaut).
@@ -130,6 +130,8 @@ def purge(as_json):
         "codes": "Codes d'autorisation supprimés",
         "tokens": "Jetons supprimés",
         "sessions": "Sessions de connexion supprimées",
+        "staff_sessions": "Sessions du personnel supprimées",
+        "links": "Liens envoyés par courriel supprimés",
         "audit_events": "Événements d'audit supprimés",
     }
     click.echo("\n".join(f"{labels[kind]} : {count}" for kind, count in counts.items()))

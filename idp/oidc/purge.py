@@ -1,4 +1,4 @@
-"""The purge: delete the codes, tokens and login sessions that can serve no one any more.
+"""The purge: delete the codes, tokens, sessions and emailed links that can serve no one any more.
 
 `idp purge` runs it from a cron job or a systemd timer, on any node, on several at once:
 on PostgreSQL an advisory lock makes them take turns, so that no row is counted twice and
@@ -9,7 +9,11 @@ two purges never wait on each other's rows. What stays, and why:
 - a token until MARGIN after the last of its expiries: a spent or revoked refresh token's
   row is how a reuse is recognised (and its family revoked) until the refresh would have
   expired anyway;
-- a login session, ended or not, until MARGIN after its absolute end;
+- a login session, ended or not, until MARGIN after its absolute end; a staff session the
+  same;
+- a link sent by email (activation, email change, password reset), used or not, until
+  MARGIN after it expired: an expired, a used and a deleted link are refused alike, and the
+  row holds the address it was sent to;
 - consents: they go with their relying party or their account (ON DELETE CASCADE), never
   with age;
 - an audit event for `AUDIT_RETENTION_DAYS` (365 by default; 0: for ever), counted from its
@@ -26,7 +30,7 @@ from sqlalchemy import delete, select, text
 
 from ..clock import now
 from ..extensions import db
-from ..models import AuditEvent, AuthorizationCode, LoginSession, Token
+from ..models import AccountLink, AuditEvent, AuthorizationCode, LoginSession, StaffSession, Token
 
 BATCH = 10_000
 # Beyond every expiry, for the clocks of the nodes to disagree.
@@ -47,6 +51,8 @@ def _doomed(cutoff, audit_cutoff):
             ],
         ),
         "sessions": (LoginSession, [LoginSession.expires_at < cutoff]),
+        "staff_sessions": (StaffSession, [StaffSession.expires_at < cutoff]),
+        "links": (AccountLink, [AccountLink.expires_at < cutoff]),
     }
     # Kept for ever when AUDIT_RETENTION_DAYS is 0: no condition, nothing deleted.
     kinds["audit_events"] = (AuditEvent, [AuditEvent.at < audit_cutoff] if audit_cutoff is not None else [])

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from idp.extensions import db
 from idp.models import AuditEvent, StaffMember, StaffRecoveryCode, StaffSession
+from idp.oidc.purge import purge_expired
 from idp.staff_accounts.totp import decrypt_secret
 
 from ..oidc_helpers import asks_to_log_in, csrf_token
@@ -218,6 +219,18 @@ def test_staff_session_ends_after_the_idle_lifetime_and_at_logout(app, client, s
         sessions = db.session.scalars(select(StaffSession).where(StaffSession.staff_id == secretary.id)).all()
         assert len(sessions) == 2
         assert sessions[1].ended_at is not None  # logout; the first one timed out
+
+
+def test_the_purge_deletes_a_staff_session_an_hour_after_its_absolute_end(app, client, secretary, clock):
+    log_in(client, secretary)
+    clock.shift(app.config["SESSION_ABSOLUTE_LIFETIME"] + 3600 - 1)
+    with app.app_context():
+        assert purge_expired()["staff_sessions"] == 0
+    clock.shift(2)
+    with app.app_context():
+        assert purge_expired()["staff_sessions"] == 1
+        assert db.session.scalars(select(StaffSession)).all() == []
+    assert "/gestion/connexion" in client.get("/gestion/etablissements/0140001A/").location
 
 
 def test_a_staff_session_gives_no_code_to_a_relying_party(client, ent, secretary, clock):
