@@ -4,11 +4,12 @@ the attributes as registered, the door rule, the same login session as OpenID Co
 
 import base64
 import calendar
+import html
 import re
 from types import SimpleNamespace
 
 import pytest
-from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
+from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, BINDING_SOAP
 from saml2.authn_context import PASSWORDPROTECTEDTRANSPORT
 from saml2.saml import NAMEID_FORMAT_EMAILADDRESS, NAMEID_FORMAT_PERSISTENT, NAMEID_FORMAT_TRANSIENT
 from saml2.samlp import NameIDPolicy
@@ -17,13 +18,13 @@ from sqlalchemy import select
 
 from idp.accounts.lifecycle import set_refusal
 from idp.extensions import db
-from idp.models import Account, AccountState, LoginSession, SessionSamlSp
+from idp.models import Account, AccountState, LoginSession, LogoutNotice, SessionSamlSp
 from idp.models.oauth import CLAIMS_BY_SCOPE
 from idp.oidc.claims import CLAIM_COLUMNS, user_info, with_schooling
 from idp.relying_parties.saml import read_metadata, register_service_provider
 
 from .conftest import PASSWORD
-from .oidc_helpers import asks_to_log_in, login_form_action
+from .oidc_helpers import asks_to_log_in, csrf_token, login_form_action
 from .saml_helpers import ServiceProvider, attributes, posted_form
 
 SAML_STATUS = re.compile(r'StatusCode Value="([^"]+)"')
@@ -258,6 +259,31 @@ def test_consent_for_a_service_provider_not_trusted(make_sp, parent, audit_event
     again, _ = sp.receive(sp.authn_request())
     assert again.name_id.text == response.name_id.text
     assert len(audit_events("consent_given")) == 1
+
+
+def _consent(sp, page, decision="allow"):
+    action = re.search(r'<form method="post" action="([^"]+)"', page.text).group(1).replace("&amp;", "&")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    return sp.browser.post(action, data={"csrf_token": token, "decision": decision})
+
+
+def test_a_consent_is_listed_in_the_account_page_and_withdrawn_there(make_sp, parent, app, audit_events):
+    sp = make_sp(name="Cantine SAML", trusted=False, logout=(BINDING_SOAP,))
+    sp.receive(_consent(sp, sp.log_in(sp.authn_request(), parent.identifier, PASSWORD)))
+    page = sp.browser.get("/compte/")
+    assert "Cantine SAML" in page.text and "Autorisé le" in page.text
+    action = re.search(r'action="(/compte/services/saml/\d+/retrait)"', page.text).group(1)
+    withdrawn = html.unescape(sp.browser.post(action, data={"csrf_token": csrf_token(page.text)}, follow_redirects=True).text)
+    assert "L'accès de Cantine SAML à votre compte est retiré." in withdrawn
+    assert "Aucun service n'a d'autorisation" in withdrawn
+    assert [(event.details["sp"], event.details["protocol"]) for event in audit_events("service_revoked")] == [(sp.entity_id, "saml")]
+    with app.app_context():
+        # Its session of the account is told it ended, by its SOAP single logout.
+        notices = db.session.scalars(select(LogoutNotice)).all()
+        assert [(notice.reason, notice.saml_sp_pk is not None) for notice in notices] == [("service_withdrawn", True)]
+    # Nothing left to withdraw; and the next login asks again.
+    assert sp.browser.post(action, data={"csrf_token": csrf_token(page.text)}).status_code == 404
+    assert "demande l'accès à votre compte" in sp.authn_request().text
 
 
 def test_idp_initiated_login_for_service_providers_registered_for_it(make_sp, parent, client):

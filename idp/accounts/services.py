@@ -1,6 +1,7 @@
 """What an account opened and allowed, as « gérer son compte » lists and ends it
 (docs/parents-journey.md, « Managing the account »): its login sessions, and the relying parties
-it uses (a consent, refresh tokens for offline access, or both).
+it uses (a consent, refresh tokens for offline access, or both; for a SAML service provider,
+a consent).
 """
 
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from sqlalchemy import and_, delete, func, select, update
 from ..audit import audit
 from ..clock import now
 from ..extensions import db
-from ..models import Client, Consent, Token
+from ..models import Client, Consent, SamlConsent, SamlServiceProvider, Token
 from .lifecycle import revoke_everything
 from .logouts import Ending, notify_relying_parties
 
@@ -36,17 +37,22 @@ def live_refresh_token(moment):
 
 @dataclass(frozen=True)
 class Service:
-    """A relying party the account uses: what it allowed (`consent`), and since when it has
-    offline access (its oldest live refresh token; None without one)."""
+    """A relying party the account uses (an OpenID Connect client or a SAML service
+    provider): what it allowed (`consent`), and since when it has offline access (its oldest
+    live refresh token; None without one, always for SAML)."""
 
-    client: Client
-    consent: Consent | None
+    client: Client | SamlServiceProvider
+    consent: Consent | SamlConsent | None
     offline_since: datetime | None
+
+    @property
+    def saml(self):
+        return isinstance(self.client, SamlServiceProvider)
 
 
 def services_used(account):
     """The relying parties the account gave a consent to or that hold a live refresh token
-    of it, by name."""
+    of it, and the SAML service providers it gave a consent to, by name."""
     consents = {consent.client_pk: consent for consent in db.session.scalars(select(Consent).where(Consent.account_id == account.id))}
     offline = dict(
         db.session.execute(
@@ -57,8 +63,14 @@ def services_used(account):
     )
     ids = set(consents) | set(offline)
     clients = db.session.scalars(select(Client).where(Client.id.in_(ids))).all() if ids else []
-    clients = sorted(clients, key=lambda item: item.name.lower())
-    return [Service(client, consents.get(client.id), offline.get(client.id)) for client in clients]
+    services = [Service(client, consents.get(client.id), offline.get(client.id)) for client in clients]
+    saml = db.session.execute(
+        select(SamlServiceProvider, SamlConsent)
+        .join(SamlConsent, SamlConsent.sp_pk == SamlServiceProvider.id)
+        .where(SamlConsent.account_id == account.id)
+    ).all()
+    services += [Service(sp, consent, None) for sp, consent in saml]
+    return sorted(services, key=lambda service: service.client.name.lower())
 
 
 def revoke_service(account, client_id):
@@ -83,3 +95,21 @@ def revoke_service(account, client_id):
     notify_relying_parties(Ending.SERVICE_WITHDRAWN, account.id, client=client)
     audit("service_revoked", account=account, client=client, consent=bool(consented), tokens_revoked=revoked)
     return client
+
+
+def revoke_saml_service(account, sp_pk):
+    """Withdraw a SAML service provider's consent: it will be asked again, and its sessions
+    of the account are told they ended (its SOAP single logout, when it has one). Returns the
+    service provider, or None when the account had given it no consent."""
+    sp = db.session.get(SamlServiceProvider, sp_pk)
+    if sp is None:
+        return None
+    consented = db.session.execute(
+        delete(SamlConsent).where(SamlConsent.account_id == account.id, SamlConsent.sp_pk == sp.id),
+        execution_options={"synchronize_session": "fetch"},
+    ).rowcount
+    if not consented:
+        return None
+    notify_relying_parties(Ending.SERVICE_WITHDRAWN, account.id, client=sp)
+    audit("service_revoked", account=account, sp=sp.entity_id, protocol="saml", consent=True)
+    return sp

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from ..accounts import profile
 from ..accounts.logouts import Ending, front_channel_uris
-from ..accounts.services import log_out_everywhere, revoke_service, services_used
+from ..accounts.services import log_out_everywhere, revoke_saml_service, revoke_service, services_used
 from ..audit import audit
 from ..auth.sessions import current_login_session, end_login_session, live_sessions
 from ..auth.views import logged_out_page
@@ -214,8 +214,18 @@ def everywhere(login_session):
 @login_required
 def revoke(login_session, client_id):
     client = revoke_service(login_session.account, client_id[:64])
-    if client is None:
+    return _revoked(client)
+
+
+@bp.post("/services/saml/<int:sp_pk>/retrait")
+@login_required
+def revoke_saml(login_session, sp_pk):
+    return _revoked(revoke_saml_service(login_session.account, sp_pk))
+
+
+def _revoked(service):
+    if service is None:
         abort(404)
     db.session.commit()
-    flash(_("L'accès de %(service)s à votre compte est retiré.", service=client.name), "success")
+    flash(_("L'accès de %(service)s à votre compte est retiré.", service=service.name), "success")
     return redirect(url_for("account.home"))
