@@ -158,10 +158,14 @@ def test_link_and_temporary_password_serve_once(client, parent, smtp_server):
     assert log_in(client.application.test_client(), "jean.dupont1", NEW_PASSWORD).status_code == 303
 
 
-def test_link_expires_after_the_lifetime_setting(settings, make_app, parent, smtp_server):
-    settings["PASSWORD_RESET_MINUTES"] = 30
-    app = make_app(settings)
-    client = app.test_client()
+@pytest.fixture
+def half_hour_links(settings, make_app):
+    """An application whose reset links live 30 minutes."""
+    return make_app(settings | {"PASSWORD_RESET_MINUTES": 30})
+
+
+def test_link_expires_after_the_lifetime_setting(half_hour_links, parent, smtp_server):
+    client = half_hour_links.test_client()
     with frozen() as traveller:
         ask_reset(client, "jean.dupont1")
         first_link, first_temporary = reset_message(smtp_server.wait_for(1)[0])
@@ -178,9 +182,8 @@ def test_link_expires_after_the_lifetime_setting(settings, make_app, parent, smt
         assert complete(client, link, temporary).status_code == 200
 
 
-def test_the_purge_deletes_a_link_an_hour_after_it_expired_and_it_stays_refused(settings, make_app, parent, smtp_server):
-    settings["PASSWORD_RESET_MINUTES"] = 30
-    app = make_app(settings)
+def test_the_purge_deletes_a_link_an_hour_after_it_expired_and_it_stays_refused(half_hour_links, parent, smtp_server):
+    app = half_hour_links
     client = app.test_client()
     with frozen() as traveller:
         ask_reset(client, "jean.dupont1")

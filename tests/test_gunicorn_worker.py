@@ -15,21 +15,16 @@ import pytest
 
 from idp.gunicorn_worker import request_head
 
+from .apache_helpers import free_port
 from .test_overload import BUSY, BUSY_EN
 
 TESTS = os.path.dirname(__file__)
 
 
-def _free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def saturated_server(app, settings, tmp_path):
     """("127.0.0.1", port) of gunicorn with tests/saturated_gunicorn.py, on the test database."""
-    port = _free_port()
+    port = free_port()
     environment = os.environ | {
         "IDP_ISSUER": f"http://127.0.0.1:{port}",
         "IDP_DATABASE_URL": settings["DATABASE_URL"],
