@@ -112,9 +112,10 @@ def keys_prune(as_json):
 @click.option("--json", "as_json", is_flag=True, help="Sortie en JSON.")
 @with_appcontext
 def purge(as_json):
-    """Supprimer codes, jetons, sessions et liens expirés.
+    """Supprimer les données expirées.
 
-    Pour cron ou un timer systemd, sur un ou plusieurs nœuds à la fois ; affiche les nombres.
+    Codes, jetons, sessions des familles et du personnel, liens envoyés par courriel, une heure
+    après leur expiration. Pour cron ou un timer systemd, sur un ou plusieurs nœuds à la fois ; affiche les nombres.
     Les événements d'audit sont gardés IDP_AUDIT_RETENTION_DAYS jours (365 par défaut).
     """
     counts = purge_expired()
