@@ -30,6 +30,7 @@ def audit(event, account=None, client=None, ip=None, **details):
         account_id=account.id if account is not None else None,
         client_id=client.client_id if client is not None else None,
         ip=ip,
+        request_id=request_id(),
         details=details,
     )
     db.session.add(row)
@@ -39,7 +40,7 @@ def audit(event, account=None, client=None, ip=None, **details):
         account.identifier if account is not None else "-",
         row.client_id or "-",
         ip or "-",
-        request_id() or "-",
+        row.request_id or "-",
         " ".join(f"{key}={value}" for key, value in sorted(details.items())),
     )
     return row
@@ -54,14 +55,17 @@ def audit_many(event, account_ids, **details):
     if not account_ids:
         return
     ip = request.remote_addr if has_request_context() else None
-    moment = now()
-    rows = [{"at": moment, "event": event, "account_id": account_id, "ip": ip, "details": details} for account_id in account_ids]
+    moment, named = now(), request_id()
+    rows = [
+        {"at": moment, "event": event, "account_id": account_id, "ip": ip, "request_id": named, "details": details}
+        for account_id in account_ids
+    ]
     db.session.execute(insert(AuditEvent.__table__), rows)
     log.info(
         "%s accounts=%d ip=%s request=%s %s",
         event,
         len(rows),
         ip or "-",
-        request_id() or "-",
+        named or "-",
         " ".join(f"{key}={value}" for key, value in sorted(details.items())),
     )

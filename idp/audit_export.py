@@ -4,7 +4,8 @@
 The events of a period, oldest first, as JSON lines or CSV, written as they are read: the
 rows come through a server-side cursor on PostgreSQL (`yield_per`), so that a year of
 events costs the memory of one batch, whatever its size. Each event gives its moment (UTC),
-its name, the account's id and identifier, the relying party, the address and its details;
+its name, the account's id and identifier, the relying party, the address, the request's id
+(as in the logs) and its details;
 the audit never holds a secret (idp.audit refuses them), so neither does the export.
 """
 
@@ -17,7 +18,7 @@ from .extensions import db
 from .models import Account, AuditEvent
 
 FORMATS = ("jsonl", "csv")
-COLUMNS = ("id", "at", "event", "account_id", "identifier", "client_id", "ip", "details")
+COLUMNS = ("id", "at", "event", "account_id", "identifier", "client_id", "ip", "request_id", "details")
 BATCH = 1000
 
 
@@ -35,6 +36,7 @@ def events(since, until, account_identifier=None, batch=BATCH):
             Account.identifier,
             AuditEvent.client_id,
             AuditEvent.ip,
+            AuditEvent.request_id,
             AuditEvent.details,
         )
         .outerjoin(Account, Account.id == AuditEvent.account_id)
@@ -54,6 +56,7 @@ def events(since, until, account_identifier=None, batch=BATCH):
             "identifier": row.identifier,
             "client_id": row.client_id,
             "ip": row.ip,
+            "request_id": row.request_id,
             "details": row.details or {},
         }
 

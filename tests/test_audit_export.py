@@ -4,6 +4,7 @@ the retention `idp purge` applies (AUDIT_RETENTION_DAYS), time injected."""
 import csv
 import io
 import json
+import re
 import tracemalloc
 from datetime import timedelta
 
@@ -17,8 +18,11 @@ from idp.models import AuditEvent
 from idp.oidc.purge import purge_expired
 
 from .conftest import PASSWORD
+from .oidc_helpers import csrf_token
 from .test_login import post_login
 from .travel import frozen, moment
+
+REQUEST_ID = "nginx-4f1c2a9e"
 
 
 def stamp(when):
@@ -32,10 +36,13 @@ def start():
 
 @pytest.fixture
 def history(app, client, parent, start):
-    """Through the real login page: a wrong password at `start`, a login an hour later, and
-    an event of no account (a client added) a day later."""
+    """Through the real login page: a wrong password at `start` (the proxy naming the
+    request), a login an hour later, and an event of no account (a client added, from the
+    command line) a day later."""
     with frozen(start) as traveller:
-        post_login(client, "jean.dupont1", "wrong-password-1")
+        page = client.get("/connexion")
+        form = {"identifier": "jean.dupont1", "password": "wrong-password-1", "csrf_token": csrf_token(page.text)}
+        client.post("/connexion", data=form, headers={"X-Request-Id": REQUEST_ID})
         traveller.shift(3600)
         assert post_login(client, "jean.dupont1", PASSWORD).status_code == 303
         traveller.shift(23 * 3600)
@@ -62,8 +69,11 @@ def test_export_as_json_lines_within_the_period(app, history, parent, start):
         "identifier": "jean.dupont1",
         "client_id": None,
         "ip": "127.0.0.1",
+        "request_id": REQUEST_ID,
         "details": {"known": True},
     }
+    assert re.fullmatch(r"[0-9a-f]{32}", second["request_id"])  # made up: the test client sends none
+    assert third["request_id"] is None
     assert second["at"] == stamp(start + timedelta(hours=1)) + "Z"
     assert third["identifier"] is None and third["ip"] == "192.0.2.9"
 

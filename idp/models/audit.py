@@ -17,4 +17,7 @@ class AuditEvent(db.Model):
     account_id: Mapped[int | None] = mapped_column(index=True)
     client_id: Mapped[str | None] = mapped_column(String(64))
     ip: Mapped[str | None] = mapped_column(String(45))
+    # The request that caused it (idp/logs.py: the proxy's X-Request-Id, or one made up);
+    # None for the commands and the background work.
+    request_id: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict] = mapped_column(JSON, default=dict)
