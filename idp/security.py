@@ -65,7 +65,7 @@ def safe_next(target):
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:{images}; style-src 'self'; script-src 'self'; "
-    "form-action 'self' {form_action}; frame-src 'self' {frame}; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+    "form-action 'self' {form_action}; frame-src 'self' {frame}; frame-ancestors {ancestors}; base-uri 'none'; object-src 'none'"
 )
 
 
@@ -92,6 +92,12 @@ def allow_frame(uri):
         g.setdefault("frame_origins", set()).add(origin)
 
 
+def allow_framing_by_self():
+    """Let this page be a frame of the provider's own pages (a frame of the logged-out page
+    that posts a logout to a service provider); never of another site's."""
+    g.framed_by_self = True
+
+
 def allow_image(uri):
     """Let this page show an image from `uri`'s origin (a relying party's registered logo, on
     the consent page): that origin only, on that page only."""
@@ -107,8 +113,12 @@ def set_security_headers(response):
         origins = " ".join(sorted(g.get("form_action_origins", ())))
         frames = " ".join(sorted(g.get("frame_origins", ())))
         images = "".join(f" {origin}" for origin in sorted(g.get("image_origins", ())))
-        headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.format(form_action=origins, frame=frames, images=images)
-        headers["X-Frame-Options"] = "DENY"
+        framed = g.get("framed_by_self", False)
+        ancestors = "'self'" if framed else "'none'"
+        headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.format(
+            form_action=origins, frame=frames, images=images, ancestors=ancestors
+        )
+        headers["X-Frame-Options"] = "SAMEORIGIN" if framed else "DENY"
         headers["Referrer-Policy"] = "no-referrer"
         headers["Cache-Control"] = "no-store"
     if current_app.config["SESSION_COOKIE_SECURE"]:

@@ -17,10 +17,12 @@ from sqlalchemy import select
 from idp.deferred import wait_for_jobs
 from idp.extensions import db
 from idp.models import LoginSession, LogoutNotice, NoticeStatus
+from idp.relying_parties.saml import find_service_provider
 
 from .conftest import PASSWORD
 from .logout_helpers import Receiver
 from .oidc_helpers import csrf_token
+from .saml_helpers import posted_form
 from .test_saml_sso import idp_metadata, make_sp  # noqa: F401  (fixtures)
 
 
@@ -114,6 +116,32 @@ def test_the_providers_own_logout_reaches_the_service_provider_in_a_frame(make_s
     assert [index.text for index in request.message.session_index] == [response.assertion.authn_statement[0].session_index]
     # A forged frame address leads nowhere.
     assert sp.browser.get("/saml/deconnexion-service?t=forged").status_code == 404
+
+
+def test_a_service_provider_with_an_http_post_logout_only_gets_a_signed_request_posted_from_a_frame(make_sp, parent, app):
+    sp = make_sp(logout=(BINDING_HTTP_POST,))
+    with app.app_context():
+        registered = find_service_provider(sp.entity_id)
+        assert (registered.logout_redirect, registered.logout_post) == (None, sp.slo)
+    response, _ = sp.login(parent.identifier, PASSWORD)
+    page = sp.browser.get("/compte/")
+    logged_out = sp.browser.post("/deconnexion", data={"csrf_token": csrf_token(page.text)})
+    assert "https://sp.example.org" in logged_out.headers["Content-Security-Policy"].split("frame-src")[1].split(";")[0]
+    [frame] = [part.split('"')[0].replace("&amp;", "&") for part in logged_out.text.split('<iframe src="')[1:]]
+    posting = sp.browser.get(frame)
+    # A page of the logged-out page's frame, and of no other site's.
+    assert posting.status_code == 200
+    assert "frame-ancestors 'self'" in posting.headers["Content-Security-Policy"]
+    assert posting.headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert "https://sp.example.org" in posting.headers["Content-Security-Policy"].split("form-action")[1].split(";")[0]
+    action, fields = posted_form(posting)
+    assert action == sp.slo
+    assert b"Signature" in base64.b64decode(fields["SAMLRequest"])  # signed inside: POST has no query to sign
+    request = sp.client.parse_logout_request(fields["SAMLRequest"], BINDING_HTTP_POST)
+    assert request.message.name_id.text == response.name_id.text
+    assert [index.text for index in request.message.session_index] == [response.assertion.authn_statement[0].session_index]
+    # The other pages are still no one's frame.
+    assert "frame-ancestors 'none'" in logged_out.headers["Content-Security-Policy"]
 
 
 class SoapServiceProvider:

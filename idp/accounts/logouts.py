@@ -39,7 +39,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from flask import current_app, url_for
 from itsdangerous import URLSafeTimedSerializer
-from sqlalchemy import Select, false, insert, literal, null, select
+from sqlalchemy import Select, false, func, insert, literal, null, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..clock import now
@@ -210,18 +210,16 @@ def front_channel_uris(login_session, except_client=None):
 
 def _saml_frames(login_session, except_client):
     """The frames that carry a LogoutRequest to each SAML service provider of the session
-    with an HTTP-Redirect SingleLogoutService and no SOAP one (those get a notice): a local
-    address naming, signed, the service provider, the NameID and the session, which answers
-    with the redirect to the service provider (idp.saml.views.logout_frame). The page may
-    frame the service provider's address that the redirect leads to."""
+    with an HTTP-Redirect or HTTP-POST SingleLogoutService and no SOAP one (those get a
+    notice): a local address naming, signed, the service provider, the NameID and the
+    session, which answers with the redirect to the service provider, or the page that posts
+    the request to it (idp.saml.views.logout_frame). The page may frame the service
+    provider's address that the frame leads to."""
+    location = func.coalesce(SamlServiceProvider.logout_redirect, SamlServiceProvider.logout_post)
     query = (
-        select(SamlServiceProvider.id, SamlServiceProvider.logout_redirect, SessionSamlSp.name_id, SessionSamlSp.name_id_format)
+        select(SamlServiceProvider.id, location, SessionSamlSp.name_id, SessionSamlSp.name_id_format)
         .join(SessionSamlSp, SessionSamlSp.sp_pk == SamlServiceProvider.id)
-        .where(
-            SessionSamlSp.login_session_id == login_session.id,
-            SamlServiceProvider.logout_redirect.is_not(None),
-            SamlServiceProvider.logout_soap.is_(None),
-        )
+        .where(SessionSamlSp.login_session_id == login_session.id, location.is_not(None), SamlServiceProvider.logout_soap.is_(None))
         .order_by(SamlServiceProvider.name)
     )
     if except_client is not None and SAML.owns(except_client):

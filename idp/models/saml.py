@@ -37,10 +37,11 @@ class SamlServiceProvider(db.Model):
     # May receive assertions it did not ask for (IdP-initiated SSO).
     idp_initiated: Mapped[bool] = mapped_column(default=False, server_default=false())
     # Its SingleLogoutService, from the metadata (idp.accounts.logouts reads them): SOAP
-    # (back channel: a notice), else HTTP-Redirect (front channel: a frame of the
-    # logged-out page).
+    # (back channel: a notice), else HTTP-Redirect, else HTTP-POST (front channel: a frame
+    # of the logged-out page).
     logout_soap: Mapped[str | None] = mapped_column(String(500))
     logout_redirect: Mapped[str | None] = mapped_column(String(500))
+    logout_post: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(default=now)
 
     def __repr__(self):

@@ -230,6 +230,7 @@ def _set_logout(sp, metadata):
     services = metadata.logout_services()
     sp.logout_soap = services.get(BINDING_SOAP, (None,))[0]
     sp.logout_redirect = services.get(BINDING_HTTP_REDIRECT, (None,))[0]
+    sp.logout_post = services.get(BINDING_HTTP_POST, (None,))[0]
 
 
 def update_service_provider(

@@ -42,7 +42,7 @@ from ..models import Account, AccountState, LoginSession, SamlAnsweredRequest, S
 from ..models.oauth import CLAIMS_BY_SCOPE
 from ..oidc.claims import CLAIM_COLUMNS, user_info, with_schooling
 from ..relying_parties.saml import find_service_provider, persistent_name_id
-from ..security import allow_form_action
+from ..security import allow_form_action, allow_framing_by_self
 from . import bp, protocol
 from .keys import published_certificates
 from .protocol import FORMATS, MAX_RELAY_STATE, Refused
@@ -501,17 +501,23 @@ def slo():
 @bp.get("/saml/deconnexion-service")
 def logout_frame():
     """A frame of the logged-out page: the LogoutRequest to one service provider of the ended
-    session, sent by HTTP-Redirect (idp.accounts.logouts names the frames)."""
+    session, sent by HTTP-Redirect, else by HTTP-POST (a page of the frame that posts it,
+    signed inside; idp.accounts.logouts names the frames)."""
     serializer = URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=FRAME_SALT)
     try:
         sp_id, name_id, name_id_format, sid = serializer.loads(request.args.get("t", ""), max_age=FRAME_MAX_AGE)
     except (BadSignature, ValueError, TypeError):
         abort(404)
     sp = db.session.get(SamlServiceProvider, sp_id)
-    if sp is None or not sp.logout_redirect:
+    destination = (sp.logout_redirect or sp.logout_post) if sp is not None else None
+    if destination is None:
         abort(404)
     server, _metadata = protocol.server_for(sp)
+    posted = sp.logout_redirect is None
     _request_id, logout_request = server.create_logout_request(
-        sp.logout_redirect, sp.entity_id, name_id=protocol.name_id(name_id_format, name_id, sp), session_indexes=[sid], sign=False
+        destination, sp.entity_id, name_id=protocol.name_id(name_id_format, name_id, sp), session_indexes=[sid], sign=posted
     )
-    return redirect(protocol.redirect_url(server, str(logout_request), sp.logout_redirect, "", "SAMLRequest"), code=303)
+    if posted:
+        allow_framing_by_self()
+        return _post_page(destination, protocol.post_form(str(logout_request), destination, "", "SAMLRequest")["fields"])
+    return redirect(protocol.redirect_url(server, str(logout_request), destination, "", "SAMLRequest"), code=303)
