@@ -34,6 +34,8 @@ from idp import create_app  # noqa: E402
 from idp.clock import now  # noqa: E402
 from idp.extensions import db  # noqa: E402
 from idp.models import Account, AccountState  # noqa: E402
+from idp.overload import gate  # noqa: E402
+from idp.relying_parties.registration import register_client  # noqa: E402
 from idp.schools.demo_accounts import create_active_account  # noqa: E402
 from idp.schools.establishments import add_establishment, find_establishment  # noqa: E402
 from idp.schools.imports import import_files  # noqa: E402
@@ -105,8 +107,18 @@ def seed(app):
             member.enrolled_at = now()
             new_recovery_codes(member)
             people[key] = (email, totp)
+        register_client("ENT L'Educ de Normandie", "ent", ["https://ent.example/callback"], trusted=True)
+        canteen, _secret = register_client(
+            "Cantine en ligne",
+            "teleservice",
+            ["https://cantine.example/callback"],
+            scopes=["openid", "profile", "email"],
+            contact="cantine@college.example",
+            backchannel_logout_uri="https://cantine.example/deconnexion",
+        )
         db.session.commit()
         people["account_id"] = db.session.scalar(db.select(Account.id).where(Account.identifier == "jean.dupont1"))
+        people["canteen"] = canteen.client_id
         return people
 
 
@@ -198,6 +210,17 @@ def parents(walk, people, mailbox):
     walk.shot("22-login-in-english")
     walk.go("/langue/fr?next=/")
 
+    # A téléservice not trusted asks once what it may see.
+    walk.go("/connexion")
+    walk.submit(identifier="jean.dupont1", password=PASSWORD)
+    query = "response_type=code&scope=openid+profile+email&state=s1&nonce=n1&redirect_uri=https://cantine.example/callback"
+    walk.go(f"/authorize?client_id={people['canteen']}&{query}")
+    walk.shot("23-consentement")
+    with saturated(people["app"]):  # the rentrée morning: every login slot of the worker taken
+        walk.new_browser()
+        walk.go("/connexion")
+        walk.shot("24-trop-de-connexions")
+
 
 def mailbox_wait(mailbox, path_start, tries=50):
     """The link of the newest email under `path_start`, once it has come (sent in the background)."""
@@ -236,9 +259,26 @@ def back_office(walk, people):
         ("/gestion/academie/etablissements", "37-academie-etablissements"),
         ("/gestion/academie/personnels", "38-academie-personnels"),
         ("/gestion/academie/services", "39-academie-services"),
+        (f"/gestion/academie/services/{people['canteen']}", "40-academie-service"),
+        ("/gestion/academie/services/nouveau", "41-academie-nouveau-service"),
+        ("/gestion/academie/saml", "42-academie-saml"),
     ):
         walk.go(path)
         walk.shot(name)
+
+
+@contextmanager
+def saturated(app):
+    """The overload guard at its bound, as when the worker has that many logins in progress."""
+    login_gate = gate(app)
+    taken = 0
+    while login_gate.enter():
+        taken += 1
+    try:
+        yield
+    finally:
+        for _ in range(taken):
+            login_gate.leave()
 
 
 @contextmanager
@@ -300,7 +340,7 @@ def main():
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium")
         for width_name in WIDTHS:  # a provider of its own for each width: the walk changes its people
             with serving() as (app, base, mailbox):
-                people = seed(app)
+                people = seed(app) | {"app": app}
                 walk = Walk(browser, base, options.out, width_name)
                 parents(walk, people, mailbox)
                 back_office(walk, people)
