@@ -216,7 +216,7 @@ def parents(walk, people, mailbox):
     query = "response_type=code&scope=openid+profile+email&state=s1&nonce=n1&redirect_uri=https://cantine.example/callback"
     walk.go(f"/authorize?client_id={people['canteen']}&{query}")
     walk.shot("23-consentement")
-    with saturated(people["app"]):  # the rentrée morning: every login slot of the worker taken
+    with gate(people["app"]).all_taken():  # the rentrée morning: every login slot of the worker taken
         walk.new_browser()
         walk.go("/connexion")
         walk.shot("24-trop-de-connexions")
@@ -265,20 +265,6 @@ def back_office(walk, people):
     ):
         walk.go(path)
         walk.shot(name)
-
-
-@contextmanager
-def saturated(app):
-    """The overload guard at its bound, as when the worker has that many logins in progress."""
-    login_gate = gate(app)
-    taken = 0
-    while login_gate.enter():
-        taken += 1
-    try:
-        yield
-    finally:
-        for _ in range(taken):
-            login_gate.leave()
 
 
 @contextmanager

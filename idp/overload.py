@@ -22,6 +22,7 @@ do not wait for a thread behind the logins either. Other requests are refused by
 
 import threading
 import time
+from contextlib import contextmanager
 from email.utils import formatdate
 from urllib.parse import parse_qs
 
@@ -63,6 +64,19 @@ class LoginGate:
     def leave(self):
         with self._lock:
             self.in_progress -= 1
+
+    @contextmanager
+    def all_taken(self):
+        """Every slot taken for the block, as by logins in progress, then given back: how the
+        tests and the screenshots show the overload page without a rush."""
+        taken = 0
+        while self.enter():
+            taken += 1
+        try:
+            yield self
+        finally:
+            for _ in range(taken):
+                self.leave()
 
     def count_refusal(self, at):
         """One more refusal, of a login page or of a form's answer (`at`: "page" or "answer")."""

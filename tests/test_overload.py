@@ -4,7 +4,6 @@ of people already logged in. The saturated state is set by holding the worker's 
 no test depends on timing (bench/overload.py measures it)."""
 
 import time
-from contextlib import contextmanager
 
 import pytest
 
@@ -18,18 +17,9 @@ BUSY = "Trop de connexions en ce moment : réessayez dans une minute"
 BUSY_EN = "Too many logins right now: try again in a minute"
 
 
-@contextmanager
 def saturated(app):
-    """Every login slot of this worker taken, as by logins in progress."""
-    login_gate = gate(app)
-    taken = 0
-    while login_gate.enter():
-        taken += 1
-    try:
-        yield login_gate
-    finally:
-        for _ in range(taken):
-            login_gate.leave()
+    """Every login slot of this worker taken, as by logins in progress (for the block)."""
+    return gate(app).all_taken()
 
 
 def assert_refused(response, text=BUSY):
