@@ -17,6 +17,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from . import config as settings
 from . import memory, templating
 from .extensions import babel, csrf, db, migrate
+from .urls import RowId
 
 # pysaml2 7.5 names cryptography's CFB mode, which cryptography 44+ warns has moved; pysaml2
 # does not use it: no such line on the standard error of every command.
@@ -43,6 +44,7 @@ def create_app(config=None, command_line=False):
     app = Flask(__name__, template_folder=str(TEMPLATES), instance_path=None if INSTALLED else str(settings.ROOT / "instance"))
     app.config.update(values)
     app.session_interface = CookieSessionOnDemand()
+    app.url_map.converters["id"] = RowId
     _configure(app, command_line)
 
     db.init_app(app)

@@ -479,3 +479,13 @@ def test_no_service_is_listed_without_consent_or_offline_access(app, ent, parent
 
 def test_masked_email_keeps_only_the_first_letter_and_the_domain():
     assert masked_email("jean.nouveau@example.org") == "j…@example.org"
+
+
+def test_ids_beyond_an_integer_column_are_unknown_pages(client, parent):
+    """The account page's session and SAML service addresses take a row's id (urls.RowId): a
+    larger number is a 404, never a statement the database refuses."""
+    assert post_login(client, parent.identifier, PASSWORD).status_code == 303
+    token = csrf_token(client.get("/compte/").text)
+    for path in (f"/compte/sessions/{2**31}/fin", f"/compte/services/saml/{2**31}/retrait", "/compte/services/saml/0/retrait"):
+        response = client.post(path, data={"csrf_token": token})
+        assert response.status_code == 404, path

@@ -29,7 +29,6 @@ bp = Blueprint("account", __name__, url_prefix="/compte")
 bp.add_app_template_filter(describe_device, "device")
 bp.add_app_template_filter(coarse_address, "coarse_address")
 
-MAX_ID = 2**31 - 1  # the largest id of an integer column
 LANGUAGE_NAMES = {"fr": "Français", "en": "English"}
 
 
@@ -175,7 +174,7 @@ def language(login_session):
     return redirect(url_for("account.home"), code=303)
 
 
-@bp.post(f"/sessions/<int(max={MAX_ID}):session_id>/fin")
+@bp.post("/sessions/<id:session_id>/fin")
 @login_required
 def end_session(login_session, session_id):
     target = db.session.scalar(
@@ -217,7 +216,7 @@ def revoke(login_session, client_id):
     return _revoked(client)
 
 
-@bp.post("/services/saml/<int:sp_pk>/retrait")
+@bp.post("/services/saml/<id:sp_pk>/retrait")
 @login_required
 def revoke_saml(login_session, sp_pk):
     return _revoked(revoke_saml_service(login_session.account, sp_pk))

@@ -95,7 +95,7 @@ def staff_members():
     return _staff_page(StaffForm(formdata=None), enrolment=(member, enrolment_link(token)))
 
 
-@bp.post("/academie/personnels/<int:member_id>/inscription")
+@bp.post("/academie/personnels/<id:member_id>/inscription")
 @academie_required
 def restart_staff_enrolment(member_id):
     member = db.session.get(StaffMember, member_id)

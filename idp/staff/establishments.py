@@ -81,14 +81,14 @@ def _letters(issued, *names):
     return render_letters(issued), 200, {"Content-Type": "application/pdf", **headers}
 
 
-@bp.get("/etablissements/<uai>/comptes/<int:account_id>")
+@bp.get("/etablissements/<uai>/comptes/<id:account_id>")
 @staff_required
 def account(uai, account_id):
     establishment = establishment_or_404(uai)
     return _account_page(establishment, account_or_404(establishment, account_id))
 
 
-@bp.post("/etablissements/<uai>/comptes/<int:account_id>/regeneration")
+@bp.post("/etablissements/<uai>/comptes/<id:account_id>/regeneration")
 @staff_required
 def regenerate_account(uai, account_id):
     """A new provisional secret and its letter (downloaded), for the same account."""
@@ -104,7 +104,7 @@ def regenerate_account(uai, account_id):
     return response
 
 
-@bp.post("/etablissements/<uai>/comptes/<int:account_id>/refus")
+@bp.post("/etablissements/<uai>/comptes/<id:account_id>/refus")
 @staff_required
 def record_refusal(uai, account_id):
     """The reply coupon: record the refusal of the téléservices, or withdraw it."""

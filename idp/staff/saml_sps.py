@@ -83,7 +83,7 @@ def _found(sp_id):
     return sp
 
 
-@bp.get("/academie/saml/<int(max=2147483647):sp_id>")
+@bp.get("/academie/saml/<id:sp_id>")
 @academie_required
 def saml_service_provider(sp_id):
     sp = _found(sp_id)
@@ -92,7 +92,7 @@ def saml_service_provider(sp_id):
     )
 
 
-@bp.post("/academie/saml/<int(max=2147483647):sp_id>/suppression")
+@bp.post("/academie/saml/<id:sp_id>/suppression")
 @academie_required
 def remove_saml_service_provider(sp_id):
     form = ActionForm()

@@ -30,6 +30,8 @@ def test_staff_are_confined_to_their_establishments(client, secretary, school, c
         # Another establishment's account under one's own UAI.
         f"/gestion/etablissements/0140001A/comptes/{school['hugo']}",
         "/gestion/etablissements/0140001A/comptes/999999",
+        # Beyond an integer column: an unknown page, not a statement the database refuses.
+        f"/gestion/etablissements/0140001A/comptes/{2**31}",
         "/gestion/etablissements/pas-un-uai/",
         "/gestion/etablissements/0999999Z/",
     ):
